@@ -1,0 +1,183 @@
+/**
+ * Every error threadgate raises. Library errors extend {@link ThreadgateError} and carry a stable
+ * Node-style `code`; bad arguments are `TypeError`/`RangeError` with a `code` too, so callers can
+ * branch on `err.code` without parsing messages.
+ *
+ * @module
+ */
+
+/** The stable codes of {@link ThreadgateError} subclasses. */
+export type ThreadgateErrorCode =
+  | 'ERR_POOL_CLOSED'
+  | 'ERR_TASK_TIMEOUT'
+  | 'ERR_WORKER_CRASHED'
+  | 'ERR_QUEUE_FULL'
+  | 'ERR_ABORTED'
+  | 'ERR_ACQUIRE_TIMEOUT'
+  | 'ERR_TOO_MANY_WAITERS'
+  | 'ERR_TOO_MANY_HOLDERS'
+  | 'ERR_SEMAPHORE_OVER_RELEASE'
+  | 'ERR_WORKER_MODULE'
+  | 'ERR_UNKNOWN_TASK'
+  | 'ERR_UNCLONEABLE_ARGUMENT'
+  | 'ERR_INVALID_HANDLE'
+  | 'ERR_WAIT_TIMEOUT';
+
+/** Base class of every error threadgate raises on its own account. */
+export class ThreadgateError extends Error {
+  readonly code: ThreadgateErrorCode;
+  constructor(code: ThreadgateErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.code = code;
+  }
+  override get name(): string {
+    return 'ThreadgateError';
+  }
+}
+
+/** `submit`/`map` after `shutdown()`. Python raises `RuntimeError` here; Piscina silently starts new workers. */
+export class PoolClosedError extends ThreadgateError {
+  constructor() {
+    super('ERR_POOL_CLOSED', 'the pool has been shut down: no new tasks are accepted');
+  }
+  override get name(): string {
+    return 'PoolClosedError';
+  }
+}
+
+/** A task ran longer than its `timeoutMs`, counted from the moment it started running. */
+export class TaskTimeoutError extends ThreadgateError {
+  readonly timeoutMs: number;
+  constructor(taskName: string, timeoutMs: number) {
+    super('ERR_TASK_TIMEOUT', `task '${taskName}' did not finish within ${timeoutMs} ms of starting`);
+    this.timeoutMs = timeoutMs;
+  }
+  override get name(): string {
+    return 'TaskTimeoutError';
+  }
+}
+
+/** The worker running a task exited (`process.exit`, uncaught error, out of memory, killed). */
+export class WorkerCrashedError extends ThreadgateError {
+  /** The worker's exit code, when it exited with one. */
+  readonly exitCode: number | undefined;
+  /** The `threadId` of the worker that died, when known. */
+  readonly threadId: number | undefined;
+  constructor(taskName: string, details: { exitCode?: number; threadId?: number; cause?: unknown }) {
+    const how = details.exitCode !== undefined ? `exited with code ${details.exitCode}` : `died (${describeCause(details.cause)})`;
+    const thread = details.threadId !== undefined ? ` (thread ${details.threadId})` : '';
+    super('ERR_WORKER_CRASHED', `the worker running task '${taskName}'${thread} ${how}`, { cause: details.cause });
+    this.exitCode = details.exitCode;
+    this.threadId = details.threadId;
+  }
+  override get name(): string {
+    return 'WorkerCrashedError';
+  }
+}
+
+/** `maxQueue` tasks are already waiting. Nothing was queued. */
+export class QueueFullError extends ThreadgateError {
+  constructor(maxQueue: number) {
+    super('ERR_QUEUE_FULL', `the task queue is full (maxQueue: ${maxQueue}); the task was not queued`);
+  }
+  override get name(): string {
+    return 'QueueFullError';
+  }
+}
+
+/**
+ * Cancellation: an `AbortSignal` fired, `future.cancel()` was called, or the pool was shut down
+ * with `cancelFutures`. Its `name` is `'AbortError'`, as with `fetch` and `timers/promises`.
+ */
+export class AbortError extends ThreadgateError {
+  constructor(message = 'the operation was aborted', options?: ErrorOptions) {
+    super('ERR_ABORTED', message, options);
+  }
+  override get name(): string {
+    return 'AbortError';
+  }
+}
+
+/** A semaphore or rate limiter could not hand out a permit within `timeoutMs`. */
+export class AcquireTimeoutError extends ThreadgateError {
+  readonly timeoutMs: number;
+  constructor(timeoutMs: number) {
+    super('ERR_ACQUIRE_TIMEOUT', `no permit became available within ${timeoutMs} ms`);
+    this.timeoutMs = timeoutMs;
+  }
+  override get name(): string {
+    return 'AcquireTimeoutError';
+  }
+}
+
+/** Builds the AbortError for a signal, keeping the signal's reason as `cause`. */
+export function abortErrorFrom(signal: AbortSignal): AbortError {
+  const reason: unknown = signal.reason;
+  if (reason instanceof AbortError) return reason;
+  return new AbortError('the operation was aborted', { cause: reason });
+}
+
+function describeCause(cause: unknown): string {
+  if (cause instanceof Error) return cause.message;
+  return String(cause);
+}
+
+/** A `TypeError` or `RangeError` with a Node-style `code`, for bad arguments. */
+export type ArgumentError = (TypeError | RangeError) & { code: 'ERR_INVALID_ARG_TYPE' | 'ERR_OUT_OF_RANGE' | 'ERR_INVALID_ARG_VALUE' };
+
+/** `name` received `value`, which is not of the allowed type. */
+export function invalidType(name: string, value: unknown, allowed: string): ArgumentError {
+  const err = new TypeError(`${name} must be ${allowed}; received ${describe(value)}`) as ArgumentError;
+  err.code = 'ERR_INVALID_ARG_TYPE';
+  return err;
+}
+
+/** `name` received `value`, of the right type but out of range. */
+export function outOfRange(name: string, value: unknown, allowed: string): ArgumentError {
+  const err = new RangeError(`${name} must be ${allowed}; received ${describe(value)}`) as ArgumentError;
+  err.code = 'ERR_OUT_OF_RANGE';
+  return err;
+}
+
+/** `name` received `value`, which is not one of the allowed values. */
+export function invalidValue(name: string, value: unknown, allowed: string): ArgumentError {
+  const err = new TypeError(`${name} must be ${allowed}; received ${describe(value)}`) as ArgumentError;
+  err.code = 'ERR_INVALID_ARG_VALUE';
+  return err;
+}
+
+/** A short, unambiguous rendering of a received value for error messages. */
+export function describe(value: unknown): string {
+  if (value === null) return 'null';
+  switch (typeof value) {
+    case 'undefined':
+      return 'undefined';
+    case 'string':
+      return JSON.stringify(value.length > 60 ? `${value.slice(0, 57)}...` : value);
+    case 'number':
+      return Object.is(value, -0) ? '-0' : String(value);
+    case 'bigint':
+      return `${value}n`;
+    case 'symbol':
+      return value.toString();
+    case 'function':
+      return `function ${value.name || '(anonymous)'}`;
+    default: {
+      if (Array.isArray(value)) return `an array of length ${value.length}`;
+      const ctor = (value as object).constructor;
+      return ctor && ctor !== Object ? `an instance of ${ctor.name}` : 'an object';
+    }
+  }
+}
+
+/** `wait` or `asCompleted` ran out of time before enough futures settled (Python's `TimeoutError`). */
+export class WaitTimeoutError extends ThreadgateError {
+  readonly timeoutMs: number;
+  constructor(timeoutMs: number, pending: number) {
+    super('ERR_WAIT_TIMEOUT', `${pending} future(s) were still pending after ${timeoutMs} ms`);
+    this.timeoutMs = timeoutMs;
+  }
+  override get name(): string {
+    return 'WaitTimeoutError';
+  }
+}

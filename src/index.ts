@@ -1,0 +1,44 @@
+/**
+ * threadgate: typed, `concurrent.futures`-style worker pools over Piscina, and the semaphores
+ * and rate limiters that keep CPU-heavy work from overrunning finite resources, in one thread or
+ * across all of them.
+ *
+ * @module
+ */
+
+export {
+  AbortError,
+  AcquireTimeoutError,
+  type ArgumentError,
+  PoolClosedError,
+  QueueFullError,
+  TaskTimeoutError,
+  ThreadgateError,
+  type ThreadgateErrorCode,
+  WaitTimeoutError,
+  WorkerCrashedError,
+} from './errors.js';
+export { Future, type FutureState } from './future.js';
+export type { UncloneableArgumentError } from './pool/arguments.js';
+export type { MapIterator, MapOptions, MapProgress } from './pool/map.js';
+export type { WorkerPoolOptions } from './pool/options.js';
+export type { RemoteTaskError } from './pool/remote-error.js';
+export type { Percentiles, PoolStats } from './pool/stats.js';
+export type { MapItem, TaskArgs, TaskName, TaskResult, UntypedModule } from './pool/types.js';
+export { type CallOptions, type PoolProxy, PoolView, type ShutdownOptions, WorkerPool } from './pool/worker-pool.js';
+export { AsyncSemaphore } from './sync/async-semaphore.js';
+export type { CallLimitOptions, LimitedResponse } from './sync/limiter-core.js';
+export { Permit } from './sync/permit.js';
+export { type InThreadRateLimiterOptions, RateLimiter, type RateLimiterOptions } from './sync/rate-limiter.js';
+export type { AcquireOptions, Semaphore } from './sync/semaphore.js';
+export { SharedRateLimiter, type SharedRateLimiterHandle } from './sync/shared-rate-limiter.js';
+export {
+  type AcquireSyncOptions,
+  SharedSemaphore,
+  type SharedSemaphoreHandle,
+  type SharedSemaphoreOptions,
+} from './sync/shared-semaphore.js';
+export { asCompleted, type ReturnWhen, type WaitOptions, type WaitResult, wait } from './wait.js';
+
+/** The URL of the built-in CPU workloads module (`threadgate/workloads`), ready for `new WorkerPool({ module: workloads })`. */
+export const workloads: URL = new URL('./workloads.js', import.meta.url);

@@ -1,0 +1,69 @@
+/**
+ * Sizes map chunks so per-message overhead stays a few percent, for items from ~1 µs to seconds.
+ *
+ * A round trip to a worker costs some tens of microseconds. Items are first sent one per chunk
+ * (one per worker) to measure how long an item runs; from then on each chunk carries about
+ * `TARGET_CHUNK_MS` of work, re-estimated from every chunk that comes back. When the total is
+ * known, chunks stay small enough that every worker gets several, so the last ones finish together.
+ */
+const TARGET_CHUNK_MS = 4;
+const MAX_AUTO_CHUNK = 16_384;
+/** Chunks in flight per worker: one running, one waiting, so a worker never idles between chunks. */
+export const CHUNKS_PER_WORKER = 2;
+/** The default bound on items pulled ahead, in chunks per worker. */
+const BUFFERED_CHUNKS_PER_WORKER = 4;
+const MIN_AUTO_BUFFER = 64;
+const MAX_AUTO_BUFFER = 65_536;
+/** Weight of the newest measurement in the running estimate. */
+const SMOOTHING = 0.5;
+
+export class ChunkSizer {
+  readonly #fixed: number | undefined;
+  readonly #buffer: number | undefined;
+  readonly #workers: number;
+  #perItemMs: number | undefined;
+
+  /**
+   * @param fixed a chunk size the caller chose, or undefined for automatic.
+   * @param buffer the caller's bound on items pulled ahead, or undefined for automatic.
+   */
+  constructor(fixed: number | undefined, buffer: number | undefined, workers: number) {
+    this.#fixed = fixed;
+    this.#buffer = buffer;
+    this.#workers = workers;
+  }
+
+  /** Whether sizes are still a guess: then only one single-item chunk per worker goes out. */
+  get probing(): boolean {
+    return this.#fixed === undefined && this.#perItemMs === undefined;
+  }
+
+  /** The size of the next chunk, given how many items are left (when known). */
+  next(remaining: number | undefined): number {
+    let size = this.#fixed ?? this.#auto(remaining);
+    if (this.#buffer !== undefined) size = Math.min(size, Math.max(1, Math.floor(this.#buffer / (CHUNKS_PER_WORKER * this.#workers))));
+    if (this.#fixed !== undefined && this.#buffer !== undefined) size = Math.min(this.#fixed, this.#buffer);
+    return Math.max(1, size);
+  }
+
+  /** The most items pulled and not yet handed to the consumer. */
+  bufferLimit(): number {
+    if (this.#buffer !== undefined) return this.#buffer;
+    const chunk = this.#fixed ?? this.#auto(undefined);
+    return Math.min(MAX_AUTO_BUFFER, Math.max(MIN_AUTO_BUFFER, BUFFERED_CHUNKS_PER_WORKER * this.#workers * chunk));
+  }
+
+  /** Learns from a chunk of `items` items that ran `runMs`. */
+  observe(runMs: number, items: number): void {
+    if (items === 0) return;
+    const sample = Math.max(runMs / items, 1e-4);
+    this.#perItemMs = this.#perItemMs === undefined ? sample : SMOOTHING * sample + (1 - SMOOTHING) * this.#perItemMs;
+  }
+
+  #auto(remaining: number | undefined): number {
+    if (this.#perItemMs === undefined) return 1;
+    let size = Math.round(TARGET_CHUNK_MS / this.#perItemMs);
+    if (remaining !== undefined) size = Math.min(size, Math.ceil(remaining / (4 * this.#workers)));
+    return Math.min(MAX_AUTO_CHUNK, Math.max(1, size));
+  }
+}

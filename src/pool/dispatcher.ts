@@ -1,0 +1,346 @@
+import type { ResourceLimits } from 'node:worker_threads';
+import { Piscina } from 'piscina';
+import { TaskTimeoutError, WorkerCrashedError } from '../errors.js';
+import { FifoQueue } from '../sync/fifo-queue.js';
+import { forEachResource } from '../sync/registry.js';
+import { CANCEL, IDLE, KILLING, QUEUED, RUNNING, SKIP, SLOT_WORDS, STATE, THREAD_ID } from '../task-control.js';
+import type { Outcome, RuntimeData, TaskMessage } from './protocol.js';
+import { LatencyWindow, type PoolStats } from './stats.js';
+import { Phase, Task, type TaskSpec } from './task.js';
+
+/** How the dispatcher runs Piscina. All values already validated. */
+export interface DispatcherConfig {
+  runtimeFile: string;
+  runtimeData: Omit<RuntimeData, 'board'>;
+  maxWorkers: number;
+  minWorkers: number;
+  idleTimeoutMs: number;
+  maxQueue: number;
+  cancelGraceMs: number;
+  execArgv: string[] | undefined;
+  resourceLimits: ResourceLimits | undefined;
+}
+
+/** A task whose worker died before starting it is run again, at most this many times. */
+const MAX_RETRIES = 3;
+/** While a worker to be killed holds a shared lock, look again this often (ms). */
+const KILL_RETRY_MS = 1;
+const EXIT_CODES_KEPT = 64;
+
+/**
+ * Owns the Piscina pool and everything between a submitted task and its outcome.
+ *
+ * - Its own FIFO queue, and at most `maxWorkers` tasks handed to Piscina at once, one per slot of
+ *   the task control board (see task-control.ts). So a task handed over starts at once, and its
+ *   timeout, counted from the start the worker writes on the board, never includes queue time.
+ * - Task errors come back as data; a Piscina rejection therefore means its worker died, and the
+ *   board tells whether the task had started: if not, it is run again elsewhere; if it had, it
+ *   fails with `ERR_WORKER_CRASHED`, with the exit code and thread id.
+ * - Cancelling: queued → dropped; handed over but not started → marked SKIP (the worker never
+ *   runs it); running → its `currentTask().signal` aborts (CANCEL), and if it has not returned
+ *   after `cancelGraceMs`, the worker is terminated (KILLING) and replaced.
+ * - Piscina's `'error'` event is always listened to: a worker failing between tasks never
+ *   crashes the host process.
+ */
+export class Dispatcher {
+  readonly #piscina: Piscina;
+  readonly #board: Int32Array;
+  readonly #freeSlots: number[];
+  readonly #queue = new FifoQueue<Task>();
+  readonly #config: DispatcherConfig;
+  readonly #createdAt = performance.now();
+  readonly #exitCodes = new Map<number, number>();
+  readonly #runTime = new LatencyWindow();
+  readonly #waitTime = new LatencyWindow();
+  #queued = 0;
+  #inFlight = 0;
+  #nextId = 1;
+  #completed = 0;
+  #failed = 0;
+  #cancelled = 0;
+  #crashedWorkers = 0;
+  #busyMs = 0;
+  #idleWaiters: (() => void)[] = [];
+  #destroyed = false;
+
+  constructor(config: DispatcherConfig) {
+    this.#config = config;
+    this.#board = new Int32Array(new SharedArrayBuffer(config.maxWorkers * SLOT_WORDS * 4));
+    this.#freeSlots = Array.from({ length: config.maxWorkers }, (_, i) => config.maxWorkers - 1 - i);
+    const runtimeData: RuntimeData = { ...config.runtimeData, board: this.#board };
+    this.#piscina = new Piscina({
+      filename: config.runtimeFile,
+      workerData: runtimeData,
+      minThreads: config.minWorkers,
+      maxThreads: config.maxWorkers,
+      idleTimeout: config.idleTimeoutMs,
+      concurrentTasksPerWorker: 1,
+      // Keep each worker's event loop turning between tasks: async acquires, progress ports and
+      // timers of task code must keep working. (Piscina's default blocks it in Atomics.wait.)
+      atomics: 'disabled',
+      recordTiming: false,
+      ...(config.execArgv ? { execArgv: config.execArgv } : {}),
+      ...(config.resourceLimits ? { resourceLimits: config.resourceLimits } : {}),
+    });
+    this.#piscina.on('error', (error: unknown) => this.#onWorkerError(error));
+    this.#piscina.on('workerCreate', (info: { id: number }) => this.#track(info.id));
+  }
+
+  get queued(): number {
+    return this.#queued;
+  }
+
+  /** Queues a task. Throws nothing: the caller checks capacity first with `hasRoom()`. */
+  submit(spec: TaskSpec): Task {
+    const task = new Task(this.#nextId++, spec, performance.now());
+    this.#queue.push(task);
+    this.#queued++;
+    this.#pump();
+    return task;
+  }
+
+  /** False when `maxQueue` tasks already wait for a worker (and no worker is free). */
+  hasRoom(): boolean {
+    return this.#queued < this.#config.maxQueue || this.#freeSlots.length > this.#queued;
+  }
+
+  isRunning(task: Task): boolean {
+    if (task.phase !== Phase.InFlight) return false;
+    const state = Atomics.load(this.#board, task.slot * SLOT_WORDS + STATE);
+    return state === RUNNING || state === CANCEL || state === KILLING;
+  }
+
+  /** Stops a task and rejects its caller with `error` at once. False if it had already settled. */
+  cancel(task: Task, error: Error, countAs: 'cancelled' | 'failed' = 'cancelled'): boolean {
+    if (task.settled || task.phase === Phase.Done) return false;
+    if (countAs === 'cancelled') this.#cancelled++;
+    else this.#failed++;
+    if (task.phase === Phase.Queued) {
+      this.#queued--; // stays in the queue as a settled task, skipped by #pump
+      task.notify(error, undefined);
+      this.#checkIdle();
+      return true;
+    }
+    const word = task.slot * SLOT_WORDS + STATE;
+    task.notify(error, undefined);
+    // Not started yet: SKIP, and the worker will not run it. Exactly one of us wins this exchange.
+    if (Atomics.compareExchange(this.#board, word, QUEUED, SKIP) === QUEUED) return true;
+    // Running: ask it to stop (currentTask().signal aborts), then insist after the grace period.
+    Atomics.compareExchange(this.#board, word, RUNNING, CANCEL);
+    if (this.#config.cancelGraceMs === 0) this.#kill(task);
+    else setTimeout(() => this.#kill(task), this.#config.cancelGraceMs);
+    return true;
+  }
+
+  /** Cancels every task that has not been handed to a worker yet. */
+  cancelQueued(error: () => Error): void {
+    this.#queue.drain((task) => {
+      if (!task.settled) this.cancel(task, error());
+    });
+  }
+
+  /** Resolves once nothing is queued or in flight. */
+  whenIdle(): Promise<void> {
+    if (this.#queued === 0 && this.#inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  async destroy(): Promise<void> {
+    if (this.#destroyed) return;
+    this.#destroyed = true;
+    await this.#piscina.destroy();
+  }
+
+  stats(): PoolStats {
+    const elapsed = performance.now() - this.#createdAt;
+    return {
+      workers: this.#piscina.threads.length,
+      busy: this.#countRunning(),
+      queued: this.#queued,
+      completed: this.#completed,
+      failed: this.#failed,
+      cancelled: this.#cancelled,
+      crashedWorkers: this.#crashedWorkers,
+      utilization: elapsed > 0 ? Math.min(1, this.#busyMs / (elapsed * this.#config.maxWorkers)) : 0,
+      runTime: this.#runTime.summary(),
+      waitTime: this.#waitTime.summary(),
+    };
+  }
+
+  #countRunning(): number {
+    let n = 0;
+    for (let base = 0; base < this.#board.length; base += SLOT_WORDS) {
+      const state = Atomics.load(this.#board, base + STATE);
+      if (state === RUNNING || state === CANCEL || state === KILLING) n++;
+    }
+    return n;
+  }
+
+  // ─── dispatching ──────────────────────────────────────────────────────────────────────────
+
+  #pump(): void {
+    while (this.#freeSlots.length > 0) {
+      const task = this.#queue.shift();
+      if (task === undefined) return;
+      if (task.settled) continue; // cancelled while queued
+      this.#queued--;
+      this.#dispatch(task);
+    }
+  }
+
+  #dispatch(task: Task): void {
+    const slot = this.#freeSlots.pop() as number;
+    const base = slot * SLOT_WORDS;
+    task.slot = slot;
+    task.phase = Phase.InFlight;
+    this.#inFlight++;
+    this.#board[base + THREAD_ID] = 0;
+    Atomics.store(this.#board, base + STATE, QUEUED); // the worker may start it from now on
+    const message = task.spec.message as TaskMessage;
+    message.id = task.id;
+    message.slot = slot;
+    message.watchStart = task.spec.timeoutMs !== Number.POSITIVE_INFINITY;
+    this.#piscina.run(message, { signal: task, ...(task.spec.transfer ? { transferList: task.spec.transfer as never } : {}) }).then(
+      (outcome: Outcome) => this.#onOutcome(task, outcome),
+      (error: unknown) => this.#onRejected(task, error),
+    );
+    if (message.watchStart) this.#watchStart(task, slot);
+  }
+
+  /** Starts the timeout clock when the worker marks the task RUNNING. */
+  #watchStart(task: Task, slot: number): void {
+    const word = slot * SLOT_WORDS + STATE;
+    const onChange = (): void => {
+      if (task.phase !== Phase.InFlight || task.slot !== slot || task.settled) return;
+      const state = Atomics.load(this.#board, word);
+      if (state === QUEUED) {
+        this.#watchStart(task, slot);
+        return;
+      }
+      if (state !== RUNNING) return;
+      const { timeoutMs } = task.spec;
+      task.timer = setTimeout(() => this.#timeOut(task), timeoutMs);
+    };
+    const wait = Atomics.waitAsync(this.#board, word, QUEUED);
+    if (wait.async) wait.value.then(onChange);
+    else onChange();
+  }
+
+  #timeOut(task: Task): void {
+    task.timer = undefined;
+    const name = (task.spec.message as TaskMessage).fn;
+    this.cancel(task, new TaskTimeoutError(name, task.spec.timeoutMs), 'failed');
+  }
+
+  /** Terminates the worker of a cancelled task that did not stop in time, once it holds no shared lock. */
+  #kill(task: Task): void {
+    if (task.phase !== Phase.InFlight) return; // it stopped within the grace period: the worker lives on
+    const word = task.slot * SLOT_WORDS + STATE;
+    if (Atomics.compareExchange(this.#board, word, CANCEL, KILLING) !== CANCEL) {
+      Atomics.compareExchange(this.#board, word, RUNNING, KILLING);
+    }
+    const threadId = this.#board[task.slot * SLOT_WORDS + THREAD_ID] as number;
+    let locked = false;
+    forEachResource((resource) => {
+      locked ||= resource.isLockedBy(threadId);
+    });
+    if (locked) {
+      setTimeout(() => this.#kill(task), KILL_RETRY_MS);
+      return;
+    }
+    task.killed = true;
+    task.abortInPiscina(task.reason ?? 'cancelled');
+  }
+
+  // ─── outcomes ─────────────────────────────────────────────────────────────────────────────
+
+  #onOutcome(task: Task, outcome: Outcome): void {
+    this.#free(task);
+    if ('retry' in outcome) {
+      this.#requeue(task);
+    } else if (!('skipped' in outcome)) {
+      this.#busyMs += outcome.runMs;
+      this.#runTime.record(outcome.runMs);
+      this.#waitTime.record(Math.max(0, outcome.startedAt - (performance.timeOrigin + task.submittedAt)));
+      if (!task.settled) {
+        if (outcome.error) this.#failed++;
+        else this.#completed++;
+        task.notify(undefined, outcome);
+      }
+    }
+    this.#pump();
+    this.#checkIdle();
+  }
+
+  #onRejected(task: Task, error: unknown): void {
+    const base = task.slot * SLOT_WORDS;
+    const state = Atomics.load(this.#board, base + STATE);
+    const threadId = this.#board[base + THREAD_ID] as number;
+    this.#free(task);
+    if (!task.killed && !task.settled) {
+      if (state === QUEUED && task.spec.transfer === undefined && task.retries < MAX_RETRIES && !this.#destroyed) {
+        task.retries++; // its worker died before starting it: nothing ran, run it elsewhere
+        this.#requeue(task);
+      } else {
+        this.#crashedWorkers++;
+        this.#failed++;
+        const name = (task.spec.message as TaskMessage).fn;
+        const exitCode = exitCodeOf(error) ?? this.#exitCodes.get(threadId);
+        task.notify(new WorkerCrashedError(name, { exitCode, threadId: threadId || undefined, cause: error }), undefined);
+      }
+    }
+    this.#pump();
+    this.#checkIdle();
+  }
+
+  #requeue(task: Task): void {
+    task.phase = Phase.Queued;
+    task.slot = -1;
+    this.#queue.unshift(task); // it was first in line before: keep FIFO
+    this.#queued++;
+  }
+
+  #free(task: Task): void {
+    const slot = task.slot;
+    const base = slot * SLOT_WORDS;
+    Atomics.store(this.#board, base + STATE, IDLE);
+    Atomics.notify(this.#board, base + STATE); // releases a start watcher that never fired
+    if (task.timer !== undefined) clearTimeout(task.timer);
+    task.timer = undefined;
+    task.phase = Phase.Done;
+    this.#freeSlots.push(slot);
+    this.#inFlight--;
+  }
+
+  #checkIdle(): void {
+    if (this.#queued !== 0 || this.#inFlight !== 0 || this.#idleWaiters.length === 0) return;
+    const waiters = this.#idleWaiters;
+    this.#idleWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  // ─── workers ──────────────────────────────────────────────────────────────────────────────
+
+  /** Watches a new worker's exit: remembers its code, gives back its semaphore permits. */
+  #track(threadId: number): void {
+    const worker = this.#piscina.threads.find((w) => w.threadId === threadId);
+    worker?.once('exit', (code: number) => {
+      this.#exitCodes.set(threadId, code);
+      if (this.#exitCodes.size > EXIT_CODES_KEPT) this.#exitCodes.delete(this.#exitCodes.keys().next().value as number);
+      forEachResource((resource) => resource.reclaim(threadId));
+    });
+  }
+
+  #onWorkerError(error: unknown): void {
+    this.#crashedWorkers++;
+    process.emitWarning(`a threadgate worker failed while running no task: ${String((error as Error)?.message ?? error)}`, {
+      code: 'THREADGATE_WORKER_ERROR',
+      detail: (error as Error)?.stack,
+    });
+  }
+}
+
+function exitCodeOf(error: unknown): number | undefined {
+  const match = /worker exited with code: (-?\d+)/.exec(String((error as Error)?.message));
+  return match ? Number(match[1]) : undefined;
+}

@@ -1,0 +1,429 @@
+import { AbortError, abortErrorFrom } from '../errors.js';
+import { FifoQueue } from '../sync/fifo-queue.js';
+import { CHUNKS_PER_WORKER, ChunkSizer } from './chunk-sizer.js';
+import type { RanOutcome } from './protocol.js';
+import { deserializeError } from './remote-error.js';
+
+/** Options of `pool.map` and `pool.starmap`. */
+export interface MapOptions {
+  /**
+   * Items per message to a worker. `'auto'` (the default) measures the first items and sizes
+   * chunks to about 4 ms of work each, so overhead stays a few percent whether an item takes a
+   * microsecond or a second. A number fixes the size.
+   */
+  chunkSize?: number | 'auto';
+  /**
+   * The most items pulled from the input and not yet handed to you: memory stays flat over huge
+   * or infinite inputs. Default: enough for 4 chunks per worker (at least 64, at most 65,536).
+   */
+  buffer?: number;
+  /** `true` (default): results in input order. `false`: in completion order. */
+  ordered?: boolean;
+  /** Per-item timeout, counted from the start of the item's chunk (a chunk of n items gets n × timeoutMs). */
+  timeoutMs?: number;
+  /** Aborting stops the map: pending items are cancelled and iteration throws an `AbortError`. */
+  signal?: AbortSignal;
+  /**
+   * Called on the caller's thread after every chunk with items completed so far and the total
+   * (once known), and with `value` set for each `currentTask().progress(value)` of a task.
+   */
+  onProgress?: (progress: MapProgress) => void;
+}
+
+/** What `MapOptions.onProgress` receives. */
+export interface MapProgress {
+  /** Items whose results have come back. */
+  completed: number;
+  /** All items, when known (arrays, Sets, Maps, or once the input has ended). */
+  total: number | undefined;
+  /** Present when a task reported progress with `currentTask().progress(value)`. */
+  value?: unknown;
+}
+
+/** How a map hands chunks to its pool. */
+export interface ChunkRunner {
+  readonly workers: number;
+  readonly taskName: string;
+  /** Submits one chunk; throws when the pool refuses it (closed, queue full, bad item). */
+  run(
+    items: unknown[],
+    firstIndex: number,
+    timeoutMs: number,
+    onProgress: ((value: unknown) => void) | undefined,
+    settle: (error: Error | undefined, outcome: RanOutcome | undefined) => void,
+  ): { cancel(error: Error): void };
+}
+
+interface Chunk {
+  first: number;
+  count: number;
+  values: unknown[] | undefined;
+  handle: { cancel(error: Error): void } | undefined;
+}
+
+/** Marks where an error must be thrown in completion-order delivery. */
+const ERROR_MARK: unique symbol = Symbol('error');
+type Source = Iterator<unknown> | AsyncIterator<unknown>;
+
+/**
+ * The async iterator `pool.map` returns. Lazy (nothing is pulled before the first `next()`),
+ * bounded (never more than `buffer` items pulled and not yet yielded), ordered by default. An
+ * error is thrown when iteration reaches its item and cancels the rest; `break` cancels what is
+ * pending and closes the input.
+ */
+export class MapIterator<R> implements AsyncIterableIterator<R> {
+  readonly #runner: ChunkRunner;
+  readonly #input: Iterable<unknown> | AsyncIterable<unknown>;
+  readonly #ordered: boolean;
+  readonly #timeoutMs: number;
+  readonly #signal: AbortSignal | undefined;
+  readonly #onProgress: ((progress: MapProgress) => void) | undefined;
+  readonly #sizer: ChunkSizer;
+  #source: Source | undefined;
+  #async = false;
+  #total: number | undefined;
+  #pulled = 0;
+  #delivered = 0;
+  #completed = 0;
+  #sourceDone = false;
+  #filling = false;
+  #finished = false;
+  readonly #inFlight = new Map<number, Chunk>();
+  /** Ordered delivery: completed chunks by first index, and where delivery stands. */
+  readonly #ready = new Map<number, Chunk>();
+  #cursor = 0;
+  #offset = 0;
+  /** Completion-order delivery. */
+  readonly #arrived = new FifoQueue<unknown>();
+  /** The error to throw, and (ordered) at which item. */
+  #error: { at: number; error: unknown } | undefined;
+  #waiter: { resolve: (r: IteratorResult<R>) => void; reject: (e: unknown) => void } | undefined;
+  readonly #onAbort = (): void => this.#fail(abortErrorFrom(this.#signal as AbortSignal), this.#delivered);
+
+  /** @internal Created by `pool.map`. */
+  constructor(runner: ChunkRunner, input: Iterable<unknown> | AsyncIterable<unknown>, options: ResolvedMapOptions) {
+    this.#runner = runner;
+    this.#input = input;
+    this.#ordered = options.ordered;
+    this.#timeoutMs = options.timeoutMs;
+    this.#signal = options.signal;
+    this.#onProgress = options.onProgress;
+    this.#sizer = new ChunkSizer(options.chunkSize, options.buffer, runner.workers);
+    this.#total = knownSize(input);
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  next(): Promise<IteratorResult<R>> {
+    if (this.#source === undefined && !this.#finished) this.#open();
+    const now = this.#take();
+    if (now !== undefined) return now;
+    return new Promise((resolve, reject) => {
+      this.#waiter = { resolve, reject };
+      this.#fill();
+    });
+  }
+
+  /** Leaving a `for await` early: cancels pending items and closes the input. */
+  async return(): Promise<IteratorResult<R>> {
+    this.#finish();
+    return { done: true, value: undefined };
+  }
+
+  /** Collects every result into an array (in the map's order), taking whole chunks at a time. */
+  async toArray(): Promise<R[]> {
+    const out: R[] = [];
+    for (;;) {
+      this.#drainReady(out);
+      const step = await this.next();
+      if (step.done) return out;
+      out.push(step.value);
+    }
+  }
+
+  /** Moves every result that is ready to be delivered into `out`, without a promise per item. */
+  #drainReady(out: R[]): void {
+    if (this.#source === undefined && !this.#finished) this.#open();
+    if (this.#error !== undefined || this.#finished) return;
+    if (this.#ordered) {
+      for (let chunk = this.#ready.get(this.#cursor); chunk !== undefined; chunk = this.#ready.get(this.#cursor)) {
+        const values = chunk.values as R[];
+        for (let i = this.#offset; i < chunk.count; i++) out.push(values[i] as R);
+        this.#delivered += chunk.count - this.#offset;
+        this.#ready.delete(this.#cursor);
+        this.#cursor += chunk.count;
+        this.#offset = 0;
+      }
+    } else {
+      while (this.#arrived.size > 0 && this.#arrived.peek() !== ERROR_MARK) {
+        out.push(this.#arrived.shift() as R);
+        this.#delivered++;
+      }
+    }
+    this.#fill();
+  }
+
+  // ─── delivery ─────────────────────────────────────────────────────────────────────────────
+
+  /** A settled promise for the next result if one is ready (or the end, or the error); else undefined. */
+  #take(): Promise<IteratorResult<R>> | undefined {
+    if (this.#finished && this.#error === undefined) return Promise.resolve({ done: true, value: undefined });
+    if (this.#ordered) {
+      if (this.#error !== undefined && this.#error.at === this.#delivered) return this.#throw();
+      const chunk = this.#ready.get(this.#cursor);
+      if (chunk !== undefined) {
+        const values = chunk.values as unknown[];
+        const value = values[this.#offset++];
+        this.#delivered++;
+        if (this.#offset >= chunk.count) {
+          this.#ready.delete(this.#cursor);
+          this.#cursor += chunk.count;
+          this.#offset = 0;
+        }
+        this.#fill();
+        return Promise.resolve({ done: false, value: value as R });
+      }
+    } else if (this.#arrived.size > 0) {
+      const value = this.#arrived.shift();
+      if (value === ERROR_MARK) return this.#throw();
+      this.#delivered++;
+      this.#fill();
+      return Promise.resolve({ done: false, value: value as R });
+    }
+    if (this.#sourceDone && this.#inFlight.size === 0 && this.#error === undefined) {
+      this.#finish();
+      return Promise.resolve({ done: true, value: undefined });
+    }
+    return undefined;
+  }
+
+  #throw(): Promise<never> {
+    const { error } = this.#error as { error: unknown };
+    this.#error = undefined;
+    this.#finish();
+    return Promise.reject(error);
+  }
+
+  #wake(): void {
+    const waiter = this.#waiter;
+    if (waiter === undefined) return;
+    // Detach first: #take() may pull more input, which wakes again; that nested wake must not
+    // hand a second value to the same (already answered) caller.
+    this.#waiter = undefined;
+    const result = this.#take();
+    if (result === undefined) {
+      this.#waiter = waiter;
+      return;
+    }
+    result.then(waiter.resolve, waiter.reject);
+  }
+
+  // ─── pulling and launching ────────────────────────────────────────────────────────────────
+
+  #open(): void {
+    const input = this.#input as Partial<Iterable<unknown> & AsyncIterable<unknown>>;
+    const asyncIterator = input[Symbol.asyncIterator];
+    if (typeof asyncIterator === 'function') {
+      this.#source = asyncIterator.call(input);
+      this.#async = true;
+    } else {
+      this.#source = (input as Iterable<unknown>)[Symbol.iterator]();
+    }
+    if (this.#signal?.aborted) this.#onAbort();
+    else this.#signal?.addEventListener('abort', this.#onAbort, { once: true });
+  }
+
+  #hasRoom(size: number): boolean {
+    if (this.#error !== undefined) return false;
+    const chunks = this.#inFlight.size;
+    if (chunks >= CHUNKS_PER_WORKER * this.#runner.workers) return false;
+    if (this.#sizer.probing && chunks >= this.#runner.workers) return false;
+    const ahead = this.#pulled - this.#delivered;
+    return ahead === 0 || ahead + size <= this.#sizer.bufferLimit();
+  }
+
+  /** Pulls items and launches chunks while there is room. One pass at a time. */
+  #fill(): void {
+    if (this.#filling || this.#finished || this.#sourceDone) return;
+    this.#filling = true;
+    if (this.#async) {
+      this.#fillAsync().finally(() => {
+        this.#filling = false;
+        this.#wake();
+      });
+      return;
+    }
+    try {
+      const source = this.#source as Iterator<unknown>;
+      const array = Array.isArray(this.#input) ? (this.#input as unknown[]) : undefined;
+      for (;;) {
+        const size = this.#sizer.next(this.#remaining());
+        if (!this.#hasRoom(size)) break;
+        let items: unknown[];
+        if (array !== undefined) {
+          // An array is already in memory: slicing is what iterating it would give, minus the per-item calls.
+          items = array.slice(this.#pulled, this.#pulled + size);
+          if (this.#pulled + items.length >= array.length) this.#endOfInput(items.length);
+        } else {
+          items = [];
+          while (items.length < size) {
+            const step = source.next();
+            if (step.done) {
+              this.#endOfInput(items.length);
+              break;
+            }
+            items.push(step.value);
+          }
+        }
+        if (items.length > 0) this.#launch(items);
+        if (this.#sourceDone || this.#finished) break;
+      }
+    } catch (error) {
+      this.#sourceDone = true;
+      this.#fail(error, this.#pulled);
+    } finally {
+      this.#filling = false;
+    }
+    this.#wake();
+  }
+
+  async #fillAsync(): Promise<void> {
+    const source = this.#source as AsyncIterator<unknown>;
+    try {
+      for (;;) {
+        const size = this.#sizer.next(this.#remaining());
+        if (!this.#hasRoom(size)) return;
+        const items: unknown[] = [];
+        while (items.length < size) {
+          const step = await source.next();
+          if (this.#finished) return;
+          if (step.done) {
+            this.#endOfInput(items.length);
+            break;
+          }
+          items.push(step.value);
+        }
+        if (items.length > 0) this.#launch(items);
+        if (this.#sourceDone || this.#finished) return;
+      }
+    } catch (error) {
+      this.#sourceDone = true;
+      this.#fail(error, this.#pulled);
+    }
+  }
+
+  #endOfInput(pending: number): void {
+    this.#sourceDone = true;
+    this.#total = this.#pulled + pending;
+  }
+
+  #remaining(): number | undefined {
+    return this.#total === undefined ? undefined : this.#total - this.#pulled;
+  }
+
+  #launch(items: unknown[]): void {
+    const chunk: Chunk = { first: this.#pulled, count: items.length, values: undefined, handle: undefined };
+    this.#pulled += items.length;
+    this.#inFlight.set(chunk.first, chunk);
+    const report = this.#onProgress
+      ? (value: unknown) => this.#onProgress?.({ completed: this.#completed, total: this.#total, value })
+      : undefined;
+    try {
+      chunk.handle = this.#runner.run(items, chunk.first, this.#timeoutMs * items.length, report, (error, outcome) =>
+        this.#settle(chunk, error, outcome),
+      );
+    } catch (error) {
+      this.#inFlight.delete(chunk.first);
+      this.#fail(error, chunk.first);
+    }
+  }
+
+  #settle(chunk: Chunk, error: Error | undefined, outcome: RanOutcome | undefined): void {
+    this.#inFlight.delete(chunk.first);
+    if (this.#finished) return;
+    if (error !== undefined) {
+      defineIndex(error, chunk.first);
+      this.#fail(error, chunk.first);
+      return;
+    }
+    const ran = outcome as RanOutcome;
+    chunk.values = ran.values;
+    this.#sizer.observe(ran.runMs, ran.values.length + (ran.error ? 1 : 0));
+    this.#completed += ran.values.length;
+    if (this.#ordered) {
+      if (ran.values.length > 0) this.#ready.set(chunk.first, { ...chunk, count: ran.values.length });
+    } else {
+      for (const value of ran.values) this.#arrived.push(value);
+    }
+    if (ran.error !== undefined) {
+      const at = chunk.first + (ran.failedAt ?? 0);
+      this.#fail(deserializeError(ran.error, { taskName: this.#runner.taskName, taskId: -1, mapIndex: at }), at);
+    }
+    this.#onProgress?.({ completed: this.#completed, total: this.#total });
+    this.#wake();
+    this.#fill();
+  }
+
+  /** Records the error to throw at item `at` (ordered) or next (completion order), and cancels the rest. */
+  #fail(error: unknown, at: number): void {
+    if (this.#finished) return;
+    if (this.#error === undefined || (this.#ordered && at < this.#error.at)) {
+      this.#error = { at: this.#ordered ? Math.max(at, this.#delivered) : -1, error };
+      if (!this.#ordered) this.#arrived.push(ERROR_MARK);
+    }
+    // Items after the error are never delivered: stop them now. Earlier ones still run (ordered).
+    for (const chunk of this.#inFlight.values()) {
+      if (!this.#ordered || chunk.first > at) this.#cancelChunk(chunk);
+    }
+    this.#wake();
+  }
+
+  #cancelChunk(chunk: Chunk): void {
+    this.#inFlight.delete(chunk.first);
+    chunk.handle?.cancel(new AbortError('the map was stopped'));
+  }
+
+  /** Ends the map: cancels what is pending and closes the input. */
+  #finish(): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    this.#signal?.removeEventListener('abort', this.#onAbort);
+    for (const chunk of [...this.#inFlight.values()]) this.#cancelChunk(chunk);
+    this.#ready.clear();
+    if (!this.#sourceDone) {
+      this.#sourceDone = true;
+      try {
+        const closing = this.#source?.return?.();
+        if (closing instanceof Promise) closing.catch(() => {});
+      } catch {
+        // the input's own cleanup failed; the map is over either way
+      }
+    }
+    const waiter = this.#waiter;
+    this.#waiter = undefined;
+    waiter?.resolve({ done: true, value: undefined });
+  }
+}
+
+/** Map options after validation. */
+export interface ResolvedMapOptions {
+  chunkSize: number | undefined;
+  buffer: number | undefined;
+  ordered: boolean;
+  timeoutMs: number;
+  signal: AbortSignal | undefined;
+  onProgress: ((progress: MapProgress) => void) | undefined;
+}
+
+function knownSize(input: unknown): number | undefined {
+  if (Array.isArray(input) || ArrayBuffer.isView(input)) return (input as { length: number }).length;
+  if (input instanceof Set || input instanceof Map) return input.size;
+  return undefined;
+}
+
+function defineIndex(error: Error, index: number): void {
+  if ((error as { mapIndex?: number }).mapIndex !== undefined) return;
+  Object.defineProperty(error, 'mapIndex', { value: index, writable: true, configurable: true, enumerable: false });
+}

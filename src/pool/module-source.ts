@@ -1,0 +1,78 @@
+import { readFileSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, isAbsolute, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { invalidType, invalidValue, ThreadgateError } from '../errors.js';
+
+/** Where the worker module is, and what its workers need to load it. */
+export interface ModuleSource {
+  url: string;
+  /** A TypeScript loader the runtime registers in each worker before importing the module. */
+  tsLoader: string | undefined;
+}
+
+const TS_EXTENSION = /\.(?:ts|mts|cts|tsx)$/;
+
+/**
+ * Checks that the module exists, and works out whether its workers need a TypeScript loader.
+ *
+ * A `.ts` module needs one in every worker unless Node strips types itself (>= 22.18). Passing
+ * `--import tsx` in a worker's flags is not enough: on Node 20 loader hooks from flags (the
+ * parent's, inherited, or the worker's own) do not apply inside worker threads, which is why
+ * `.ts` workers fail with ERR_UNKNOWN_FILE_EXTENSION in every pool. What does work, on every
+ * version, is registering the hooks from inside the worker; so the runtime calls tsx's
+ * `register()` itself, when tsx can be found. Otherwise the error says what to do.
+ */
+export function resolveModuleSource(module: unknown): ModuleSource {
+  const path = toPath(module);
+  let isFile = false;
+  try {
+    isFile = statSync(path).isFile();
+  } catch {
+    // reported below
+  }
+  if (!isFile) throw invalidValue('options.module', module, `an existing worker module file; nothing is at ${path}`);
+  const url = pathToFileURL(path).href;
+  if (!TS_EXTENSION.test(path) || nodeStripsTypes()) return { url, tsLoader: undefined };
+  const tsLoader = findTsxRegister(path);
+  if (tsLoader === undefined) {
+    throw new ThreadgateError(
+      'ERR_WORKER_MODULE',
+      `the worker module ${path} is TypeScript, and its workers cannot load it: this Node (${process.version}) does not strip types and tsx is not installed. Install tsx (npm i -D tsx) and threadgate registers it in every worker, use Node >= 22.18, or point options.module at the compiled .js file.`,
+    );
+  }
+  return { url, tsLoader };
+}
+
+function toPath(module: unknown): string {
+  const allowed = 'a URL or a file: URL string or an absolute path of the worker module';
+  if (module instanceof URL) {
+    if (module.protocol !== 'file:') throw invalidValue('options.module', module.href, `${allowed} (only file: URLs can be loaded)`);
+    return fileURLToPath(module);
+  }
+  if (typeof module !== 'string' || module === '') throw invalidType('options.module', module, allowed);
+  if (module.startsWith('file:')) return fileURLToPath(module);
+  if (!isAbsolute(module))
+    throw invalidValue('options.module', module, `${allowed}; resolve relative paths first, e.g. new URL('./tasks.js', import.meta.url)`);
+  return module;
+}
+
+function nodeStripsTypes(): boolean {
+  return Boolean((process.features as { typescript?: string | false }).typescript);
+}
+
+/** tsx's ESM registration API (`tsx/esm/api`), looked up from the module's folder, then the working directory. */
+function findTsxRegister(modulePath: string): string | undefined {
+  for (const from of [modulePath, join(process.cwd(), 'noop.js')]) {
+    try {
+      const manifest = createRequire(from).resolve('tsx/package.json');
+      const pkg = JSON.parse(readFileSync(manifest, 'utf8')) as { exports?: Record<string, unknown> };
+      const entry = pkg.exports?.['./esm/api'] as { import?: string | { default?: string } } | undefined;
+      const target = typeof entry?.import === 'string' ? entry.import : entry?.import?.default;
+      if (target) return pathToFileURL(join(dirname(manifest), target)).href;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}

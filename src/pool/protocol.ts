@@ -1,0 +1,86 @@
+import type { MessagePort } from 'node:worker_threads';
+import type { SerializedError } from './remote-error.js';
+
+/**
+ * What the pool sends to its worker runtime (one Piscina task per message) and what comes back.
+ * Task functions' own errors travel as data in an `Outcome`, never as a Piscina rejection, so a
+ * rejection from Piscina always means the worker itself failed.
+ */
+export interface TaskMessage {
+  /** The export to call. */
+  fn: string;
+  /** Pool-wide task id (for `currentTask().id` and error reports). */
+  id: number;
+  /** This task's slot on the task control board. */
+  slot: number;
+  /** One call: the arguments. */
+  args?: unknown[];
+  /** A map chunk: one entry per item (the argument, or the argument tuple when `spread`). */
+  items?: unknown[];
+  /** Chunk items are argument tuples (`starmap`). */
+  spread?: boolean;
+  /** Index of the chunk's first item in the whole map, for error reports. */
+  firstIndex?: number;
+  /** Arguments contain handles of shared objects that the runtime must revive. */
+  revive?: boolean;
+  /** The pool waits for the start of this task (it has a timeout): notify the board word. */
+  watchStart?: boolean;
+  /** Port for `currentTask().progress()`, present only when the caller asked for progress. */
+  progress?: MessagePort;
+}
+
+/** The worker ran the task (or chunk) to the end, successfully or not. */
+export interface RanOutcome {
+  /** Results: one for a call, one per item for a chunk (up to the failing item, if any). */
+  values: unknown[];
+  /** The task's (or the failing item's) error, if it threw. */
+  error?: SerializedError;
+  /** With `error` in a chunk: the failing item's position inside the chunk. */
+  failedAt?: number;
+  /** When it started, as `performance.timeOrigin + performance.now()` in the worker. */
+  startedAt: number;
+  /** How long it ran, in milliseconds. */
+  runMs: number;
+}
+
+/** The worker did not run the task: it was cancelled before it started (`SKIP` on the board). */
+export interface SkippedOutcome {
+  skipped: true;
+}
+
+/** The worker did not run the task because it is retiring (`maxTasksPerWorker`): run it elsewhere. */
+export interface RetryOutcome {
+  retry: true;
+}
+
+export type Outcome = RanOutcome | SkippedOutcome | RetryOutcome;
+
+/** What every worker of a pool is started with (Piscina `workerData`). */
+export interface RuntimeData {
+  moduleUrl: string;
+  /** tsx's `register` module, for a `.ts` module on a Node that cannot strip types. */
+  tsLoader: string | undefined;
+  initializer: string | undefined;
+  initArgs: unknown[];
+  initArgsRevive: boolean;
+  board: Int32Array;
+  maxTasksPerWorker: number;
+}
+
+/** Names that are never task names, whatever a module exports: they reach into prototypes or make the namespace thenable. */
+export const FORBIDDEN_TASK_NAMES: ReadonlySet<string> = new Set([
+  'then',
+  'constructor',
+  '__proto__',
+  'prototype',
+  'toString',
+  'valueOf',
+  'hasOwnProperty',
+  'isPrototypeOf',
+  'propertyIsEnumerable',
+  'toLocaleString',
+  '__defineGetter__',
+  '__defineSetter__',
+  '__lookupGetter__',
+  '__lookupSetter__',
+]);

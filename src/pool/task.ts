@@ -1,0 +1,77 @@
+import type { TransferListItem } from 'node:worker_threads';
+import type { RanOutcome, TaskMessage } from './protocol.js';
+
+/** What a pool task carries besides its message. */
+export interface TaskSpec {
+  message: Omit<TaskMessage, 'id' | 'slot' | 'watchStart'>;
+  /** Counted from the task's start; Infinity = none. */
+  timeoutMs: number;
+  transfer: TransferListItem[] | undefined;
+  /** Called exactly once: with an error (cancel, timeout, crash), or with what the worker reported. */
+  settle: (error: Error | undefined, outcome: RanOutcome | undefined) => void;
+}
+
+/** Where a task is in its life, on the pool's side. */
+export const Phase = {
+  /** In the pool's queue. */
+  Queued: 0,
+  /** Handed to Piscina, occupying a slot on the board. */
+  InFlight: 1,
+  /** Piscina has finished with it; its slot is free. */
+  Done: 2,
+} as const;
+export type Phase = (typeof Phase)[keyof typeof Phase];
+
+/**
+ * One task on the pool's side. It doubles as the abort signal handed to Piscina (Piscina accepts
+ * any object with `aborted` and `addEventListener`), which saves an AbortController per task.
+ */
+export class Task {
+  readonly id: number;
+  readonly spec: TaskSpec;
+  readonly submittedAt: number;
+  phase: Phase = Phase.Queued;
+  slot = -1;
+  /** The caller has been told the outcome (it may still be running, being stopped). */
+  settled = false;
+  /** We asked Piscina to terminate its worker. */
+  killed = false;
+  /** Times it was handed back because its worker died or retired before starting it. */
+  retries = 0;
+  timer: NodeJS.Timeout | undefined;
+
+  // The AbortSignal-like face Piscina sees.
+  aborted = false;
+  reason: unknown;
+  #onAbort: (() => void) | undefined;
+
+  constructor(id: number, spec: TaskSpec, now: number) {
+    this.id = id;
+    this.spec = spec;
+    this.submittedAt = now;
+  }
+
+  addEventListener(_type: 'abort', listener: () => void): void {
+    this.#onAbort = listener;
+  }
+
+  removeEventListener(): void {
+    this.#onAbort = undefined;
+  }
+
+  /** Makes Piscina terminate the worker running this task. */
+  abortInPiscina(reason: unknown): void {
+    this.aborted = true;
+    this.reason = reason;
+    this.#onAbort?.();
+  }
+
+  /** Tells the caller, once. */
+  notify(error: Error | undefined, outcome: RanOutcome | undefined): void {
+    if (this.settled) return;
+    this.settled = true;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.spec.settle(error, outcome);
+  }
+}

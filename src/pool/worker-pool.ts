@@ -1,0 +1,345 @@
+import type { TransferListItem } from 'node:worker_threads';
+import { AbortError, abortErrorFrom, invalidType, invalidValue, PoolClosedError, QueueFullError } from '../errors.js';
+import { Future } from '../future.js';
+import { checkDuration, checkFunction, checkInteger, checkOptionalDuration, checkOptions, checkSignal } from '../validate.js';
+import { prepareArguments } from './arguments.js';
+import { Dispatcher } from './dispatcher.js';
+import { type ChunkRunner, MapIterator, type MapOptions, type ResolvedMapOptions } from './map.js';
+import { resolveModuleSource } from './module-source.js';
+import { checkTaskName, type ResolvedPoolOptions, resolvePoolOptions, type WorkerPoolOptions } from './options.js';
+import { openProgressChannel } from './progress.js';
+import type { RanOutcome, TaskMessage } from './protocol.js';
+import { deserializeError } from './remote-error.js';
+import type { PoolStats } from './stats.js';
+import type { MapItem, TaskArgs, TaskName, TaskResult, UntypedModule } from './types.js';
+
+/** Per-call options, set with `pool.with({ ... })`. */
+export interface CallOptions {
+  /** Cancels the task (or every item of a map) when it aborts. */
+  signal?: AbortSignal;
+  /** Timeout in ms from the task's start; overrides the pool's `taskTimeoutMs`. */
+  timeoutMs?: number;
+  /** `ArrayBuffer`s and `MessagePort`s among the arguments to move (not copy) to the worker. */
+  transfer?: TransferListItem[];
+  /** Receives each `currentTask().progress(value)` of the task, in order, on this thread. */
+  onProgress?: (value: unknown) => void;
+}
+
+/** Options of `pool.shutdown`. */
+export interface ShutdownOptions {
+  /** Resolve only when every task has settled and every worker has exited. Default `true`. */
+  wait?: boolean;
+  /** Cancel every task still waiting for a worker (they reject with `AbortError`). Running ones finish. Default `false`. */
+  cancelFutures?: boolean;
+}
+
+/** A typed remote: every exported function of the module, as a call that runs as a pool task. */
+export type PoolProxy<M> = { readonly [K in TaskName<M>]: (...args: TaskArgs<M, K>) => Future<TaskResult<M, K>> };
+
+const RUNTIME_FILE = new URL('./runtime.js', import.meta.url);
+
+/**
+ * An executor over a pool of worker threads, in the shape of Python's `concurrent.futures`
+ * executors, typed by the worker module's exports:
+ *
+ * ```ts
+ * import type * as tasks from './tasks.js';
+ * const pool = new WorkerPool<typeof tasks>({ module: new URL('./tasks.js', import.meta.url), maxWorkers: 2 });
+ * const n = await pool.submit('fib', 30);               // number
+ * for await (const r of pool.map('fib', [20, 25, 30])) console.log(r);
+ * await pool.shutdown();
+ * ```
+ *
+ * Every task settles: with its result, its own error (rebuilt with name, message, stack, cause),
+ * a `TaskTimeoutError`, an `AbortError`, or a `WorkerCrashedError` when its worker dies. After
+ * `shutdown()`, `submit` and `map` reject with `PoolClosedError`.
+ */
+export class WorkerPool<M = UntypedModule> implements AsyncDisposable {
+  readonly #dispatcher: Dispatcher;
+  readonly #options: ResolvedPoolOptions;
+  readonly #defaults: ResolvedCallOptions;
+  #closed = false;
+  #shutdown: Promise<void> | undefined;
+
+  constructor(options: WorkerPoolOptions) {
+    if (typeof options !== 'object' || options === null) throw invalidType('options', options, 'an options object with at least `module`');
+    const resolved = resolvePoolOptions(options);
+    const source = resolveModuleSource(options.module);
+    const initArgs = prepareArguments(resolved.initializer ?? 'initializer', resolved.initArgs, (i) => `initArgs[${i}]`);
+    this.#options = resolved;
+    this.#defaults = { signal: undefined, timeoutMs: resolved.taskTimeoutMs, transfer: undefined, onProgress: undefined };
+    this.#dispatcher = new Dispatcher({
+      runtimeFile: RUNTIME_FILE.href,
+      runtimeData: {
+        moduleUrl: source.url,
+        tsLoader: source.tsLoader,
+        initializer: resolved.initializer,
+        initArgs: initArgs.values,
+        initArgsRevive: initArgs.revive,
+        maxTasksPerWorker: resolved.maxTasksPerWorker,
+      },
+      maxWorkers: resolved.maxWorkers,
+      minWorkers: resolved.minWorkers,
+      idleTimeoutMs: resolved.idleTimeoutMs,
+      maxQueue: resolved.maxQueue,
+      cancelGraceMs: resolved.cancelGraceMs,
+      execArgv: resolved.execArgv,
+      resourceLimits: resolved.resourceLimits,
+    });
+  }
+
+  /** The most worker threads this pool runs. */
+  get maxWorkers(): number {
+    return this.#options.maxWorkers;
+  }
+
+  /** True once `shutdown()` has been called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** A snapshot of the pool's workers, queue, counters and latencies. */
+  get stats(): PoolStats {
+    return this.#dispatcher.stats();
+  }
+
+  /**
+   * Runs task `name` with `args` in a worker. Returns at once with a {@link Future}. Never
+   * throws: a closed pool, a full queue or arguments that cannot cross threads reject the future.
+   */
+  submit<K extends TaskName<M>>(name: K, ...args: TaskArgs<M, K>): Future<TaskResult<M, K>> {
+    return this.#submit(this.#defaults, name, args);
+  }
+
+  /**
+   * Runs task `name` over `items` (sync or async iterable), one item as its argument, with
+   * automatic chunking. Lazy and bounded; results in input order unless `ordered: false`.
+   */
+  map<K extends TaskName<M>>(
+    name: K,
+    items: Iterable<MapItem<M, K>> | AsyncIterable<MapItem<M, K>>,
+    options?: MapOptions,
+  ): MapIterator<TaskResult<M, K>> {
+    return this.#map(this.#defaults, name, items, options, false);
+  }
+
+  /** Like `map`, with each item an argument list: `starmap('add', [[1, 2], [3, 4]])`. */
+  starmap<K extends TaskName<M>>(
+    name: K,
+    items: Iterable<TaskArgs<M, K>> | AsyncIterable<TaskArgs<M, K>>,
+    options?: MapOptions,
+  ): MapIterator<TaskResult<M, K>> {
+    return this.#map(this.#defaults, name, items, options, true);
+  }
+
+  /** A view of this pool whose calls use `options` (signal, timeout, transfer list, progress). */
+  with(options: CallOptions): PoolView<M> {
+    return new PoolView(this, resolveCallOptions(options, this.#defaults));
+  }
+
+  /** An object whose methods are the module's exported functions; each call is a pool task. */
+  proxy(): PoolProxy<M> {
+    return makeProxy<M>((name, args) => this.#submit(this.#defaults, name, args));
+  }
+
+  /**
+   * Stops accepting tasks; afterwards `submit` and `map` reject with `PoolClosedError`.
+   * Idempotent. With `wait` (default), resolves when every task has settled and every worker has
+   * exited; the process can then exit by itself.
+   */
+  shutdown(options?: ShutdownOptions): Promise<void> {
+    const opts = checkOptions<ShutdownOptions>('options', options);
+    this.#closed = true;
+    if (opts.cancelFutures === true)
+      this.#dispatcher.cancelQueued(() => new AbortError('cancelled by pool.shutdown({ cancelFutures: true })'));
+    this.#shutdown ??= this.#dispatcher.whenIdle().then(() => this.#dispatcher.destroy());
+    return opts.wait === false ? Promise.resolve() : this.#shutdown;
+  }
+
+  /** `await using pool = new WorkerPool(...)`: shuts down, waiting for tasks, when the scope ends. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.shutdown();
+  }
+
+  // ─── shared by the pool and its views ─────────────────────────────────────────────────────
+
+  /** @internal */
+  _submit<K extends TaskName<M>>(call: ResolvedCallOptions, name: K, args: unknown[]): Future<TaskResult<M, K>> {
+    return this.#submit(call, name, args);
+  }
+
+  /** @internal */
+  _map<K extends TaskName<M>>(call: ResolvedCallOptions, name: K, items: unknown, options: MapOptions | undefined, spread: boolean) {
+    return this.#map<K>(call, name, items, options, spread);
+  }
+
+  #submit<K extends TaskName<M>>(call: ResolvedCallOptions, name: string, args: unknown[]): Future<TaskResult<M, K>> {
+    let settle!: (error: Error | undefined, outcome: RanOutcome | undefined) => void;
+    const future = new Future<TaskResult<M, K>>((resolve, reject) => {
+      settle = (error, outcome) => {
+        if (error !== undefined) reject(error);
+        else if (outcome?.error !== undefined) reject(deserializeError(outcome.error, { taskName: name, taskId: task?.id ?? -1 }));
+        else resolve(outcome?.values[0] as TaskResult<M, K>);
+      };
+    });
+    let task: ReturnType<Dispatcher['submit']> | undefined;
+    try {
+      if (this.#closed) throw new PoolClosedError();
+      checkTaskName('name', name);
+      const prepared = prepareArguments(name, args, (i) => `argument ${i}`);
+      if (call.signal?.aborted) throw abortErrorFrom(call.signal);
+      if (!this.#dispatcher.hasRoom()) throw new QueueFullError(this.#options.maxQueue);
+      const message: Omit<TaskMessage, 'id' | 'slot' | 'watchStart'> = { fn: name, args: prepared.values };
+      if (prepared.revive) message.revive = true;
+      const progress = call.onProgress ? openProgressChannel(call.onProgress) : undefined;
+      if (progress) message.progress = progress.port;
+      const signal = call.signal;
+      const onAbort = signal ? () => task && this.#dispatcher.cancel(task, abortErrorFrom(signal)) : undefined;
+      task = this.#dispatcher.submit({
+        message,
+        timeoutMs: call.timeoutMs,
+        transfer: progress ? [...(call.transfer ?? []), progress.port] : call.transfer,
+        settle: (error, outcome) => {
+          if (onAbort) signal?.removeEventListener('abort', onAbort);
+          progress?.close();
+          settle(error, outcome);
+        },
+      });
+      if (onAbort) signal?.addEventListener('abort', onAbort, { once: true });
+      const submitted = task;
+      future.attach({
+        isRunning: () => this.#dispatcher.isRunning(submitted),
+        cancel: (reason) => this.#dispatcher.cancel(submitted, new AbortError('the task was cancelled', { cause: reason })),
+      });
+    } catch (error) {
+      settle(error as Error, undefined);
+    }
+    return future;
+  }
+
+  #map<K extends TaskName<M>>(
+    call: ResolvedCallOptions,
+    name: K,
+    items: unknown,
+    options: MapOptions | undefined,
+    spread: boolean,
+  ): MapIterator<TaskResult<M, K>> {
+    checkTaskName('name', name);
+    const isIterable = items !== null && typeof items === 'object' && (Symbol.iterator in items || Symbol.asyncIterator in items);
+    if (!isIterable && typeof items !== 'string') throw invalidType('items', items, 'an Iterable or AsyncIterable');
+    const resolved = resolveMapOptions(options, call);
+    const runner: ChunkRunner = {
+      workers: this.#options.maxWorkers,
+      taskName: name,
+      run: (chunk, firstIndex, timeoutMs, onProgress, settle) => {
+        if (this.#closed) throw new PoolClosedError();
+        if (!this.#dispatcher.hasRoom()) throw new QueueFullError(this.#options.maxQueue);
+        const prepared = prepareArguments(name, chunk, (i) => `item ${firstIndex + i}`);
+        const message: Omit<TaskMessage, 'id' | 'slot' | 'watchStart'> = { fn: name, items: prepared.values, firstIndex };
+        if (spread) message.spread = true;
+        if (prepared.revive) message.revive = true;
+        const progress = onProgress ? openProgressChannel(onProgress) : undefined;
+        if (progress) message.progress = progress.port;
+        const task = this.#dispatcher.submit({
+          message,
+          timeoutMs,
+          transfer: progress ? [progress.port] : undefined,
+          settle: (error, outcome) => {
+            progress?.close();
+            settle(error, outcome);
+          },
+        });
+        return { cancel: (error) => this.#dispatcher.cancel(task, error) };
+      },
+    };
+    return new MapIterator<TaskResult<M, K>>(runner, items as Iterable<unknown>, resolved);
+  }
+}
+
+/** `pool.with(options)`: the same pool, with per-call options applied to every call made through it. */
+export class PoolView<M = UntypedModule> {
+  readonly #pool: WorkerPool<M>;
+  readonly #call: ResolvedCallOptions;
+
+  /** @internal */
+  constructor(pool: WorkerPool<M>, call: ResolvedCallOptions) {
+    this.#pool = pool;
+    this.#call = call;
+  }
+
+  submit<K extends TaskName<M>>(name: K, ...args: TaskArgs<M, K>): Future<TaskResult<M, K>> {
+    return this.#pool._submit(this.#call, name, args);
+  }
+
+  map<K extends TaskName<M>>(
+    name: K,
+    items: Iterable<MapItem<M, K>> | AsyncIterable<MapItem<M, K>>,
+    options?: MapOptions,
+  ): MapIterator<TaskResult<M, K>> {
+    return this.#pool._map(this.#call, name, items, options, false);
+  }
+
+  starmap<K extends TaskName<M>>(
+    name: K,
+    items: Iterable<TaskArgs<M, K>> | AsyncIterable<TaskArgs<M, K>>,
+    options?: MapOptions,
+  ): MapIterator<TaskResult<M, K>> {
+    return this.#pool._map(this.#call, name, items, options, true);
+  }
+
+  with(options: CallOptions): PoolView<M> {
+    return new PoolView(this.#pool, resolveCallOptions(options, this.#call));
+  }
+
+  proxy(): PoolProxy<M> {
+    return makeProxy<M>((name, args) => this.#pool._submit(this.#call, name as TaskName<M>, args));
+  }
+}
+
+interface ResolvedCallOptions {
+  signal: AbortSignal | undefined;
+  timeoutMs: number;
+  transfer: TransferListItem[] | undefined;
+  onProgress: ((value: unknown) => void) | undefined;
+}
+
+function resolveCallOptions(options: CallOptions, base: ResolvedCallOptions): ResolvedCallOptions {
+  const opts = checkOptions<CallOptions>('options', options);
+  const timeoutMs = checkOptionalDuration('options.timeoutMs', opts.timeoutMs);
+  if (opts.transfer !== undefined && !Array.isArray(opts.transfer))
+    throw invalidType('options.transfer', opts.transfer, 'an array of ArrayBuffers or MessagePorts');
+  return {
+    signal: checkSignal('options.signal', opts.signal) ?? base.signal,
+    timeoutMs: timeoutMs ?? base.timeoutMs,
+    transfer: opts.transfer ?? base.transfer,
+    onProgress: opts.onProgress === undefined ? base.onProgress : checkFunction('options.onProgress', opts.onProgress),
+  };
+}
+
+function resolveMapOptions(options: MapOptions | undefined, call: ResolvedCallOptions): ResolvedMapOptions {
+  const opts = checkOptions<MapOptions>('options', options);
+  const chunk = opts.chunkSize ?? 'auto';
+  if (typeof chunk === 'string' && chunk !== 'auto') throw invalidValue('options.chunkSize', chunk, "'auto' or an integer >= 1");
+  const chunkSize = chunk === 'auto' ? undefined : checkInteger('options.chunkSize', chunk, 1);
+  const buffer = opts.buffer === undefined ? undefined : checkInteger('options.buffer', opts.buffer, 1);
+  if (opts.ordered !== undefined && typeof opts.ordered !== 'boolean') throw invalidType('options.ordered', opts.ordered, 'a boolean');
+  const timeoutMs = opts.timeoutMs === undefined ? call.timeoutMs : checkDuration('options.timeoutMs', opts.timeoutMs);
+  return {
+    chunkSize,
+    buffer,
+    ordered: opts.ordered ?? true,
+    timeoutMs,
+    signal: checkSignal('options.signal', opts.signal) ?? call.signal,
+    onProgress: opts.onProgress === undefined ? undefined : checkFunction('options.onProgress', opts.onProgress),
+  };
+}
+
+function makeProxy<M>(submit: (name: TaskName<M>, args: unknown[]) => Future<unknown>): PoolProxy<M> {
+  return new Proxy(Object.create(null) as PoolProxy<M>, {
+    get: (_target, key) => {
+      // Not thenable, and no symbols: `await pool.proxy()` must not try to call a task named 'then'.
+      if (typeof key !== 'string' || key === 'then') return undefined;
+      return (...args: unknown[]) => submit(key as TaskName<M>, args);
+    },
+  });
+}

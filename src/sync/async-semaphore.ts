@@ -1,0 +1,164 @@
+import { AcquireTimeoutError, abortErrorFrom, outOfRange, ThreadgateError } from '../errors.js';
+import { checkInteger, checkOptionalDuration, checkOptions, checkSignal, MAX_INT32 } from '../validate.js';
+import { FifoQueue } from './fifo-queue.js';
+import { Permit } from './permit.js';
+import type { AcquireOptions, Semaphore } from './semaphore.js';
+
+/*
+ * State: `#available` free units and a FIFO line of waiters. Each waiter has its own state
+ * (WAITING → GRANTED, or WAITING → CANCELLED), so a cancel that races a grant can never lose
+ * or duplicate a permit.
+ *
+ * Invariants, between any two statements that can yield:
+ *   I1  #available + units held by un-released permits = capacity
+ *   I2  #waiting = waiters in the line still WAITING
+ *   I3  if the head of the line is WAITING, #available < its weight (no free permit sits next to
+ *       a grantable waiter): every path that frees units or removes a waiter calls #grantHead().
+ *   I4  waiters are granted in the order they called acquire (strict FIFO, weights included)
+ */
+const WAITING = 0;
+const GRANTED = 1;
+const CANCELLED = 2;
+
+interface Waiter {
+  state: number;
+  weight: number;
+  grant: (permit: Permit) => void;
+}
+
+/**
+ * The in-thread counting semaphore (Python's `asyncio.BoundedSemaphore`): same interface and
+ * guarantees as {@link SharedSemaphore} for code on one event loop, with an O(1) queue.
+ *
+ * **Fairness**: strict FIFO, weights included; a heavy request at the head holds back lighter
+ * ones behind it until it fits. `tryAcquire` never overtakes a waiter.
+ * **Cancellation**: a timed-out or aborted request leaves no permit behind, even when the grant
+ * and the cancel happen in the same tick.
+ * **Bounded**: releasing more than is out throws `ERR_SEMAPHORE_OVER_RELEASE`.
+ */
+export class AsyncSemaphore implements Semaphore {
+  readonly capacity: number;
+  #available: number;
+  #waiting = 0;
+  readonly #line = new FifoQueue<Waiter>();
+  readonly #giveBack = (weight: number): void => {
+    this.#available += weight;
+    this.#grantHead();
+  };
+
+  /** @param capacity how many units may be out at once: an integer from 1 to 2^31-1. */
+  constructor(capacity: number) {
+    this.capacity = checkInteger('capacity', capacity, 1, MAX_INT32);
+    this.#available = capacity;
+  }
+
+  get available(): number {
+    return this.#available;
+  }
+
+  get waiting(): number {
+    return this.#waiting;
+  }
+
+  tryAcquire(weight = 1): Permit | undefined {
+    this.#checkWeight('weight', weight);
+    if (this.#waiting > 0 || this.#available < weight) return undefined;
+    this.#available -= weight;
+    return new Permit(weight, this.#giveBack);
+  }
+
+  acquire(options?: AcquireOptions): Promise<Permit> {
+    let weight = 1;
+    let timeoutMs: number | undefined;
+    let signal: AbortSignal | undefined;
+    if (options !== undefined) {
+      try {
+        const opts = checkOptions<AcquireOptions>('options', options);
+        weight = opts.weight ?? 1;
+        this.#checkWeight('options.weight', weight);
+        timeoutMs = checkOptionalDuration('options.timeoutMs', opts.timeoutMs);
+        signal = checkSignal('options.signal', opts.signal);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+      if (signal?.aborted) return Promise.reject(abortErrorFrom(signal));
+    }
+    if (this.#waiting === 0 && this.#available >= weight) {
+      this.#available -= weight;
+      return Promise.resolve(new Permit(weight, this.#giveBack));
+    }
+    if (timeoutMs === 0) return Promise.reject(new AcquireTimeoutError(0));
+    return new Promise<Permit>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const cleanup = (): void => {
+        if (timer !== undefined) clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      const waiter: Waiter = {
+        state: WAITING,
+        weight,
+        grant: (permit) => {
+          cleanup();
+          resolve(permit);
+        },
+      };
+      const giveUp = (error: Error): void => {
+        if (waiter.state !== WAITING) return; // granted first: the permit is the caller's
+        waiter.state = CANCELLED; // stays in the line; skipped when it reaches the head
+        this.#waiting--;
+        cleanup();
+        this.#grantHead(); // a heavy head leaving may let the next ones through (I3)
+        reject(error);
+      };
+      const onAbort = (): void => giveUp(abortErrorFrom(signal as AbortSignal));
+      signal?.addEventListener('abort', onAbort, { once: true });
+      if (timeoutMs !== undefined && timeoutMs !== Number.POSITIVE_INFINITY) {
+        timer = setTimeout(() => giveUp(new AcquireTimeoutError(timeoutMs)), timeoutMs);
+      }
+      this.#line.push(waiter);
+      this.#waiting++;
+    });
+  }
+
+  async withPermit<T>(fn: () => T | PromiseLike<T>, options?: AcquireOptions): Promise<T> {
+    const permit = await this.acquire(options);
+    try {
+      return await fn();
+    } finally {
+      permit.release();
+    }
+  }
+
+  release(n = 1): void {
+    checkInteger('n', n, 1, MAX_INT32);
+    const out = this.capacity - this.#available;
+    if (n > out) {
+      throw new ThreadgateError(
+        'ERR_SEMAPHORE_OVER_RELEASE',
+        `cannot release ${n} unit(s): only ${out} ${out === 1 ? 'is' : 'are'} out (a bounded semaphore never exceeds its capacity)`,
+      );
+    }
+    this.#giveBack(n);
+  }
+
+  /** Grants the head of the line while it fits, sweeping cancelled waiters (I3, I4). */
+  #grantHead(): void {
+    for (let head = this.#line.peek(); head !== undefined; head = this.#line.peek()) {
+      if (head.state === CANCELLED) {
+        this.#line.shift();
+        continue;
+      }
+      if (this.#available < head.weight) return; // FIFO: the head blocks everyone behind it
+      this.#line.shift();
+      this.#available -= head.weight;
+      this.#waiting--;
+      head.state = GRANTED;
+      head.grant(new Permit(head.weight, this.#giveBack));
+    }
+  }
+
+  #checkWeight(name: string, weight: unknown): void {
+    checkInteger(name, weight, 1, MAX_INT32);
+    if ((weight as number) > this.capacity) throw outOfRange(name, weight, `an integer from 1 to the capacity (${this.capacity})`);
+  }
+}

@@ -1,0 +1,42 @@
+import type { Permit } from './permit.js';
+
+/** Options of `acquire` and `withPermit`. */
+export interface AcquireOptions {
+  /**
+   * How many units to take at once, from 1 to the semaphore's capacity. A weighted request
+   * waits in line like any other: it is granted whole, never in parts. Default 1.
+   */
+  weight?: number;
+  /**
+   * Give up after this many milliseconds of waiting, rejecting with `AcquireTimeoutError`
+   * (`ERR_ACQUIRE_TIMEOUT`). A request that gives up leaves no permit behind. Default: wait forever.
+   */
+  timeoutMs?: number;
+  /** Give up when this signal aborts, rejecting with `AbortError`. Leaves no permit behind. */
+  signal?: AbortSignal;
+}
+
+/**
+ * What `SharedSemaphore` and `AsyncSemaphore` have in common, so code can take either: the
+ * in-thread variant for one event loop, the shared one across every thread of the process.
+ *
+ * Both are fair: requests are granted in the order they were made (FIFO), weighted ones
+ * included, and a request at the head of the line holds back the ones behind it until it can be
+ * granted whole. Both are bounded: releasing more than was taken throws.
+ */
+export interface Semaphore {
+  /** The number of units this semaphore hands out at most at once. */
+  readonly capacity: number;
+  /** Units free right now. A snapshot: with other threads it can change at once. */
+  readonly available: number;
+  /** Requests waiting in line right now. */
+  readonly waiting: number;
+  /** Waits for `weight` units (FIFO) and resolves to a {@link Permit} that gives them back. */
+  acquire(options?: AcquireOptions): Promise<Permit>;
+  /** Takes `weight` units only if that is possible at once without overtaking a waiter. */
+  tryAcquire(weight?: number): Permit | undefined;
+  /** Runs `fn` while holding a permit, and releases it however `fn` ends. */
+  withPermit<T>(fn: () => T | PromiseLike<T>, options?: AcquireOptions): Promise<T>;
+  /** Gives back `n` units taken without a Permit object. Throws when that would exceed capacity. */
+  release(n?: number): void;
+}

@@ -1,0 +1,121 @@
+import { invalidType, invalidValue } from '../errors.js';
+import { HANDLE_TAG, type Handle, registerReviver, type Shareable, TO_HANDLE } from '../handles.js';
+import { checkDuration, checkInteger, checkOptions, MAX_INT32 } from '../validate.js';
+import { type CallLimitOptions, callLimited, type LimitedResponse, type LimiterGates } from './limiter-core.js';
+import type { RateLimiterOptions } from './rate-limiter.js';
+import { SharedSemaphore, type SharedSemaphoreHandle } from './shared-semaphore.js';
+
+const KIND = 'SharedRateLimiter';
+const VERSION = 1;
+
+/** The cloneable form of a {@link SharedRateLimiter}. */
+export interface SharedRateLimiterHandle extends Handle {
+  readonly concurrency: SharedSemaphoreHandle;
+  readonly spacing: SharedSemaphoreHandle;
+  /** [minIntervalMs in µs, last start in µs] on a BigInt64Array. */
+  readonly clock: SharedArrayBuffer;
+}
+
+/**
+ * {@link RateLimiter} for the whole process: the same API, with its concurrency and its spacing
+ * held in shared memory, so every thread that has it (pass it to a pool task as an argument)
+ * obeys one limit. Concurrency is a `SharedSemaphore`; starts are decided one at a time under a
+ * second, one-unit `SharedSemaphore` (FIFO across threads) against a start time kept in shared
+ * memory on the process-wide monotonic clock (`process.hrtime`). Permits of a worker that dies
+ * are given back by its pool.
+ */
+export class SharedRateLimiter implements Shareable {
+  readonly #concurrency: SharedSemaphore;
+  readonly #spacing: SharedSemaphore;
+  readonly #clock: BigInt64Array;
+  readonly #gates: LimiterGates;
+
+  constructor(options: RateLimiterOptions) {
+    let parts = adopting;
+    adopting = undefined;
+    if (parts === undefined) {
+      const opts = checkOptions<RateLimiterOptions>('options', options);
+      const maxConcurrent = checkInteger('options.maxConcurrent', opts.maxConcurrent, 1, MAX_INT32);
+      const minIntervalMs = checkDuration('options.minIntervalMs', opts.minIntervalMs ?? 0);
+      if (minIntervalMs === Number.POSITIVE_INFINITY)
+        throw invalidValue('options.minIntervalMs', minIntervalMs, 'a finite number of milliseconds');
+      const clock = new BigInt64Array(new SharedArrayBuffer(16));
+      clock[0] = BigInt(Math.round(minIntervalMs * 1000));
+      clock[1] = BigInt(Number.MIN_SAFE_INTEGER);
+      parts = { concurrency: new SharedSemaphore(maxConcurrent), spacing: new SharedSemaphore(1), clock };
+    }
+    this.#concurrency = parts.concurrency;
+    this.#spacing = parts.spacing;
+    this.#clock = parts.clock;
+    const clockArray = this.#clock;
+    const minIntervalMs = Number(Atomics.load(clockArray, 0)) / 1000;
+    this.#gates = {
+      concurrency: this.#concurrency,
+      spacing: minIntervalMs > 0 ? this.#spacing : undefined,
+      minIntervalMs,
+      now: () => Number(process.hrtime.bigint() / 1000n) / 1000,
+      lastStart: () => Number(Atomics.load(clockArray, 1)) / 1000,
+      setLastStart: (ms) => {
+        Atomics.store(clockArray, 1, BigInt(Math.round(ms * 1000)));
+      },
+    };
+  }
+
+  /** Rebuilds a limiter from its handle (the pool does this for task arguments). Validated. */
+  static from(handle: SharedRateLimiterHandle): SharedRateLimiter {
+    if (typeof handle !== 'object' || handle === null || handle[HANDLE_TAG] !== KIND) {
+      throw invalidType('handle', handle, 'a SharedRateLimiter handle (from `limiter.handle`)');
+    }
+    if (!(handle.clock instanceof SharedArrayBuffer) || handle.clock.byteLength !== 16) {
+      throw invalidValue('handle.clock', handle.clock, 'the 16-byte SharedArrayBuffer of a SharedRateLimiter');
+    }
+    adopting = {
+      concurrency: SharedSemaphore.from(handle.concurrency),
+      spacing: SharedSemaphore.from(handle.spacing),
+      clock: new BigInt64Array(handle.clock),
+    };
+    return new SharedRateLimiter({ maxConcurrent: 1 });
+  }
+
+  get handle(): SharedRateLimiterHandle {
+    return {
+      [HANDLE_TAG]: KIND,
+      version: VERSION,
+      concurrency: this.#concurrency.handle,
+      spacing: this.#spacing.handle,
+      clock: this.#clock.buffer as SharedArrayBuffer,
+    };
+  }
+
+  /** @internal Used by the pool to send this limiter as a task argument. */
+  [TO_HANDLE](): SharedRateLimiterHandle {
+    return this.handle;
+  }
+
+  get maxConcurrent(): number {
+    return this.#concurrency.capacity;
+  }
+
+  get minIntervalMs(): number {
+    return this.#gates.minIntervalMs;
+  }
+
+  /** Calls free to start right now, across all threads. */
+  get available(): number {
+    return this.#concurrency.available;
+  }
+
+  /** Calls waiting for a concurrency permit, across all threads. */
+  get waiting(): number {
+    return this.#concurrency.waiting;
+  }
+
+  /** Runs `fn` when the process-wide limits allow. See `RateLimiter.call`. */
+  call<T>(fn: () => T | PromiseLike<T>, options?: CallLimitOptions): Promise<LimitedResponse<Awaited<T>>> {
+    return callLimited(this.#gates, fn, options);
+  }
+}
+
+let adopting: { concurrency: SharedSemaphore; spacing: SharedSemaphore; clock: BigInt64Array } | undefined;
+
+registerReviver(KIND, (handle) => SharedRateLimiter.from(handle as SharedRateLimiterHandle));

@@ -1,0 +1,55 @@
+import { invalidType, outOfRange } from './errors.js';
+
+/**
+ * Argument checks shared by every public constructor and method. Each throws the coded
+ * `TypeError`/`RangeError` from `errors.ts`, naming the argument, the value and what is allowed.
+ *
+ * @module
+ */
+
+export const MAX_INT32 = 2 ** 31 - 1;
+
+/** An integer in `[min, max]`. */
+export function checkInteger(name: string, value: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof value !== 'number' || Number.isNaN(value)) throw invalidType(name, value, describeRange(min, max));
+  if (!Number.isInteger(value) || value < min || value > max) throw outOfRange(name, value, describeRange(min, max));
+  return value;
+}
+
+/** A finite or infinite number of milliseconds `>= 0`; `Infinity` means "no limit". */
+export function checkDuration(name: string, value: unknown): number {
+  const allowed = 'a number of milliseconds >= 0 (or Infinity)';
+  if (typeof value !== 'number' || Number.isNaN(value)) throw invalidType(name, value, allowed);
+  if (value < 0) throw outOfRange(name, value, allowed);
+  return value;
+}
+
+/** An optional duration: `undefined` passes through. */
+export function checkOptionalDuration(name: string, value: unknown): number | undefined {
+  return value === undefined ? undefined : checkDuration(name, value);
+}
+
+/** An `AbortSignal` or `undefined`. */
+export function checkSignal(name: string, value: unknown): AbortSignal | undefined {
+  if (value === undefined) return undefined;
+  if (!(value instanceof AbortSignal)) throw invalidType(name, value, 'an AbortSignal');
+  return value;
+}
+
+/** A function. */
+export function checkFunction<F>(name: string, value: unknown): F {
+  if (typeof value !== 'function') throw invalidType(name, value, 'a function');
+  return value as F;
+}
+
+/** An object (or undefined, which becomes `{}`), for option bags. */
+export function checkOptions<T extends object>(name: string, value: unknown): Partial<T> {
+  if (value === undefined) return {};
+  if (value === null || typeof value !== 'object') throw invalidType(name, value, 'an options object');
+  return value as Partial<T>;
+}
+
+function describeRange(min: number, max: number): string {
+  if (max === Number.MAX_SAFE_INTEGER) return `an integer >= ${min}`;
+  return `an integer from ${min} to ${max}`;
+}

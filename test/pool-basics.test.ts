@@ -1,0 +1,154 @@
+import { describe, expect, it } from 'vitest';
+import { tasksPool, within } from './helpers.js';
+
+describe('WorkerPool: submit', () => {
+  it('runs a task in a worker and resolves with its result', async () => {
+    const pool = tasksPool();
+    const future = pool.submit('add', 2, 3);
+    expect(await within(10_000, future)).toBe(5);
+    expect(future.done).toBe(true);
+    expect(future.state).toBe('finished');
+  });
+
+  it('awaits async task functions', async () => {
+    const pool = tasksPool();
+    expect(await pool.submit('addLater', 20, 22)).toBe(42);
+  });
+
+  it('runs the initializer once per worker before its first task', async () => {
+    const pool = tasksPool({ initializer: 'init', initArgs: [{ db: 'ready' }], maxWorkers: 1 });
+    expect(await pool.submit('getInit')).toEqual({ db: 'ready' });
+  });
+
+  it('uses no more than maxWorkers distinct threads, and uses all of them', async () => {
+    const pool = tasksPool({ maxWorkers: 2 });
+    const ids = await Promise.all(Array.from({ length: 20 }, () => pool.submit('busy', 20)));
+    const distinct = new Set(ids);
+    expect(distinct.size).toBe(2);
+    expect(pool.maxWorkers).toBe(2);
+  });
+
+  it('exposes stats consistent with what ran', async () => {
+    const pool = tasksPool();
+    await Promise.all(Array.from({ length: 10 }, (_, i) => pool.submit('square', i)));
+    await pool.submit('fail', 'x').catch(() => {});
+    const stats = pool.stats;
+    expect(stats.completed).toBe(10);
+    expect(stats.failed).toBe(1);
+    expect(stats.queued).toBe(0);
+    expect(stats.busy).toBe(0);
+    expect(stats.workers).toBeGreaterThanOrEqual(1);
+    expect(stats.workers).toBeLessThanOrEqual(2);
+    expect(stats.runTime.max).toBeGreaterThanOrEqual(stats.runTime.p50);
+  });
+
+  it('calls module functions through a typed proxy', async () => {
+    const pool = tasksPool();
+    const remote = pool.proxy();
+    expect(await remote.add(1, 2)).toBe(3);
+    expect(await remote.square(9)).toBe(81);
+    expect((remote as unknown as { then?: unknown }).then).toBeUndefined();
+  });
+});
+
+describe('WorkerPool: map', () => {
+  it('returns 10k results in input order', async () => {
+    const pool = tasksPool();
+    const items = Array.from({ length: 10_000 }, (_, i) => i);
+    const results = await within(20_000, pool.map('square', items).toArray());
+    expect(results).toEqual(items.map((i) => i * i));
+  });
+
+  it('yields in completion order with ordered: false, in input order by default', async () => {
+    const pool = tasksPool({ maxWorkers: 2 });
+    const unordered: number[] = [];
+    for await (const ms of pool.map('delayed', [400, 10], { ordered: false, chunkSize: 1 })) unordered.push(ms);
+    expect(unordered).toEqual([10, 400]);
+    expect(await pool.map('delayed', [400, 10], { chunkSize: 1 }).toArray()).toEqual([400, 10]);
+  });
+
+  it('accepts async iterables', async () => {
+    const pool = tasksPool();
+    async function* numbers(): AsyncGenerator<number> {
+      for (let i = 0; i < 100; i++) {
+        if (i % 10 === 0) await new Promise((resolve) => setTimeout(resolve, 1));
+        yield i;
+      }
+    }
+    expect(await pool.map('square', numbers()).toArray()).toEqual(Array.from({ length: 100 }, (_, i) => i * i));
+  });
+
+  it('starmap spreads each tuple as arguments', async () => {
+    const pool = tasksPool();
+    const sums = await pool
+      .starmap('add', [
+        [1, 2],
+        [3, 4],
+        [5, 6],
+      ])
+      .toArray();
+    expect(sums).toEqual([3, 7, 11]);
+  });
+
+  it('is lazy and bounded: an infinite generator is pulled at most ~buffer ahead', async () => {
+    const pool = tasksPool();
+    let pulled = 0;
+    function* forever(): Generator<number> {
+      for (let i = 0; ; i++) {
+        pulled++;
+        yield i;
+      }
+    }
+    const it = pool.map('square', forever(), { buffer: 8 });
+    expect(pulled).toBe(0); // nothing before the first next()
+    let consumed = 0;
+    for await (const value of it) {
+      expect(value).toBe(consumed * consumed);
+      consumed++;
+      expect(pulled - consumed).toBeLessThanOrEqual(8);
+      if (consumed === 500) break;
+    }
+    expect(pulled).toBeLessThanOrEqual(500 + 8);
+  });
+
+  it('a task error surfaces at its item, with its index, and the rest is cancelled', async () => {
+    const pool = tasksPool();
+    const seen: number[] = [];
+    const items = [1, 2, 3, -4, 5, 6, 7];
+    const error = await (async () => {
+      for await (const v of pool.map('failOnNegative', items, { chunkSize: 2 })) seen.push(v);
+    })().catch((e: unknown) => e as Error & { mapIndex?: number; field?: string });
+    expect(seen).toEqual([2, 4, 6]);
+    expect(error).toBeInstanceOf(Error);
+    expect(error?.name).toBe('ValidationError');
+    expect(error?.message).toBe('negative: -4');
+    expect(error?.mapIndex).toBe(3);
+    expect(error?.field).toBe('n');
+  });
+
+  it('leaving a for await early cancels what is pending and closes the input', async () => {
+    const pool = tasksPool({ maxWorkers: 2 });
+    let closed = false;
+    function* items(): Generator<number> {
+      try {
+        for (let i = 0; i < 1000; i++) yield 50;
+      } finally {
+        closed = true;
+      }
+    }
+    for await (const _ of pool.map('sleep', items(), { chunkSize: 1 })) break;
+    expect(closed).toBe(true);
+    await within(5_000, new Promise((resolve) => setTimeout(resolve, 150)));
+    const stats = pool.stats;
+    expect(stats.queued).toBe(0);
+    expect(stats.completed + stats.cancelled).toBeLessThan(20);
+  });
+
+  it('reports completed counts through onProgress, ending at the total', async () => {
+    const pool = tasksPool();
+    const counts: number[] = [];
+    await pool.map('square', Array.from({ length: 10_000 }, (_, i) => i), { onProgress: (p) => p.value === undefined && counts.push(p.completed) }).toArray();
+    expect(counts.at(-1)).toBe(10_000);
+    for (let i = 1; i < counts.length; i++) expect(counts[i]).toBeGreaterThan(counts[i - 1] as number);
+  });
+});

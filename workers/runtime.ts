@@ -1,0 +1,213 @@
+/**
+ * The worker runtime: the file Piscina loads in every worker of a `WorkerPool`.
+ *
+ * It imports the user's module once per worker (then runs the `initializer`), dispatches tasks by
+ * export name (only the module's own exported functions: nothing inherited, nothing else), runs
+ * whole chunks of a map in one message, and returns errors as data (name, message, stack, cause,
+ * own properties, and which item failed). It reports a task's start on the task control board,
+ * skips tasks cancelled before they started, and retires the worker after `maxTasksPerWorker`.
+ */
+import { threadId, workerData } from 'node:worker_threads';
+import { reviveHandles } from '../src/handles.js';
+import { connectProgress } from '../src/pool/progress.js';
+import type { Outcome, RanOutcome, RuntimeData, TaskMessage } from '../src/pool/protocol.js';
+import { FORBIDDEN_TASK_NAMES } from '../src/pool/protocol.js';
+import { type SerializedError, serializeError } from '../src/pool/remote-error.js';
+import type { RunningTask } from '../src/task-context.js';
+import { getTaskControl, QUEUED, RUNNING, SLOT_WORDS, STATE, setTaskControl, THREAD_ID } from '../src/task-control.js';
+// Imported for their side effect: they teach reviveHandles their handle kinds.
+import '../src/sync/shared-semaphore.js';
+import '../src/sync/shared-rate-limiter.js';
+
+type TaskFunction = (...args: unknown[]) => unknown;
+
+const data = workerData as RuntimeData;
+const board = data.board;
+const SKIPPED: Outcome = { skipped: true };
+const RETRY: Outcome = { retry: true };
+
+let exports: Record<string, unknown> | undefined;
+let loading: Promise<void> | undefined;
+let loadFailure: SerializedError | undefined;
+const functions = new Map<string, TaskFunction>();
+let tasksRun = 0;
+let retiring = false;
+
+export default function run(message: TaskMessage): Outcome | Promise<Outcome> {
+  if (retiring) return RETRY;
+  if (exports === undefined && loadFailure === undefined) return load().then(() => start(message));
+  return start(message);
+}
+
+function start(message: TaskMessage): Outcome | Promise<Outcome> {
+  const base = message.slot * SLOT_WORDS;
+  Atomics.store(board, base + THREAD_ID, threadId);
+  // QUEUED → RUNNING, unless the pool marked it SKIP first (cancelled before it started).
+  if (Atomics.compareExchange(board, base + STATE, QUEUED, RUNNING) !== QUEUED) return SKIPPED;
+  if (message.watchStart) Atomics.notify(board, base + STATE);
+  const startedAt = performance.timeOrigin + performance.now();
+  if (loadFailure !== undefined) return finish(startedAt, 0, [], loadFailure);
+  let fn: TaskFunction;
+  try {
+    fn = lookup(message.fn);
+  } catch (error) {
+    return finish(startedAt, 0, [], serializeError(error));
+  }
+  const running: RunningTask = {
+    board,
+    slot: message.slot,
+    id: message.id,
+    progress: message.progress ? connectProgress(message.progress) : undefined,
+  };
+  setTaskControl(running);
+  const t0 = performance.now();
+  if (message.items !== undefined) return runChunk(message, fn, startedAt, t0);
+  let result: unknown;
+  try {
+    const args = message.revive ? (reviveHandles(message.args) as unknown[]) : (message.args ?? []);
+    result = fn(...args);
+  } catch (error) {
+    return finish(startedAt, t0, [], serializeError(error));
+  }
+  if (!isThenable(result)) return finish(startedAt, t0, [result]);
+  return Promise.resolve(result).then(
+    (value) => finish(startedAt, t0, [value]),
+    (error: unknown) => finish(startedAt, t0, [], serializeError(error)),
+  );
+}
+
+/** Runs a map chunk item by item, synchronously until an item returns a promise. */
+function runChunk(message: TaskMessage, fn: TaskFunction, startedAt: number, t0: number): Outcome | Promise<Outcome> {
+  const items = (message.revive ? reviveHandles(message.items) : message.items) as unknown[];
+  const values: unknown[] = new Array(items.length);
+  const call = message.spread ? (item: unknown) => fn(...(item as unknown[])) : (item: unknown) => fn(item);
+  for (let i = 0; i < items.length; i++) {
+    let result: unknown;
+    try {
+      result = call(items[i]);
+    } catch (error) {
+      values.length = i;
+      return finish(startedAt, t0, values, serializeError(error), i);
+    }
+    if (isThenable(result)) return continueAsync(call, items, values, i, result, startedAt, t0);
+    values[i] = result;
+  }
+  return finish(startedAt, t0, values);
+}
+
+async function continueAsync(
+  call: (item: unknown) => unknown,
+  items: unknown[],
+  values: unknown[],
+  from: number,
+  pending: PromiseLike<unknown>,
+  startedAt: number,
+  t0: number,
+): Promise<Outcome> {
+  let i = from;
+  try {
+    values[i] = await pending;
+    for (i = from + 1; i < items.length; i++) values[i] = await call(items[i]);
+  } catch (error) {
+    values.length = i;
+    return finish(startedAt, t0, values, serializeError(error), i);
+  }
+  return finish(startedAt, t0, values);
+}
+
+function finish(
+  startedAt: number,
+  t0: number,
+  values: unknown[],
+  error?: SerializedError,
+  failedAt?: number,
+): RanOutcome | Promise<RanOutcome> {
+  const running = getTaskControl() as RunningTask | undefined;
+  setTaskControl(undefined);
+  const outcome: RanOutcome = { values, startedAt, runMs: t0 === 0 ? 0 : performance.now() - t0 };
+  if (error !== undefined) {
+    outcome.error = error;
+    if (failedAt !== undefined) outcome.failedAt = failedAt;
+  }
+  if (++tasksRun >= data.maxTasksPerWorker && !retiring) {
+    retiring = true; // later messages come back as RETRY and run on a fresh worker
+    setImmediate(() => process.exit(0)); // after Piscina has posted this outcome
+  }
+  const progress = running?.progress;
+  if (progress === undefined) return outcome;
+  // Report done only once the caller has handled every progress call (they travel on another port).
+  const delivered = progress.flush();
+  if (delivered === undefined) {
+    progress.close();
+    return outcome;
+  }
+  const done = (): RanOutcome => {
+    progress.close();
+    return outcome;
+  };
+  return delivered.then(done, done);
+}
+
+/** Only the module's own exported functions, never anything inherited or forbidden. */
+function lookup(name: string): TaskFunction {
+  const cached = functions.get(name);
+  if (cached !== undefined) return cached;
+  const ns = exports as Record<string, unknown>;
+  const value = Object.hasOwn(ns, name) && !FORBIDDEN_TASK_NAMES.has(name) ? ns[name] : undefined;
+  if (typeof value !== 'function') {
+    const available = Object.keys(ns).filter((k) => typeof ns[k] === 'function' && !FORBIDDEN_TASK_NAMES.has(k));
+    const why =
+      value === undefined
+        ? 'is not exported by'
+        : `is exported by ${typeof value === 'object' ? 'an object' : `a ${typeof value}`}, not a function, in`;
+    const error = new TypeError(
+      `task '${name}' ${why} the worker module ${data.moduleUrl}; its exported functions are: ${available.join(', ') || '(none)'}`,
+    ) as TypeError & { code: string };
+    error.code = 'ERR_UNKNOWN_TASK';
+    throw error;
+  }
+  functions.set(name, value as TaskFunction);
+  return value as TaskFunction;
+}
+
+function load(): Promise<void> {
+  loading ??= (async () => {
+    let stage = 'load';
+    try {
+      if (data.tsLoader !== undefined) {
+        stage = 'register TypeScript support (tsx) for';
+        const { register } = (await import(data.tsLoader)) as { register: () => unknown };
+        register();
+        stage = 'load';
+      }
+      const ns = (await import(data.moduleUrl)) as Record<string, unknown>;
+      exports = ns;
+      if (data.initializer !== undefined) {
+        stage = `run the initializer '${data.initializer}' of`;
+        const init = lookup(data.initializer);
+        const args = data.initArgsRevive ? (reviveHandles(data.initArgs) as unknown[]) : data.initArgs;
+        await init(...args);
+      }
+    } catch (error) {
+      const serialized = serializeError(error);
+      const hint = (error as { code?: string })?.code === 'ERR_UNKNOWN_FILE_EXTENSION' ? ` ${TS_HINT}` : '';
+      loadFailure = {
+        base: 'Error',
+        name: 'Error',
+        message: `could not ${stage} the worker module ${data.moduleUrl}: ${serialized.message}${hint}`,
+        cause: serialized,
+        props: { code: 'ERR_WORKER_MODULE' },
+      };
+    }
+  })();
+  return loading;
+}
+
+const TS_HINT =
+  'To run a .ts worker module, start Node with a TypeScript loader (`tsx`, or `node --import tsx`), use Node >= 22.18 (type stripping), or point `module` at the compiled .js file.';
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as { then?: unknown }).then === 'function'
+  );
+}
