@@ -147,7 +147,13 @@ describe('WorkerPool: map', () => {
   it('reports completed counts through onProgress, ending at the total', async () => {
     const pool = tasksPool();
     const counts: number[] = [];
-    await pool.map('square', Array.from({ length: 10_000 }, (_, i) => i), { onProgress: (p) => p.value === undefined && counts.push(p.completed) }).toArray();
+    await pool
+      .map(
+        'square',
+        Array.from({ length: 10_000 }, (_, i) => i),
+        { onProgress: (p) => p.value === undefined && counts.push(p.completed) },
+      )
+      .toArray();
     expect(counts.at(-1)).toBe(10_000);
     for (let i = 1; i < counts.length; i++) expect(counts[i]).toBeGreaterThan(counts[i - 1] as number);
   });

@@ -1,0 +1,277 @@
+import { AbortError, PoolClosedError, QueueFullError, TaskTimeoutError, WorkerCrashedError } from 'threadgate';
+import { describe, expect, it } from 'vitest';
+import { delay, tasksPool, within } from './helpers.js';
+
+describe('WorkerPool: errors travel faithfully', () => {
+  it('keeps a custom error class name, message, stack, cause and own properties', async () => {
+    const pool = tasksPool();
+    const error = (await pool.submit('fail', 'bad email').catch((e: unknown) => e)) as Error & Record<string, unknown>;
+    expect(error).toBeInstanceOf(Error);
+    expect(error.name).toBe('ValidationError');
+    expect(error.message).toBe('bad email');
+    expect(error.code).toBe('E_VALIDATION');
+    expect(error.field).toBe('email');
+    expect(error.stack).toContain('fail');
+    expect(error.cause).toBeInstanceOf(RangeError);
+    expect((error.cause as Error).message).toBe('too short');
+    expect(error.taskName).toBe('fail');
+    expect(typeof error.taskId).toBe('number');
+  });
+
+  it('rejections of async tasks arrive the same way', async () => {
+    const pool = tasksPool();
+    await expect(pool.submit('rejectLater', 'nope')).rejects.toMatchObject({ name: 'ValidationError', message: 'nope', field: 'name' });
+  });
+
+  it('a thrown non-Error value arrives as the cause of an Error', async () => {
+    const pool = tasksPool();
+    const error = (await pool.submit('throwString').catch((e: unknown) => e)) as Error;
+    expect(error.message).toContain('plain string');
+    expect(error.cause).toBe('plain string');
+  });
+});
+
+describe('WorkerPool: only exported functions are tasks', () => {
+  it.each(['constructor', '__proto__', 'toString', 'then', 'hasOwnProperty', 'valueOf'])(
+    'rejects %s before it reaches a worker',
+    async (name) => {
+      const pool = tasksPool();
+      const error = (await pool.submit(name as never).catch((e: unknown) => e)) as Error & { code?: string };
+      expect(error).toBeInstanceOf(TypeError);
+      expect(error.code).toBe('ERR_INVALID_ARG_VALUE');
+      expect(error.message).toContain(name);
+      expect(pool.stats.completed + pool.stats.failed).toBe(0); // nothing was queued
+    },
+  );
+
+  it('rejects a name the module does not export, listing what it does export', async () => {
+    const pool = tasksPool();
+    const error = (await pool.submit('missing' as never).catch((e: unknown) => e)) as Error & { code?: string };
+    expect(error.code).toBe('ERR_UNKNOWN_TASK');
+    expect(error.message).toContain("'missing' is not exported");
+    expect(error.message).toContain('add');
+  });
+
+  it('rejects an export that is not a function', async () => {
+    const pool = tasksPool();
+    const error = (await pool.submit('notAFunction' as never).catch((e: unknown) => e)) as Error & { code?: string };
+    expect(error.code).toBe('ERR_UNKNOWN_TASK');
+    expect(error.message).toContain('not a function');
+  });
+
+  it('rejects arguments that cannot cross threads, naming the task and position, queueing nothing', async () => {
+    const pool = tasksPool();
+    class Secret {
+      #key = 1;
+      get key(): number {
+        return this.#key;
+      }
+    }
+    const cases: [unknown, string][] = [
+      [() => 1, 'argument 0'],
+      [Symbol('s'), 'argument 0'],
+      [new Secret(), 'argument 0'],
+      [{ nested: [1, { fn: () => 2 }] }, 'argument 0.nested[1].fn'],
+    ];
+    for (const [value, path] of cases) {
+      const error = (await pool.submit('add', value as never, 1).catch((e: unknown) => e)) as Error & { code?: string };
+      expect(error).toBeInstanceOf(TypeError);
+      expect(error.code).toBe('ERR_UNCLONEABLE_ARGUMENT');
+      expect(error.message).toContain("task 'add'");
+      expect(error.message).toContain(path);
+    }
+    expect(pool.stats.queued).toBe(0);
+    expect(await pool.submit('add', 1, 1)).toBe(2); // the pool is unaffected
+  });
+});
+
+describe('WorkerPool: every task settles', () => {
+  it('a task calling process.exit(3) rejects with ERR_WORKER_CRASHED; the next task runs', async () => {
+    const pool = tasksPool({ maxWorkers: 1 });
+    const first = await pool.submit('whoAmI');
+    const error = (await within(
+      10_000,
+      pool.submit('exit', 3).catch((e: unknown) => e),
+    )) as WorkerCrashedError;
+    expect(error).toBeInstanceOf(WorkerCrashedError);
+    expect(error.code).toBe('ERR_WORKER_CRASHED');
+    expect(error.exitCode).toBe(3);
+    expect(error.threadId).toBe(first);
+    expect(await within(10_000, pool.submit('add', 1, 2))).toBe(3);
+    expect(await pool.submit('whoAmI')).not.toBe(first);
+    expect(pool.stats.crashedWorkers).toBe(1);
+  });
+
+  it('an uncaught error in the worker rejects its task with ERR_WORKER_CRASHED and the cause', async () => {
+    const pool = tasksPool({ maxWorkers: 1 });
+    const error = (await within(
+      10_000,
+      pool.submit('throwUncaught').catch((e: unknown) => e),
+    )) as WorkerCrashedError;
+    expect(error.code).toBe('ERR_WORKER_CRASHED');
+    expect((error.cause as Error).message).toBe('uncaught in worker');
+    expect(await pool.submit('add', 2, 2)).toBe(4);
+  });
+
+  it('tasks queued behind a crash still run', async () => {
+    const pool = tasksPool({ maxWorkers: 1 });
+    const crash = pool.submit('exit', 1);
+    const after = Array.from({ length: 5 }, (_, i) => pool.submit('square', i));
+    await expect(crash).rejects.toBeInstanceOf(WorkerCrashedError);
+    expect(await within(10_000, Promise.all(after))).toEqual([0, 1, 4, 9, 16]);
+  });
+});
+
+describe('WorkerPool: timeouts count from the start of the task', () => {
+  it('a task queued behind a long one is not timed out by its wait', async () => {
+    const pool = tasksPool({ maxWorkers: 1 });
+    const long = pool.submit('busy', 600);
+    const queued = pool.with({ timeoutMs: 300 }).submit('add', 1, 1);
+    expect(await within(10_000, queued)).toBe(2); // waited ~600 ms, ran ~0 ms
+    await long;
+  });
+
+  it('a running task past its timeout rejects with ERR_TASK_TIMEOUT and its worker is replaced', async () => {
+    const pool = tasksPool({ maxWorkers: 1, cancelGraceMs: 20 });
+    const before = await pool.submit('whoAmI');
+    const started = performance.now();
+    const error = (await within(
+      10_000,
+      pool
+        .with({ timeoutMs: 200 })
+        .submit('spinForever')
+        .catch((e: unknown) => e),
+    )) as TaskTimeoutError;
+    const took = performance.now() - started;
+    expect(error).toBeInstanceOf(TaskTimeoutError);
+    expect(error.code).toBe('ERR_TASK_TIMEOUT');
+    expect(took).toBeGreaterThanOrEqual(190);
+    const after = await within(10_000, pool.submit('whoAmI'));
+    expect(after).not.toBe(before);
+  });
+
+  it('the pool-wide taskTimeoutMs applies, and a per-call timeout overrides it', async () => {
+    const pool = tasksPool({ maxWorkers: 1, taskTimeoutMs: 100, cancelGraceMs: 10 });
+    await expect(within(10_000, pool.submit('busy', 400))).rejects.toBeInstanceOf(TaskTimeoutError);
+    expect(await within(10_000, pool.with({ timeoutMs: 2_000 }).submit('busy', 300))).toBeTypeOf('number');
+  });
+});
+
+describe('WorkerPool: cancellation', () => {
+  it('cancelling a queued task removes it: it never runs', async () => {
+    const pool = tasksPool({ maxWorkers: 1 });
+    const blocker = pool.submit('busy', 300);
+    const queued = pool.submit('countHere');
+    expect(queued.state).toBe('pending');
+    expect(queued.cancel()).toBe(true);
+    await expect(queued).rejects.toBeInstanceOf(AbortError);
+    expect(queued.cancelled).toBe(true);
+    await blocker;
+    const next = await pool.submit('countHere');
+    expect(next.count).toBe(1); // countHere had never run on this worker
+    expect(queued.cancel()).toBe(false);
+  });
+
+  it('cancelling a running task stops it and replaces its worker when it ignores the signal', async () => {
+    const pool = tasksPool({ maxWorkers: 1, cancelGraceMs: 20 });
+    const before = await pool.submit('whoAmI');
+    const running = pool.submit('spinForever');
+    await within(
+      5_000,
+      waitUntil(() => running.running),
+    );
+    expect(running.cancel()).toBe(true);
+    await expect(running).rejects.toMatchObject({ name: 'AbortError' });
+    expect(await within(10_000, pool.submit('whoAmI'))).not.toBe(before);
+  });
+
+  it('an AbortSignal cancels a task', async () => {
+    const pool = tasksPool({ maxWorkers: 1, cancelGraceMs: 20 });
+    const controller = new AbortController();
+    const task = pool.with({ signal: controller.signal }).submit('spinForever');
+    setTimeout(() => controller.abort(new Error('user gave up')), 50);
+    const error = (await within(
+      10_000,
+      task.catch((e: unknown) => e),
+    )) as Error;
+    expect(error.name).toBe('AbortError');
+    expect((error.cause as Error).message).toBe('user gave up');
+  });
+
+  it('an already-aborted signal rejects at once and queues nothing', async () => {
+    const pool = tasksPool();
+    const error = await pool
+      .with({ signal: AbortSignal.abort() })
+      .submit('add', 1, 2)
+      .catch((e: unknown) => e);
+    expect((error as Error).name).toBe('AbortError');
+    expect(pool.stats.queued).toBe(0);
+  });
+
+  it('maxQueue rejects the task beyond it with ERR_QUEUE_FULL, losing nothing queued', async () => {
+    const pool = tasksPool({ maxWorkers: 1, maxQueue: 2 });
+    const running = pool.submit('busy', 200);
+    await within(
+      5_000,
+      waitUntil(() => running.running),
+    );
+    const a = pool.submit('square', 2);
+    const b = pool.submit('square', 3);
+    const c = pool.submit('square', 4);
+    await expect(c).rejects.toBeInstanceOf(QueueFullError);
+    expect(await Promise.all([a, b])).toEqual([4, 9]);
+  });
+});
+
+describe('WorkerPool: shutdown', () => {
+  it('shutdown({ wait: true }) waits for running and queued tasks', async () => {
+    const pool = tasksPool({ maxWorkers: 1 });
+    const tasks = [pool.submit('busy', 100), pool.submit('busy', 100), pool.submit('square', 5)];
+    let settled = 0;
+    for (const t of tasks) t.then(() => settled++);
+    await within(10_000, pool.shutdown({ wait: true }));
+    await delay(0);
+    expect(settled).toBe(3);
+    expect(pool.stats.workers).toBe(0);
+  });
+
+  it('shutdown({ cancelFutures: true }) cancels what has not started; running tasks finish', async () => {
+    const pool = tasksPool({ maxWorkers: 1 });
+    const running = pool.submit('busy', 200);
+    await within(
+      5_000,
+      waitUntil(() => running.running),
+    );
+    const pending = [pool.submit('square', 1), pool.submit('square', 2)];
+    await within(10_000, pool.shutdown({ cancelFutures: true }));
+    expect(await running).toBeTypeOf('number');
+    for (const p of pending) {
+      await expect(p).rejects.toBeInstanceOf(AbortError);
+      expect(p.cancelled).toBe(true);
+    }
+  });
+
+  it('after shutdown, submit and map reject with ERR_POOL_CLOSED; shutdown is idempotent', async () => {
+    const pool = tasksPool();
+    await pool.shutdown();
+    await pool.shutdown();
+    await expect(pool.submit('add', 1, 2)).rejects.toBeInstanceOf(PoolClosedError);
+    await expect(pool.submit('add', 1, 2)).rejects.toMatchObject({ code: 'ERR_POOL_CLOSED' });
+    await expect(pool.map('square', [1, 2]).toArray()).rejects.toMatchObject({ code: 'ERR_POOL_CLOSED' });
+    expect(pool.closed).toBe(true);
+  });
+
+  it('await using shuts the pool down at the end of the scope', async () => {
+    let outside: { closed: boolean } | undefined;
+    {
+      await using pool = tasksPool();
+      outside = pool;
+      expect(await pool.submit('add', 2, 2)).toBe(4);
+    }
+    expect(outside?.closed).toBe(true);
+  });
+});
+
+async function waitUntil(condition: () => boolean): Promise<void> {
+  while (!condition()) await delay(2);
+}

@@ -1,0 +1,100 @@
+import { WorkerPool, workloads } from 'threadgate';
+import { describe, expect, it } from 'vitest';
+import { TASKS, tasksPool } from './helpers.js';
+
+type Case = [option: string, value: unknown, error: 'TypeError' | 'RangeError', mentions: string];
+
+const badOptions: Case[] = [
+  ['maxWorkers', 0, 'RangeError', 'an integer from 1'],
+  ['maxWorkers', 1.5, 'RangeError', 'an integer from 1'],
+  ['maxWorkers', -2, 'RangeError', 'an integer from 1'],
+  ['maxWorkers', '2', 'TypeError', 'an integer from 1'],
+  ['maxWorkers', Number.NaN, 'TypeError', 'an integer from 1'],
+  ['minWorkers', -1, 'RangeError', 'an integer from 0 to 2'],
+  ['minWorkers', 3, 'RangeError', 'an integer from 0 to 2'],
+  ['idleTimeoutMs', -5, 'RangeError', 'milliseconds >= 0'],
+  ['idleTimeoutMs', 'soon', 'TypeError', 'milliseconds'],
+  ['maxQueue', -1, 'RangeError', 'an integer >= 0'],
+  ['maxQueue', 2.5, 'RangeError', 'an integer >= 0'],
+  ['initializer', 42, 'TypeError', 'the name of a function'],
+  ['initializer', 'constructor', 'TypeError', 'exports itself'],
+  ['maxTasksPerWorker', 0, 'RangeError', 'an integer >= 1'],
+  ['maxTasksPerWorker', '10', 'TypeError', 'an integer >= 1'],
+  ['taskTimeoutMs', -1, 'RangeError', 'milliseconds'],
+  ['cancelGraceMs', Number.POSITIVE_INFINITY, 'TypeError', 'finite'],
+  ['cancelGraceMs', -1, 'RangeError', 'milliseconds'],
+  ['resourceLimits', 5, 'TypeError', 'resource limits'],
+  ['resourceLimits', { maxOldGenerationSizeMb: -1 }, 'TypeError', 'megabytes'],
+  ['resourceLimits', { heap: 5 }, 'TypeError', 'maxOldGenerationSizeMb'],
+  ['execArgv', '--inspect', 'TypeError', 'an array of strings'],
+  ['maxWorker', 2, 'TypeError', 'not an option'],
+];
+
+describe('WorkerPool options: every bad value is refused with a clear error', () => {
+  it.each(badOptions)('options.%s = %o → %s', (option, value, type, mentions) => {
+    let error: (Error & { code?: string }) | undefined;
+    try {
+      new WorkerPool({ module: TASKS, maxWorkers: 2, [option]: value });
+    } catch (e) {
+      error = e as Error & { code?: string };
+    }
+    expect(error?.name).toBe(type);
+    expect(error?.code).toMatch(/^ERR_/);
+    expect(error?.message).toContain(`options.${option}`);
+    expect(error?.message).toContain(mentions);
+  });
+
+  it('options.initArgs must be an array, and needs an initializer', () => {
+    expect(() => new WorkerPool({ module: TASKS, initializer: 'init', initArgs: 'x' as never })).toThrow(
+      /options\.initArgs must be an array/,
+    );
+    expect(() => new WorkerPool({ module: TASKS, initArgs: [1] })).toThrow(
+      /options\.initArgs must be given only together with options\.initializer/,
+    );
+  });
+
+  it('options.module must exist, be a file URL or absolute path', () => {
+    expect(() => new WorkerPool({ module: new URL('./nope.js', import.meta.url) })).toThrow(
+      /options\.module must be an existing worker module file/,
+    );
+    expect(() => new WorkerPool({ module: 'relative/tasks.js' })).toThrow(/absolute path/);
+    expect(() => new WorkerPool({ module: new URL('https://example.com/tasks.js') })).toThrow(/only file: URLs/);
+    expect(() => new WorkerPool({ module: 42 as never })).toThrow(TypeError);
+    expect(() => new WorkerPool(undefined as never)).toThrow(/options must be an options object/);
+  });
+
+  it('accepts a URL, a file: URL string and an absolute path', async () => {
+    for (const module of [workloads, workloads.href, workloads.pathname]) {
+      const pool = new WorkerPool({ module, maxWorkers: 1 });
+      expect(await pool.submit('fib', 10)).toBe(55);
+      await pool.shutdown();
+    }
+  });
+
+  it('defaults maxWorkers to os.availableParallelism()', async () => {
+    const { availableParallelism } = await import('node:os');
+    const pool = new WorkerPool({ module: workloads });
+    expect(pool.maxWorkers).toBe(availableParallelism());
+    await pool.shutdown();
+  });
+});
+
+describe('per-call and map options', () => {
+  it('with() refuses bad values', () => {
+    const pool = tasksPool();
+    expect(() => pool.with({ timeoutMs: -1 })).toThrow(/options\.timeoutMs/);
+    expect(() => pool.with({ signal: {} as never })).toThrow(/options\.signal must be an AbortSignal/);
+    expect(() => pool.with({ transfer: 'x' as never })).toThrow(/options\.transfer/);
+    expect(() => pool.with({ onProgress: 3 as never })).toThrow(/options\.onProgress must be a function/);
+  });
+
+  it('map refuses bad values before pulling anything', () => {
+    const pool = tasksPool();
+    expect(() => pool.map('square', [1], { chunkSize: 0 })).toThrow(/options\.chunkSize/);
+    expect(() => pool.map('square', [1], { chunkSize: 'big' as never })).toThrow(/'auto' or an integer >= 1/);
+    expect(() => pool.map('square', [1], { buffer: 0 })).toThrow(/options\.buffer/);
+    expect(() => pool.map('square', [1], { ordered: 'yes' as never })).toThrow(/options\.ordered must be a boolean/);
+    expect(() => pool.map('square', 42 as never)).toThrow(/items must be an Iterable or AsyncIterable/);
+    expect(() => pool.map('__proto__' as never, [1] as never)).toThrow(/name must be/);
+  });
+});

@@ -1,0 +1,74 @@
+import { type Future, type MapIterator, SharedSemaphore, WorkerPool, workloads } from 'threadgate';
+import { currentTask, type TaskContext } from 'threadgate/worker';
+import type * as Workloads from 'threadgate/workloads';
+import { describe, expectTypeOf, it } from 'vitest';
+import type * as Tasks from './fixtures/tasks.js';
+
+const pool = new WorkerPool<typeof Tasks>({ module: new URL('./fixtures/tasks.ts', import.meta.url) });
+
+describe('WorkerPool types follow the worker module', () => {
+  it('submit: result types come from the export, async ones unwrapped', () => {
+    expectTypeOf(pool.submit('add', 1, 2)).toEqualTypeOf<Future<number>>();
+    expectTypeOf(pool.submit('addLater', 1, 2)).toEqualTypeOf<Future<number>>();
+    expectTypeOf(pool.submit('countHere')).toEqualTypeOf<Future<{ threadId: number; count: number }>>();
+  });
+
+  it('unknown task names and non-function exports do not compile', () => {
+    // @ts-expect-error 'nope' is not an export
+    pool.submit('nope');
+    // @ts-expect-error notAFunction is not a function
+    pool.submit('notAFunction');
+    // @ts-expect-error ValidationError is a class, not a task
+    pool.submit('ValidationError', 'x', 'y');
+  });
+
+  it('wrong argument types and counts do not compile', () => {
+    // @ts-expect-error add takes numbers
+    pool.submit('add', '1', 2);
+    // @ts-expect-error add takes two arguments
+    pool.submit('add', 1);
+    // @ts-expect-error square takes one number per item
+    pool.map('square', ['a', 'b']);
+    // @ts-expect-error starmap items are argument tuples
+    pool.starmap('add', [[1, '2']]);
+  });
+
+  it('map and starmap yield the task result type', () => {
+    expectTypeOf(pool.map('square', [1, 2, 3])).toEqualTypeOf<MapIterator<number>>();
+    expectTypeOf(pool.starmap('add', [[1, 2]])).toEqualTypeOf<MapIterator<number>>();
+    expectTypeOf(pool.map('square', [1]).toArray()).resolves.toEqualTypeOf<number[]>();
+  });
+
+  it('with() keeps the types; proxy() is typed like a remote module', () => {
+    expectTypeOf(pool.with({ timeoutMs: 5 }).submit('add', 1, 2)).toEqualTypeOf<Future<number>>();
+    const remote = pool.proxy();
+    expectTypeOf(remote.add).parameters.toEqualTypeOf<[number, number]>();
+    expectTypeOf(remote.addLater(1, 2)).toEqualTypeOf<Future<number>>();
+    // @ts-expect-error not an export
+    remote.nope();
+  });
+
+  it('shared objects keep their type as task arguments', () => {
+    expectTypeOf(pool.submit('useSemaphore', new SharedSemaphore(1), new Int32Array(2), 5)).toEqualTypeOf<Future<boolean>>();
+  });
+
+  it('the built-in workloads are typed too', () => {
+    const w = new WorkerPool<typeof Workloads>({ module: workloads });
+    expectTypeOf(w.submit('fib', 30)).toEqualTypeOf<Future<number>>();
+    expectTypeOf(w.submit('hashChain', 'seed', 10)).toEqualTypeOf<Future<string>>();
+  });
+
+  it('an untyped pool takes any name and gives unknown', () => {
+    const untyped = new WorkerPool({ module: workloads });
+    expectTypeOf(untyped.submit('anything', 1, 'x')).toEqualTypeOf<Future<unknown>>();
+  });
+});
+
+describe('currentTask() types', () => {
+  it('has an id, an AbortSignal and a progress function', () => {
+    expectTypeOf(currentTask).returns.toEqualTypeOf<TaskContext>();
+    expectTypeOf<TaskContext['id']>().toEqualTypeOf<number>();
+    expectTypeOf<TaskContext['signal']>().toEqualTypeOf<AbortSignal>();
+    expectTypeOf<TaskContext['progress']>().toEqualTypeOf<(value: unknown) => void>();
+  });
+});
