@@ -10,41 +10,49 @@ import type { AcquireOptions, Semaphore } from './semaphore.js';
 
 /*
  * ─── Memory layout ────────────────────────────────────────────────────────────────────────────
- * One SharedArrayBuffer, viewed as Int32Array `m`:
+ * One SharedArrayBuffer, viewed as Int32Array `m`. Links are slot numbers + 1, so 0 means none.
  *
  *   header  m[0..15]
  *     0 MAGIC         0x54475331 ('TGS1'): marks a SharedSemaphore buffer
- *     1 VERSION       layout version (1)
+ *     1 VERSION       layout version (2)
  *     2 CAPACITY      total units, 1..2^31-1
  *     3 LOCK          0 = free, else (threadId + 1) of the thread inside the critical section
  *     4 LOCK_WAITERS  threads blocked (or about to block) on LOCK
  *     5 AVAILABLE     free units
- *     6 HEAD          sequence number of the oldest request still in line
- *     7 TAIL          sequence number the next request will get
- *     8 WAITING       requests in line (WAITING state) right now
+ *     6 HEAD          first slot of the line (the oldest waiting request)
+ *     7 TAIL          last slot of the line
+ *     8 WAITING       requests in the line right now
  *     9 MAX_HOLDERS   entries in the holder table
- *    10 MAX_WAITERS   entries in the waiter ring (a power of two)
+ *    10 MAX_WAITERS   waiter slots
+ *    11 FREE          first slot of the free list
  *   holder table  MAX_HOLDERS × [ OWNER (threadId+1, 0 = free entry), UNITS held ]
- *   waiter ring   MAX_WAITERS × [ STATE, WEIGHT, OWNER (threadId+1), unused ]
+ *   waiter slots  MAX_WAITERS × [ STATE, WEIGHT, OWNER (threadId+1), NEXT, PREV, SEQ ]
+ *
+ * The line is a doubly linked list threaded through the waiter slots (FIFO: join at TAIL, served
+ * at HEAD); unused slots form a singly linked free list. A request that gives up is unlinked in
+ * O(1) wherever it stands, so cancelled requests never take room from live ones. SEQ counts the
+ * slot's reuses: a waiter remembers it, so a slot reused after a reclaim is never mistaken for
+ * its own.
  *
  * ─── Invariants (hold whenever LOCK is 0) ─────────────────────────────────────────────────────
  *   I1  AVAILABLE + Σ UNITS = CAPACITY            (nothing lost, nothing made up)
  *   I2  0 <= AVAILABLE <= CAPACITY
- *   I3  WAITING = number of ring slots in state WAITING
- *   I4  requests are granted in sequence order; the head request blocks all later ones until it
- *       can be granted whole (strict FIFO, weights included)
- *   I5  if the head request is WAITING, AVAILABLE < its WEIGHT: a free permit and a grantable
+ *   I3  WAITING = slots in the line = slots in state WAITING; every other slot is FREE (in the free
+ *       list) or GRANTED (out of the line, not yet read by its waiter)
+ *   I4  requests are granted in the order they joined the line; the head blocks everyone behind
+ *       it until it can be granted whole (strict FIFO, weights included)
+ *   I5  if the line is not empty, AVAILABLE < WEIGHT of the head: a free permit and a grantable
  *       sleeping waiter never coexist (no lost wake-ups). Every path that adds to AVAILABLE or
  *       removes a request runs `grantHead()` before it unlocks.
  *
- * ─── Waiter state machine (one ring slot per request that has to wait) ───────────────────────
- *   EMPTY ──enqueue (lock)──▶ WAITING ──grantHead (lock): units moved to owner, notify──▶ GRANTED
- *                               │                                  waiter reads it ──▶ EMPTY
- *                               └──timeout/abort/reclaim (lock)──▶ CANCELLED ──reaches head──▶ EMPTY
- *   A waiter that gives up takes the lock and looks: still WAITING → it leaves the line
- *   (CANCELLED); already GRANTED → the grant raced the cancel and won, so it gives the units
- *   straight back (which grants the next in line). Either way no permit is lost or duplicated
- *   (the CPython #90155 fix: every waiter has its own state).
+ * ─── Waiter state machine (one slot per request that has to wait) ────────────────────────────
+ *   FREE ──join the line (lock)──▶ WAITING ──grantHead (lock): units moved to owner, notify──▶ GRANTED
+ *                                    │                                  waiter reads it (lock) ──▶ FREE
+ *                                    └──timeout / abort / reclaim (lock): unlinked, notify──▶ FREE
+ *   A waiter that gives up takes the lock and looks: still WAITING → it leaves the line; already
+ *   GRANTED → the grant raced the cancel and won: the units are the waiter's, and it keeps them
+ *   (a zero timeout) or passes them straight on (a timeout or abort). Either way no permit is
+ *   lost or duplicated (the CPython #90155 fix: every waiter has its own state).
  *
  * Every change to shared state happens inside the LOCK critical section, which never calls user
  * code, never allocates on the shared side, and is a few dozen instructions long. A worker that
@@ -58,7 +66,7 @@ import type { AcquireOptions, Semaphore } from './semaphore.js';
  * `java.util.concurrent.Semaphore`.
  */
 const MAGIC = 0x54475331;
-const VERSION = 1;
+const VERSION = 2;
 const M_MAGIC = 0;
 const M_VERSION = 1;
 const M_CAPACITY = 2;
@@ -70,17 +78,20 @@ const M_TAIL = 7;
 const M_WAITING = 8;
 const M_MAX_HOLDERS = 9;
 const M_MAX_WAITERS = 10;
+const M_FREE = 11;
 const HEADER_WORDS = 16;
 const HOLDER_WORDS = 2;
-const SLOT_WORDS = 4;
+const SLOT_WORDS = 6;
 const S_STATE = 0;
 const S_WEIGHT = 1;
 const S_OWNER = 2;
+const S_NEXT = 3;
+const S_PREV = 4;
+const S_SEQ = 5;
 
-const EMPTY = 0;
+const FREE = 0;
 const WAITING = 1;
 const GRANTED = 2;
-const CANCELLED = 3;
 
 const LOCK_SPINS = 64;
 /** Upper bound of one sleep on LOCK: a thread that died holding it is noticed this soon after reclaim. */
@@ -98,8 +109,8 @@ export interface SharedSemaphoreHandle extends Handle {
 /** Options of the {@link SharedSemaphore} constructor. */
 export interface SharedSemaphoreOptions {
   /**
-   * The most requests that may wait in line at once, across all threads; rounded up to a power
-   * of two. One more is refused with `ERR_TOO_MANY_WAITERS`. Each costs 16 bytes. Default 1024.
+   * The most requests that may wait in line at once, across all threads. One more is refused
+   * with `ERR_TOO_MANY_WAITERS`. Each costs 24 bytes of shared memory. Default 1024.
    */
   maxWaiters?: number;
   /**
@@ -121,9 +132,10 @@ export interface AcquireSyncOptions {
   allowMainThread?: boolean;
 }
 
-/** A request waiting in line: its ring slot and how to tell the caller. */
+/** A request waiting in line: its slot, the slot's SEQ when it was taken, and the weight. */
 interface Ticket {
   slot: number;
+  seq: number;
   weight: number;
 }
 
@@ -152,8 +164,8 @@ export class SharedSemaphore implements Semaphore, Shareable, ThreadScopedResour
   readonly #m: Int32Array;
   readonly #buffer: SharedArrayBuffer;
   readonly #maxHolders: number;
-  readonly #ringMask: number;
-  readonly #ringBase: number;
+  readonly #maxWaiters: number;
+  readonly #slotBase: number;
   /** This thread's entry in the holder table, cached; checked on every use. */
   #holderEntry = -1;
 
@@ -167,8 +179,8 @@ export class SharedSemaphore implements Semaphore, Shareable, ThreadScopedResour
     this.#buffer = buffer;
     this.#m = new Int32Array(buffer);
     this.#maxHolders = this.#m[M_MAX_HOLDERS] as number;
-    this.#ringMask = (this.#m[M_MAX_WAITERS] as number) - 1;
-    this.#ringBase = HEADER_WORDS + this.#maxHolders * HOLDER_WORDS;
+    this.#maxWaiters = this.#m[M_MAX_WAITERS] as number;
+    this.#slotBase = HEADER_WORDS + this.#maxHolders * HOLDER_WORDS;
     registerResource(this);
   }
 
@@ -220,7 +232,7 @@ export class SharedSemaphore implements Semaphore, Shareable, ThreadScopedResour
     const m = this.#m;
     let took = false;
     // Only with nobody in line: a free unit never lets a newcomer overtake a waiter (I4).
-    if (m[M_HEAD] === m[M_TAIL] && (m[M_AVAILABLE] as number) >= weight) {
+    if (m[M_HEAD] === 0 && (m[M_AVAILABLE] as number) >= weight) {
       this.#take(weight);
       took = true;
     }
@@ -238,10 +250,16 @@ export class SharedSemaphore implements Semaphore, Shareable, ThreadScopedResour
       return Promise.reject(err);
     }
     if (signal?.aborted) return Promise.reject(abortErrorFrom(signal));
-    const ticket = this.#enter(weight);
+    let ticket: Ticket | undefined;
+    try {
+      ticket = this.#enter(weight);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     if (ticket === undefined) return Promise.resolve(this.#permit(weight));
     if (timeoutMs === 0) {
-      this.#cancel(ticket);
+      // Granted between joining the line and leaving it: the units are ours, keep them.
+      if (!this.#cancel(ticket)) return Promise.resolve(this.#consumeGrant(ticket));
       return Promise.reject(new AcquireTimeoutError(0));
     }
     return this.#waitAsync(ticket, timeoutMs, signal);
@@ -271,12 +289,9 @@ export class SharedSemaphore implements Semaphore, Shareable, ThreadScopedResour
     const state = this.#slotWord(ticket.slot, S_STATE);
     const deadline = performance.now() + timeoutMs;
     for (;;) {
-      const s = Atomics.load(m, state);
+      const s = this.#stateOf(ticket);
       if (s === GRANTED) return this.#consumeGrant(ticket);
-      if (s === CANCELLED) {
-        Atomics.store(m, state, EMPTY);
-        throw new AbortError('the wait was cancelled: this thread was reclaimed');
-      }
+      if (s !== WAITING) throw revoked();
       const left = deadline - performance.now();
       if (left <= 0) {
         if (this.#cancel(ticket)) throw new AcquireTimeoutError(timeoutMs);
@@ -334,15 +349,16 @@ export class SharedSemaphore implements Semaphore, Shareable, ThreadScopedResour
       Atomics.store(m, at, 0);
     }
     m[M_AVAILABLE] = (m[M_AVAILABLE] as number) + units; // I1: its units are free again
-    for (let i = 0; i <= this.#ringMask; i++) {
-      const base = this.#ringBase + i * SLOT_WORDS;
+    for (let slot = 0; slot < this.#maxWaiters; slot++) {
+      const base = this.#slotBase + slot * SLOT_WORDS;
       if (m[base + S_OWNER] !== owner) continue;
       const s = m[base + S_STATE];
       if (s === WAITING) {
-        Atomics.store(m, base + S_STATE, CANCELLED); // leaves the line; swept at the head
+        this.#unlink(slot); // leaves the line (I3)
         m[M_WAITING] = (m[M_WAITING] as number) - 1;
+        this.#free(slot);
       } else if (s === GRANTED) {
-        Atomics.store(m, base + S_STATE, EMPTY); // granted but never read: units already counted above
+        this.#free(slot); // granted but never read: its units were counted above
       }
     }
     this.#grantHead();
@@ -372,27 +388,21 @@ export class SharedSemaphore implements Semaphore, Shareable, ThreadScopedResour
       const giveUp = (error: Error): void => {
         if (settled) return;
         finish();
-        if (this.#cancel(ticket)) {
-          Atomics.notify(m, state); // lets the pending waitAsync below resolve and be collected
-          reject(error);
-        } else {
-          this.#consumeGrant(ticket).release(); // the grant won the race: pass the units on
-          reject(error);
-        }
+        if (!this.#cancel(ticket)) this.#consumeGrant(ticket).release(); // the grant won the race: pass the units on
+        reject(error);
       };
       const onAbort = (): void => giveUp(abortErrorFrom(signal as AbortSignal));
       const watch = (): void => {
         if (settled) return;
-        const s = Atomics.load(m, state);
+        const s = this.#stateOf(ticket);
         if (s === GRANTED) {
           finish();
           resolve(this.#consumeGrant(ticket));
           return;
         }
-        if (s === CANCELLED) {
+        if (s !== WAITING) {
           finish();
-          Atomics.store(m, state, EMPTY);
-          reject(new AbortError('the wait was cancelled: this thread was reclaimed'));
+          reject(revoked());
           return;
         }
         const result = Atomics.waitAsync(m, state, WAITING);
@@ -410,76 +420,95 @@ export class SharedSemaphore implements Semaphore, Shareable, ThreadScopedResour
 
   // ─── critical sections (all run under LOCK) ───────────────────────────────────────────────
 
-  /** Takes `weight` at once if nobody waits and it is free; otherwise queues. */
+  /** Takes `weight` at once if nobody waits and it is free; otherwise joins the line. */
   #enter(weight: number): Ticket | undefined {
     this.#lock();
     const m = this.#m;
-    const head = m[M_HEAD] as number;
-    const tail = m[M_TAIL] as number;
-    if (head === tail && (m[M_AVAILABLE] as number) >= weight) {
+    if (m[M_HEAD] === 0 && (m[M_AVAILABLE] as number) >= weight) {
       this.#take(weight);
       this.#unlock();
       return undefined;
     }
-    const slot = tail & this.#ringMask;
-    const base = this.#ringBase + slot * SLOT_WORDS;
-    if (m[base + S_STATE] !== EMPTY) {
+    const free = m[M_FREE] as number;
+    if (free === 0) {
       this.#unlock();
       throw new ThreadgateError(
         'ERR_TOO_MANY_WAITERS',
-        `too many requests are waiting on this semaphore (maxWaiters: ${this.#ringMask + 1}); raise options.maxWaiters`,
+        `too many requests are waiting on this semaphore (maxWaiters: ${this.#maxWaiters}); raise options.maxWaiters`,
       );
     }
-    this.#claimEntry(currentThreadId + 1); // reserve now: a grant must never find the table full
+    this.#claimEntry(currentThreadId + 1); // reserve now (may throw, before any write): a grant must never find the table full
+    const slot = free - 1;
+    const base = this.#slotBase + slot * SLOT_WORDS;
+    m[M_FREE] = m[base + S_NEXT] as number; // off the free list
+    const seq = ((m[base + S_SEQ] as number) + 1) | 0;
+    Atomics.store(m, base + S_SEQ, seq); // a new life for this slot, before it can be granted
     m[base + S_WEIGHT] = weight;
     m[base + S_OWNER] = currentThreadId + 1;
-    Atomics.store(m, base + S_STATE, WAITING); // joins the line at the tail
-    m[M_TAIL] = (tail + 1) | 0;
+    m[base + S_NEXT] = 0;
+    m[base + S_PREV] = m[M_TAIL] as number;
+    if (m[M_TAIL] === 0) m[M_HEAD] = free;
+    else m[this.#slotBase + ((m[M_TAIL] as number) - 1) * SLOT_WORDS + S_NEXT] = free;
+    m[M_TAIL] = free; // joins the line at the tail (I4)
+    Atomics.store(m, base + S_STATE, WAITING);
     m[M_WAITING] = (m[M_WAITING] as number) + 1; // I3
     this.#unlock();
-    return { slot, weight };
+    return { slot, seq, weight };
   }
 
   /** Leaves the line. Returns false if the request had been granted meanwhile (the caller owns it). */
   #cancel(ticket: Ticket): boolean {
     this.#lock();
-    const m = this.#m;
-    const state = this.#slotWord(ticket.slot, S_STATE);
-    const s = m[state];
+    const s = this.#stateOf(ticket);
     if (s !== WAITING) {
       this.#unlock();
       return s !== GRANTED;
     }
-    Atomics.store(m, state, CANCELLED); // out of line; swept when it reaches the head
-    m[M_WAITING] = (m[M_WAITING] as number) - 1; // I3
+    this.#unlink(ticket.slot); // out of line, wherever it stood (I3)
+    this.#m[M_WAITING] = (this.#m[M_WAITING] as number) - 1;
+    this.#free(ticket.slot);
     this.#grantHead(); // a heavy head leaving may let the next ones through (I5)
     this.#unlock();
     return true;
   }
 
-  /** Grants the head of the line while it fits; sweeps cancelled slots. Restores I5. */
+  /** Grants the head of the line while it fits. Restores I5. */
   #grantHead(): void {
     const m = this.#m;
-    let head = m[M_HEAD] as number;
-    const tail = m[M_TAIL] as number;
-    while (head !== tail) {
-      const base = this.#ringBase + (head & this.#ringMask) * SLOT_WORDS;
-      const s = m[base + S_STATE];
-      if (s === CANCELLED) {
-        Atomics.store(m, base + S_STATE, EMPTY); // swept: the slot can be reused
-      } else if (s === WAITING) {
-        const weight = m[base + S_WEIGHT] as number;
-        if ((m[M_AVAILABLE] as number) < weight) break; // FIFO: the head blocks everyone behind it (I4)
-        m[M_AVAILABLE] = (m[M_AVAILABLE] as number) - weight;
-        this.#addUnits(m[base + S_OWNER] as number, weight); // I1: units move to the waiter's thread
-        m[M_WAITING] = (m[M_WAITING] as number) - 1;
-        Atomics.store(m, base + S_STATE, GRANTED);
-        Atomics.notify(m, base + S_STATE, 1); // wakes exactly that waiter: no herd, no lost wake-up
-      }
-      // A GRANTED or EMPTY slot at the head was already served (reclaimed owner): just move on.
-      head = (head + 1) | 0;
+    for (let head = m[M_HEAD] as number; head !== 0; head = m[M_HEAD] as number) {
+      const base = this.#slotBase + (head - 1) * SLOT_WORDS;
+      const weight = m[base + S_WEIGHT] as number;
+      if ((m[M_AVAILABLE] as number) < weight) return; // FIFO: the head blocks everyone behind it (I4)
+      this.#unlink(head - 1);
+      m[M_WAITING] = (m[M_WAITING] as number) - 1;
+      m[M_AVAILABLE] = (m[M_AVAILABLE] as number) - weight;
+      this.#addUnits(m[base + S_OWNER] as number, weight); // I1: units move to the waiter's thread
+      Atomics.store(m, base + S_STATE, GRANTED);
+      Atomics.notify(m, base + S_STATE, 1); // wakes exactly that waiter: no herd, no lost wake-up
     }
-    m[M_HEAD] = head;
+  }
+
+  /** Takes a slot out of the line (O(1), from anywhere in it). */
+  #unlink(slot: number): void {
+    const m = this.#m;
+    const base = this.#slotBase + slot * SLOT_WORDS;
+    const next = m[base + S_NEXT] as number;
+    const prev = m[base + S_PREV] as number;
+    if (prev === 0) m[M_HEAD] = next;
+    else m[this.#slotBase + (prev - 1) * SLOT_WORDS + S_NEXT] = next;
+    if (next === 0) m[M_TAIL] = prev;
+    else m[this.#slotBase + (next - 1) * SLOT_WORDS + S_PREV] = prev;
+  }
+
+  /** Puts a slot on the free list and wakes anyone still watching it. */
+  #free(slot: number): void {
+    const m = this.#m;
+    const base = this.#slotBase + slot * SLOT_WORDS;
+    m[base + S_OWNER] = 0;
+    m[base + S_NEXT] = m[M_FREE] as number;
+    m[M_FREE] = slot + 1;
+    Atomics.store(m, base + S_STATE, FREE);
+    Atomics.notify(m, base + S_STATE); // a waiter that was reclaimed sees it has lost its place
   }
 
   #take(weight: number): void {
@@ -586,9 +615,19 @@ export class SharedSemaphore implements Semaphore, Shareable, ThreadScopedResour
 
   // ─── helpers ──────────────────────────────────────────────────────────────────────────────
 
+  /** Reads a granted request's units into a Permit and frees its slot. */
   #consumeGrant(ticket: Ticket): Permit {
-    Atomics.store(this.#m, this.#slotWord(ticket.slot, S_STATE), EMPTY); // the slot is free for reuse
+    this.#lock();
+    this.#free(ticket.slot);
+    this.#unlock();
     return this.#permit(ticket.weight);
+  }
+
+  /** The state of a waiter's request; FREE if its slot has moved on to another life (reclaimed). */
+  #stateOf(ticket: Ticket): number {
+    const base = this.#slotBase + ticket.slot * SLOT_WORDS;
+    const state = Atomics.load(this.#m, base + S_STATE);
+    return Atomics.load(this.#m, base + S_SEQ) === ticket.seq ? state : FREE;
   }
 
   #permit(weight: number): Permit {
@@ -600,7 +639,7 @@ export class SharedSemaphore implements Semaphore, Shareable, ThreadScopedResour
   }
 
   #slotWord(slot: number, word: number): number {
-    return this.#ringBase + slot * SLOT_WORDS + word;
+    return this.#slotBase + slot * SLOT_WORDS + word;
   }
 
   #checkWeight(name: string, weight: unknown): void {
@@ -624,17 +663,28 @@ let adopting: SharedArrayBuffer | undefined;
 function createBuffer(capacity: number, options: SharedSemaphoreOptions | undefined): SharedArrayBuffer {
   checkInteger('capacity', capacity, 1, MAX_INT32);
   const opts = checkOptions<SharedSemaphoreOptions>('options', options);
-  const maxWaiters = nextPowerOfTwo(checkInteger('options.maxWaiters', opts.maxWaiters ?? DEFAULT_MAX_WAITERS, 1, 2 ** 20));
+  const maxWaiters = checkInteger('options.maxWaiters', opts.maxWaiters ?? DEFAULT_MAX_WAITERS, 1, 2 ** 20);
   const maxHolders = checkInteger('options.maxHolders', opts.maxHolders ?? DEFAULT_MAX_HOLDERS, 1, 2 ** 16);
-  const buffer = new SharedArrayBuffer((HEADER_WORDS + maxHolders * HOLDER_WORDS + maxWaiters * SLOT_WORDS) * 4);
+  const buffer = new SharedArrayBuffer(bytesFor(maxHolders, maxWaiters));
   const m = new Int32Array(buffer);
   m[M_VERSION] = VERSION;
   m[M_CAPACITY] = capacity;
   m[M_AVAILABLE] = capacity;
   m[M_MAX_HOLDERS] = maxHolders;
   m[M_MAX_WAITERS] = maxWaiters;
+  const slotBase = HEADER_WORDS + maxHolders * HOLDER_WORDS;
+  for (let slot = 0; slot < maxWaiters; slot++) m[slotBase + slot * SLOT_WORDS + S_NEXT] = slot + 2 > maxWaiters ? 0 : slot + 2;
+  m[M_FREE] = 1; // every slot on the free list, in order
   Atomics.store(m, M_MAGIC, MAGIC); // last: a half-built buffer never passes validation
   return buffer;
+}
+
+function bytesFor(maxHolders: number, maxWaiters: number): number {
+  return (HEADER_WORDS + maxHolders * HOLDER_WORDS + maxWaiters * SLOT_WORDS) * 4;
+}
+
+function revoked(): AbortError {
+  return new AbortError('the wait was cancelled: its thread was reclaimed (reclaim() is for threads that have exited)');
 }
 
 function validateHandle(handle: unknown): SharedSemaphoreHandle['buffer'] {
@@ -654,9 +704,9 @@ function validateHandle(handle: unknown): SharedSemaphoreHandle['buffer'] {
   const capacity = m[M_CAPACITY] as number;
   const holders = m[M_MAX_HOLDERS] as number;
   const waiters = m[M_MAX_WAITERS] as number;
-  if (capacity < 1 || holders < 1 || waiters < 1 || (waiters & (waiters - 1)) !== 0) fail('the header is corrupt');
-  const words = HEADER_WORDS + holders * HOLDER_WORDS + waiters * SLOT_WORDS;
-  if (buffer.byteLength < words * 4) fail(`it is ${buffer.byteLength} bytes; its header needs ${words * 4}`);
+  if (capacity < 1 || holders < 1 || waiters < 1) fail('the header is corrupt');
+  const bytes = bytesFor(holders, waiters);
+  if (buffer.byteLength < bytes) fail(`it is ${buffer.byteLength} bytes; its header needs ${bytes}`);
   return buffer;
 }
 
@@ -665,12 +715,6 @@ function overRelease(n: number, out: number): ThreadgateError {
     'ERR_SEMAPHORE_OVER_RELEASE',
     `cannot release ${n} unit(s): only ${out} ${out === 1 ? 'is' : 'are'} out (a bounded semaphore never exceeds its capacity)`,
   );
-}
-
-function nextPowerOfTwo(n: number): number {
-  let p = 1;
-  while (p < n) p *= 2;
-  return p;
 }
 
 registerReviver(KIND, (handle) => SharedSemaphore.from(handle as SharedSemaphoreHandle));

@@ -1,0 +1,173 @@
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { SharedSemaphore, WorkerCrashedError } from 'threadgate';
+import { describe, expect, it } from 'vitest';
+import { ACQUIRED, HOLDERS, MAX_HOLDERS, VIOLATIONS } from './fixtures/tasks.js';
+import { delay, tasksPool, within } from './helpers.js';
+
+const shared = (n: number): Int32Array => new Int32Array(new SharedArrayBuffer(n * 4));
+
+async function waitFor(condition: () => boolean, ms: number, what: string): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (!condition()) {
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await delay(1);
+  }
+}
+
+describe('SharedSemaphore across threads', () => {
+  it('arrives in a worker as a working SharedSemaphore, also nested in objects and arrays', async () => {
+    const pool = tasksPool();
+    const sem = new SharedSemaphore(3);
+    const counters = shared(5);
+    expect(await pool.submit('useSemaphore', sem, counters, 1)).toBe(true);
+    const caps = await pool.submit('nestedSemaphores', { inner: { sem }, list: [new SharedSemaphore(5), new SharedSemaphore(7)] });
+    expect(caps).toEqual([3, 5, 7]);
+    expect(sem.available).toBe(3);
+  });
+
+  it('regression: two back-to-back releases with two sleeping waiters wake both', async () => {
+    const pool = tasksPool({ maxWorkers: 2 });
+    const sem = new SharedSemaphore(2);
+    const held = [sem.tryAcquire(), sem.tryAcquire()];
+    const log = shared(8);
+    const waiters = [pool.submit('waitInLine', sem, 1, log, 0), pool.submit('waitInLine', sem, 1, log, 0)];
+    await waitFor(() => sem.waiting === 2, 10_000, 'two sleeping waiters');
+    for (const permit of held) permit?.release(); // back to back, no yield in between
+    await within(5_000, Promise.all(waiters), 'both waiters');
+    expect(Atomics.load(log, 0)).toBe(2);
+    expect(sem.available).toBe(2);
+  });
+
+  it('regression: a small release with an older heavy waiter and a younger light one keeps FIFO and wakes both in turn', async () => {
+    const pool = tasksPool({ maxWorkers: 2 });
+    const sem = new SharedSemaphore(3);
+    const all = sem.tryAcquire(3);
+    const log = shared(8);
+    const heavy = pool.submit('waitInLine', sem, 3, log, 20);
+    await waitFor(() => sem.waiting === 1, 10_000, 'the heavy waiter');
+    const light = pool.submit('waitInLine', sem, 1, log, 0);
+    await waitFor(() => sem.waiting === 2, 10_000, 'the light waiter');
+    all?.release();
+    sem.tryAcquire(2)?.release; // no-op guard: nobody may take units ahead of the line
+    expect(await within(5_000, heavy)).toBe(0); // the heavy one, first in line, goes first
+    expect(await within(5_000, light)).toBe(1);
+    expect(Array.from(log.subarray(1, 3))).toEqual([3, 1]);
+    expect(sem.available).toBe(3);
+    expect(sem.waiting).toBe(0);
+  });
+
+  it('regression: a release too small for the heavy head wakes nobody; the light one behind it does not overtake', async () => {
+    const pool = tasksPool({ maxWorkers: 2 });
+    const sem = new SharedSemaphore(3);
+    const held = [sem.tryAcquire(2), sem.tryAcquire(1)];
+    const log = shared(8);
+    const heavy = pool.submit('waitInLine', sem, 3, log, 0);
+    await waitFor(() => sem.waiting === 1, 10_000, 'the heavy waiter');
+    const light = pool.submit('waitInLine', sem, 1, log, 0);
+    await waitFor(() => sem.waiting === 2, 10_000, 'the light waiter');
+    held[1]?.release(); // 1 unit free: the heavy head needs 3
+    await delay(100);
+    expect(Atomics.load(log, 0)).toBe(0); // the light waiter did not overtake
+    expect(sem.waiting).toBe(2);
+    held[0]?.release();
+    await within(5_000, Promise.all([heavy, light]));
+    expect(Array.from(log.subarray(1, 3))).toEqual([3, 1]);
+    expect(sem.available).toBe(3);
+  });
+
+  it('regression: cancel racing the grant, thousands of times: no permit lost or duplicated', async () => {
+    const pool = tasksPool({ maxWorkers: 1 });
+    const sem = new SharedSemaphore(1);
+    const counters = shared(5);
+    // A worker takes and gives the single unit as fast as it can, while this thread's acquires
+    // time out or abort at random moments: grants and cancels collide constantly.
+    const hammering = pool.submit('hammer', sem, counters, 20_000, 7);
+    let hammeringDone = false;
+    hammering.then(
+      () => (hammeringDone = true),
+      () => (hammeringDone = true),
+    );
+    // Contend only once the worker is running (before that, this loop would never yield).
+    await waitFor(() => Atomics.load(counters, ACQUIRED) > 0, 10_000, 'the worker to start hammering');
+    let got = 0;
+    let gaveUp = 0;
+    let attempts = 0;
+    for (; !hammeringDone && attempts < 100_000; attempts++) {
+      const controller = new AbortController();
+      if (attempts % 3 === 0) queueMicrotask(() => controller.abort());
+      try {
+        const permit = await sem.acquire({ timeoutMs: attempts % 5, signal: controller.signal });
+        const now = Atomics.add(counters, HOLDERS, 1) + 1;
+        if (now > 1) Atomics.add(counters, VIOLATIONS, 1);
+        Atomics.sub(counters, HOLDERS, 1);
+        permit.release();
+        got++;
+      } catch {
+        gaveUp++;
+      }
+    }
+    await within(30_000, hammering, 'the hammering worker');
+    expect(got + gaveUp).toBe(attempts);
+    expect(attempts).toBeGreaterThan(1_000);
+    expect(Atomics.load(counters, VIOLATIONS)).toBe(0);
+    expect(sem.available).toBe(1);
+    expect(sem.waiting).toBe(0);
+    expect(got).toBeGreaterThan(0);
+    expect(gaveUp).toBeGreaterThan(0);
+  });
+
+  it('a worker that dies holding 2 of 3 units gives them back within 100 ms, and a blocked waiter proceeds', async () => {
+    const pool = tasksPool({ maxWorkers: 1 });
+    const sem = new SharedSemaphore(3);
+    const crash = pool.submit('holdAndExit', sem, 2);
+    await waitFor(() => sem.available === 1, 10_000, 'the worker to take 2 units');
+    const waiter = sem.acquire({ weight: 3 });
+    const error = await within(
+      10_000,
+      crash.catch((e: unknown) => e),
+    );
+    expect(error).toBeInstanceOf(WorkerCrashedError);
+    const diedAt = performance.now();
+    const permit = await within(2_000, waiter, 'the blocked waiter');
+    expect(performance.now() - diedAt).toBeLessThan(100);
+    expect(permit.weight).toBe(3);
+    permit.release();
+    expect(sem.available).toBe(3);
+  });
+
+  for (const seed of [11, 23, 42]) {
+    it(`stress (seed ${seed}): 8 threads, random hold, timeouts and aborts: never above capacity, capacity reached, all back`, async () => {
+      const pool = tasksPool({ maxWorkers: 8 });
+      const sem = new SharedSemaphore(3);
+      const counters = shared(5);
+      const iterations = 1_500;
+      const runs = Array.from({ length: 8 }, (_, i) => pool.submit('hammer', sem, counters, iterations, seed * 100 + i));
+      const acquired = await within(60_000, Promise.all(runs), `stress seed ${seed}`);
+      expect(Atomics.load(counters, VIOLATIONS)).toBe(0);
+      expect(Atomics.load(counters, MAX_HOLDERS)).toBe(3);
+      expect(Atomics.load(counters, HOLDERS)).toBe(0);
+      expect(acquired.reduce((a, b) => a + b, 0)).toBe(Atomics.load(counters, ACQUIRED));
+      expect(sem.available).toBe(3);
+      expect(sem.waiting).toBe(0); // nobody left asleep
+    });
+  }
+
+  it('a pending async acquire keeps the process alive until it is granted', async () => {
+    const script = fileURLToPath(new URL('./fixtures/keepalive-child.mjs', import.meta.url));
+    const child = spawn(process.execPath, [script], {
+      cwd: fileURLToPath(new URL('..', import.meta.url)),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d;
+    });
+    const code = await within(10_000, new Promise<number | null>((resolve) => child.on('exit', resolve)), 'the child').finally(() =>
+      child.kill(),
+    );
+    expect(code).toBe(0);
+    expect(out).toMatch(/acquired after \d+ ms/);
+    expect(Number(/after (\d+)/.exec(out)?.[1])).toBeGreaterThanOrEqual(250);
+  });
+});

@@ -1,0 +1,211 @@
+import { AbortError, AcquireTimeoutError, SharedSemaphore } from 'threadgate';
+import { describe, expect, it } from 'vitest';
+import { delay, within } from './helpers.js';
+
+describe('SharedSemaphore: construction and bad input', () => {
+  it.each([
+    [0, 'RangeError'],
+    [-1, 'RangeError'],
+    [1.5, 'RangeError'],
+    [2 ** 31, 'RangeError'],
+    ['3', 'TypeError'],
+    [Number.NaN, 'TypeError'],
+  ])('capacity %o is refused with a %s naming it', (capacity, type) => {
+    expect(() => new SharedSemaphore(capacity as number)).toThrow(
+      expect.objectContaining({ name: type, message: expect.stringContaining('capacity must be') }),
+    );
+  });
+
+  it('accepts the largest capacity, 2^31-1', () => {
+    const sem = new SharedSemaphore(2 ** 31 - 1);
+    expect(sem.capacity).toBe(2 ** 31 - 1);
+    expect(sem.available).toBe(2 ** 31 - 1);
+  });
+
+  it('refuses bad weights, timeouts and signals in every method', async () => {
+    const sem = new SharedSemaphore(3);
+    for (const weight of [0, 4, 1.5, -1]) {
+      expect(() => sem.tryAcquire(weight)).toThrow(/weight must be an integer/);
+      await expect(sem.acquire({ weight })).rejects.toThrow(/options\.weight must be an integer/);
+      expect(() => sem.acquireSync({ weight, allowMainThread: true })).toThrow(/options\.weight/);
+    }
+    await expect(sem.acquire({ timeoutMs: -1 })).rejects.toThrow(/options\.timeoutMs must be a number of milliseconds >= 0/);
+    await expect(sem.acquire({ signal: 'stop' as never })).rejects.toThrow(/options\.signal must be an AbortSignal/);
+    expect(() => sem.release(0)).toThrow(/n must be an integer from 1/);
+    expect(() => sem.release(1.5)).toThrow(RangeError);
+    expect(sem.available).toBe(3); // nothing was taken by any refused call
+  });
+
+  it('an already-aborted signal rejects at once with AbortError and takes nothing', async () => {
+    const sem = new SharedSemaphore(1);
+    const reason = new Error('why');
+    const error = (await sem.acquire({ signal: AbortSignal.abort(reason) }).catch((e: unknown) => e)) as AbortError;
+    expect(error).toBeInstanceOf(AbortError);
+    expect(error.cause).toBe(reason);
+    expect(sem.available).toBe(1);
+    expect(sem.waiting).toBe(0);
+  });
+});
+
+describe('SharedSemaphore: methods', () => {
+  it('tryAcquire takes units only when free, and never overtakes a waiter', async () => {
+    const sem = new SharedSemaphore(2);
+    const a = sem.tryAcquire();
+    const b = sem.tryAcquire();
+    expect(a?.weight).toBe(1);
+    expect(b).toBeDefined();
+    expect(sem.tryAcquire()).toBeUndefined();
+    const heavy = sem.acquire({ weight: 2 });
+    a?.release();
+    expect(sem.available).toBe(1);
+    expect(sem.tryAcquire()).toBeUndefined(); // one unit is free, but the heavy request is first in line
+    b?.release();
+    const permit = await within(1_000, heavy);
+    expect(permit.weight).toBe(2);
+    permit.release();
+    expect(sem.available).toBe(2);
+  });
+
+  it('acquire resolves in FIFO order with weights', async () => {
+    const sem = new SharedSemaphore(3);
+    const all = sem.tryAcquire(3);
+    const order: string[] = [];
+    const p1 = sem.acquire({ weight: 2 }).then((p) => (order.push('first:2'), p));
+    const p2 = sem.acquire({ weight: 1 }).then((p) => (order.push('second:1'), p));
+    const p3 = sem.acquire({ weight: 3 }).then((p) => (order.push('third:3'), p));
+    expect(sem.waiting).toBe(3);
+    all?.release();
+    const [a, b] = await within(1_000, Promise.all([p1, p2]));
+    expect(order).toEqual(['first:2', 'second:1']);
+    a.release();
+    b.release();
+    (await within(1_000, p3)).release();
+    expect(order).toEqual(['first:2', 'second:1', 'third:3']);
+    expect(sem.available).toBe(3);
+  });
+
+  it('release is idempotent on a permit, and disposable with using', async () => {
+    const sem = new SharedSemaphore(1);
+    {
+      using permit = await sem.acquire();
+      expect(sem.available).toBe(0);
+      permit.release();
+      permit.release();
+      expect(permit.released).toBe(true);
+      expect(sem.available).toBe(1);
+    }
+    {
+      using _held = sem.tryAcquire();
+      expect(sem.available).toBe(0);
+    }
+    expect(sem.available).toBe(1);
+  });
+
+  it('raw release throws on over-release and changes nothing', () => {
+    const sem = new SharedSemaphore(2);
+    expect(() => sem.release()).toThrow(expect.objectContaining({ code: 'ERR_SEMAPHORE_OVER_RELEASE' }));
+    sem.tryAcquire(2);
+    expect(() => sem.release(3)).toThrow(/only 2 are out/);
+    expect(sem.available).toBe(0);
+    sem.release(2);
+    expect(sem.available).toBe(2);
+  });
+
+  it('withPermit releases however the function ends', async () => {
+    const sem = new SharedSemaphore(1);
+    expect(await sem.withPermit(() => 'ok')).toBe('ok');
+    await expect(sem.withPermit(async () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
+    expect(sem.available).toBe(1);
+  });
+
+  it('a timed-out acquire rejects with AcquireTimeoutError and leaves nothing behind', async () => {
+    const sem = new SharedSemaphore(1);
+    const held = sem.tryAcquire();
+    const started = performance.now();
+    await expect(sem.acquire({ timeoutMs: 50 })).rejects.toBeInstanceOf(AcquireTimeoutError);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(45);
+    await expect(sem.acquire({ timeoutMs: 0 })).rejects.toMatchObject({ code: 'ERR_ACQUIRE_TIMEOUT' });
+    expect(sem.waiting).toBe(0);
+    held?.release();
+    expect(sem.available).toBe(1);
+  });
+
+  it('an aborted acquire leaves the line and the next waiter gets the permit', async () => {
+    const sem = new SharedSemaphore(1);
+    const held = sem.tryAcquire();
+    const controller = new AbortController();
+    const aborted = sem.acquire({ signal: controller.signal });
+    const next = sem.acquire();
+    controller.abort();
+    await expect(aborted).rejects.toBeInstanceOf(AbortError);
+    expect(sem.waiting).toBe(1);
+    held?.release();
+    (await within(1_000, next)).release();
+    expect(sem.available).toBe(1);
+  });
+
+  it('acquireSync is refused on the main thread unless explicitly allowed', () => {
+    const sem = new SharedSemaphore(1);
+    expect(() => sem.acquireSync()).toThrow(/options\.allowMainThread must be true to block the main thread/);
+    const permit = sem.acquireSync({ allowMainThread: true });
+    expect(sem.available).toBe(0);
+    expect(() => sem.acquireSync({ allowMainThread: true, timeoutMs: 20 })).toThrow(AcquireTimeoutError);
+    permit.release();
+  });
+
+  it('rehydrates from its handle onto the same memory', async () => {
+    const sem = new SharedSemaphore(2);
+    const twin = SharedSemaphore.from(structuredClone(sem.handle));
+    const permit = twin.tryAcquire(2);
+    expect(sem.available).toBe(0);
+    permit?.release();
+    expect(sem.available).toBe(2);
+  });
+
+  it('from() rejects foreign, truncated and future buffers', () => {
+    const good = new SharedSemaphore(2).handle;
+    expect(() => SharedSemaphore.from({ ...good, buffer: new SharedArrayBuffer(good.buffer.byteLength) })).toThrow(/the marker is missing/);
+    const truncated = new SharedArrayBuffer(200);
+    new Uint8Array(truncated).set(new Uint8Array(good.buffer, 0, 200));
+    expect(() => SharedSemaphore.from({ ...good, buffer: truncated })).toThrow(/its header needs/);
+    expect(() => SharedSemaphore.from({ ...good, buffer: new SharedArrayBuffer(8) })).toThrow(/shorter than the header/);
+    const future = new SharedArrayBuffer(good.buffer.byteLength);
+    new Uint8Array(future).set(new Uint8Array(good.buffer));
+    new Int32Array(future)[1] = 99;
+    expect(() => SharedSemaphore.from({ ...good, buffer: future })).toThrow(/layout version 99/);
+    expect(() => SharedSemaphore.from({ ...good, buffer: new ArrayBuffer(64) as never })).toThrow(/a SharedArrayBuffer/);
+    expect(() => SharedSemaphore.from({} as never)).toThrow(/a SharedSemaphore handle/);
+    expect(() => SharedSemaphore.from(null as never)).toThrow(TypeError);
+  });
+
+  it('refuses more waiters than maxWaiters with ERR_TOO_MANY_WAITERS, losing nobody in line', async () => {
+    const sem = new SharedSemaphore(1, { maxWaiters: 2 });
+    const held = sem.tryAcquire();
+    const a = sem.acquire();
+    const b = sem.acquire();
+    await expect(sem.acquire()).rejects.toMatchObject({ code: 'ERR_TOO_MANY_WAITERS' });
+    held?.release();
+    (await within(1_000, a)).release();
+    (await within(1_000, b)).release();
+    expect(sem.available).toBe(1);
+  });
+
+  it('reclaim gives back what a thread held and drops its waiters', async () => {
+    const sem = new SharedSemaphore(3);
+    sem.tryAcquire(2);
+    expect(sem.heldBy(0)).toBe(2); // the main thread's id is 0
+    expect(sem.reclaim(0)).toBe(2);
+    expect(sem.available).toBe(3);
+    expect(sem.heldBy(0)).toBe(0);
+  });
+
+  it('a pending async acquire wakes when another holder releases later', async () => {
+    const sem = new SharedSemaphore(1);
+    const held = sem.tryAcquire();
+    setTimeout(() => held?.release(), 30);
+    const permit = await within(2_000, sem.acquire());
+    expect(permit.weight).toBe(1);
+    permit.release();
+    await delay(0);
+  });
+});
