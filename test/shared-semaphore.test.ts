@@ -1,4 +1,4 @@
-import { AbortError, AcquireTimeoutError, SharedSemaphore } from 'threadgate';
+import { AbortError, AcquireTimeoutError, type Permit, SharedSemaphore } from 'threadgate';
 import { describe, expect, it } from 'vitest';
 import { delay, within } from './helpers.js';
 
@@ -70,9 +70,13 @@ describe('SharedSemaphore: methods', () => {
     const sem = new SharedSemaphore(3);
     const all = sem.tryAcquire(3);
     const order: string[] = [];
-    const p1 = sem.acquire({ weight: 2 }).then((p) => (order.push('first:2'), p));
-    const p2 = sem.acquire({ weight: 1 }).then((p) => (order.push('second:1'), p));
-    const p3 = sem.acquire({ weight: 3 }).then((p) => (order.push('third:3'), p));
+    const logged = (label: string) => (permit: Permit) => {
+      order.push(label);
+      return permit;
+    };
+    const p1 = sem.acquire({ weight: 2 }).then(logged('first:2'));
+    const p2 = sem.acquire({ weight: 1 }).then(logged('second:1'));
+    const p3 = sem.acquire({ weight: 3 }).then(logged('third:3'));
     expect(sem.waiting).toBe(3);
     all?.release();
     const [a, b] = await within(1_000, Promise.all([p1, p2]));

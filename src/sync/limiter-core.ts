@@ -37,9 +37,10 @@ export interface LimiterGates {
 
 /**
  * Runs `fn` when both limits allow: first a concurrency permit; then, holding the spacing lock,
- * wait until `minIntervalMs` has passed since the previous start, record this start, and let the
- * next caller measure from it. A call aborted at any point before `fn` runs gives back what it
- * took and records no start.
+ * wait until `minIntervalMs` has passed since the previous start on the monotonic clock (timers
+ * may fire early, so the clock, not the timer, decides), record this start and call `fn` in the
+ * same synchronous step, so the recorded start is when `fn` really began. A call aborted at any
+ * point before `fn` runs gives back what it took and records no start.
  */
 export async function callLimited<T>(
   gates: LimiterGates,
@@ -54,27 +55,41 @@ export async function callLimited<T>(
   const requestId = opts.requestId ?? randomUUID();
   const slot: Permit = await gates.concurrency.acquire(signal ? { signal } : undefined);
   try {
-    if (gates.spacing !== undefined) await waitForTurn(gates, gates.spacing, signal);
-    const start = gates.now();
-    const data = await fn();
+    const { start, pending } = gates.spacing === undefined ? startNow(gates, fn) : await startInTurn(gates, gates.spacing, fn, signal);
+    const data = await pending;
     return { data, requestId, durationMs: gates.now() - start };
   } finally {
     slot.release();
   }
 }
 
-async function waitForTurn(gates: LimiterGates, spacing: Semaphore, signal: AbortSignal | undefined): Promise<void> {
+function startNow<T>(gates: LimiterGates, fn: () => T | PromiseLike<T>): { start: number; pending: T | PromiseLike<T> } {
+  const start = gates.now();
+  return { start, pending: fn() };
+}
+
+async function startInTurn<T>(
+  gates: LimiterGates,
+  spacing: Semaphore,
+  fn: () => T | PromiseLike<T>,
+  signal: AbortSignal | undefined,
+): Promise<{ start: number; pending: T | PromiseLike<T> }> {
   const turn = await spacing.acquire(signal ? { signal } : undefined);
   try {
-    const wait = gates.lastStart() + gates.minIntervalMs - gates.now();
-    if (wait > 0) {
+    for (
+      let wait = gates.lastStart() + gates.minIntervalMs - gates.now();
+      wait > 0;
+      wait = gates.lastStart() + gates.minIntervalMs - gates.now()
+    ) {
       try {
-        await sleep(wait, undefined, signal ? { signal } : undefined);
+        await sleep(Math.ceil(wait), undefined, signal ? { signal } : undefined);
       } catch (error) {
         throw signal?.aborted ? abortErrorFrom(signal) : error;
       }
     }
-    gates.setLastStart(gates.now());
+    const start = gates.now();
+    gates.setLastStart(start);
+    return { start, pending: fn() };
   } finally {
     turn.release();
   }

@@ -1,0 +1,135 @@
+import { AbortError, AcquireTimeoutError, AsyncSemaphore, type Permit, type Semaphore, SharedSemaphore } from 'threadgate';
+import { describe, expect, it } from 'vitest';
+import { within } from './helpers.js';
+
+describe('AsyncSemaphore', () => {
+  it.each([
+    [0, 'RangeError'],
+    [-3, 'RangeError'],
+    [2.5, 'RangeError'],
+    [2 ** 31, 'RangeError'],
+    [undefined, 'TypeError'],
+  ])('refuses capacity %o with a %s naming it', (capacity, type) => {
+    expect(() => new AsyncSemaphore(capacity as number)).toThrow(
+      expect.objectContaining({ name: type, message: expect.stringContaining('capacity must be') }),
+    );
+  });
+
+  it('refuses bad weights, timeouts and signals, taking nothing', async () => {
+    const sem = new AsyncSemaphore(2);
+    for (const weight of [0, 3, 0.5]) {
+      expect(() => sem.tryAcquire(weight)).toThrow(/weight must be an integer/);
+      await expect(sem.acquire({ weight })).rejects.toThrow(/options\.weight/);
+    }
+    await expect(sem.acquire({ timeoutMs: -1 })).rejects.toThrow(/options\.timeoutMs/);
+    await expect(sem.acquire({ signal: 1 as never })).rejects.toThrow(/options\.signal/);
+    await expect(sem.acquire({ signal: AbortSignal.abort() })).rejects.toBeInstanceOf(AbortError);
+    expect(sem.available).toBe(2);
+    expect(sem.waiting).toBe(0);
+  });
+
+  it('is FIFO with weights; a heavy head is not starved by light newcomers', async () => {
+    const sem = new AsyncSemaphore(3);
+    const first = sem.tryAcquire(1);
+    const order: string[] = [];
+    const heavy = sem.acquire({ weight: 3 }).then((p) => {
+      order.push('heavy');
+      return p;
+    });
+    const light = sem.acquire({ weight: 1 }).then((p) => {
+      order.push('light');
+      return p;
+    });
+    expect(sem.tryAcquire(1)).toBeUndefined(); // 2 free, but newcomers queue behind the heavy head
+    first?.release();
+    (await within(1_000, heavy)).release();
+    (await within(1_000, light)).release();
+    expect(order).toEqual(['heavy', 'light']);
+    expect(sem.available).toBe(3);
+  });
+
+  it('timeout and abort leave nothing behind, also when they race the grant in the same tick', async () => {
+    const sem = new AsyncSemaphore(1);
+    const held = sem.tryAcquire() as Permit;
+    await expect(sem.acquire({ timeoutMs: 20 })).rejects.toBeInstanceOf(AcquireTimeoutError);
+    const controller = new AbortController();
+    const racing = sem.acquire({ signal: controller.signal });
+    held.release(); // grants `racing`...
+    controller.abort(); // ...and the abort comes in the same tick: the grant has already won
+    const permit = await racing;
+    expect(permit.weight).toBe(1);
+    permit.release();
+    expect(sem.available).toBe(1);
+    expect(sem.waiting).toBe(0);
+  });
+
+  it('an aborted head lets the waiters behind it through', async () => {
+    const sem = new AsyncSemaphore(2);
+    const one = sem.tryAcquire(1);
+    const controller = new AbortController();
+    const heavy = sem.acquire({ weight: 2, signal: controller.signal });
+    const light = sem.acquire({ weight: 1 });
+    controller.abort();
+    await expect(heavy).rejects.toBeInstanceOf(AbortError);
+    (await within(1_000, light)).release();
+    one?.release();
+    expect(sem.available).toBe(2);
+  });
+
+  it('over-release throws and changes nothing; permits are idempotent and disposable', () => {
+    const sem = new AsyncSemaphore(2);
+    expect(() => sem.release()).toThrow(expect.objectContaining({ code: 'ERR_SEMAPHORE_OVER_RELEASE' }));
+    {
+      using permit = sem.tryAcquire(2);
+      expect(sem.available).toBe(0);
+      permit?.release();
+      permit?.release();
+      expect(sem.available).toBe(2);
+    }
+    expect(sem.available).toBe(2);
+  });
+
+  it('withPermit releases on success and failure', async () => {
+    const sem = new AsyncSemaphore(1);
+    expect(await sem.withPermit(async () => 7)).toBe(7);
+    await expect(sem.withPermit(() => Promise.reject(new Error('x')))).rejects.toThrow('x');
+    expect(sem.available).toBe(1);
+  });
+
+  it('serves a burst of 100k queued waiters in order', async () => {
+    const sem = new AsyncSemaphore(1);
+    const held = sem.tryAcquire() as Permit;
+    let next = 0;
+    let inOrder = true;
+    const all = Array.from({ length: 100_000 }, (_, i) =>
+      sem.acquire().then((p) => {
+        if (i !== next++) inOrder = false;
+        p.release();
+      }),
+    );
+    expect(sem.waiting).toBe(100_000);
+    held.release();
+    await within(10_000, Promise.all(all));
+    expect(inOrder).toBe(true);
+    expect(sem.available).toBe(1);
+  });
+
+  it('code can take either semaphore through the Semaphore interface', async () => {
+    const limit = async (sem: Semaphore): Promise<number> => {
+      let running = 0;
+      let max = 0;
+      await Promise.all(
+        Array.from({ length: 10 }, () =>
+          sem.withPermit(async () => {
+            max = Math.max(max, ++running);
+            await new Promise((resolve) => setTimeout(resolve, 2));
+            running--;
+          }),
+        ),
+      );
+      return max;
+    };
+    expect(await limit(new AsyncSemaphore(3))).toBe(3);
+    expect(await limit(new SharedSemaphore(3))).toBe(3);
+  });
+});
