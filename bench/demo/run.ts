@@ -1,0 +1,49 @@
+/**
+ * `npm run demo [name...]`: the seed scenarios, live, each with a timeline and the limits it
+ * observed next to the ones it was given. Exits non-zero if any limit was broken.
+ */
+import { type ScenarioReport, scenarios } from './scenarios.js';
+import { renderTimeline, useColor } from './timeline.js';
+
+const color = useColor();
+const paint = (code: string, text: string): string => (color ? `\x1b[${code}m${text}\x1b[0m` : text);
+const names = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+const unknown = names.filter((n) => !(n in scenarios));
+if (unknown.length > 0) {
+  console.error(`unknown scenario(s): ${unknown.join(', ')}; choose from: ${Object.keys(scenarios).join(', ')}`);
+  process.exit(2);
+}
+
+let failed = 0;
+for (const name of names.length > 0 ? names : Object.keys(scenarios)) {
+  const scenario = scenarios[name];
+  if (scenario === undefined) continue;
+  const started = performance.now();
+  const report = await scenario({ onProgress: progressBar });
+  clearLine();
+  print(report, performance.now() - started);
+  failed += report.checks.filter((c) => !c.ok).length;
+}
+console.log(failed === 0 ? paint('32', 'Every limit held.') : paint('31', `${failed} limit(s) broken.`));
+process.exitCode = failed === 0 ? 0 : 1;
+
+function print(report: ScenarioReport, ms: number): void {
+  console.log(`\n${paint('1', `▶ ${report.title}`)} ${paint('2', `(${(ms / 1000).toFixed(1)} s)`)}`);
+  for (const line of renderTimeline(report.lanes, { width: 80, color })) console.log(line);
+  for (const note of report.notes) console.log(paint('2', note));
+  for (const check of report.checks) {
+    const mark = check.ok ? paint('32', '✓') : paint('31', '✗');
+    console.log(`  ${mark} ${check.label}: ${paint('1', check.observed)} (limit ${check.limit})`);
+  }
+}
+
+function progressBar(fraction: number, label: string): void {
+  if (!process.stdout.isTTY) return;
+  const width = 40;
+  const filled = Math.round(fraction * width);
+  process.stdout.write(`\r  ${label.padEnd(22)} [${'#'.repeat(filled)}${' '.repeat(width - filled)}] ${Math.round(fraction * 100)}%`);
+}
+
+function clearLine(): void {
+  if (process.stdout.isTTY) process.stdout.write('\r\x1b[2K');
+}
