@@ -10,7 +10,7 @@
 import { threadId, workerData } from 'node:worker_threads';
 import { reviveHandles } from '../src/handles.js';
 import { connectProgress } from '../src/pool/progress.js';
-import type { Outcome, RanOutcome, RuntimeData, TaskMessage } from '../src/pool/protocol.js';
+import type { Outcome, RanOutcome, RuntimeData, TaskExtras, TaskMessage } from '../src/pool/protocol.js';
 import { FORBIDDEN_TASK_NAMES } from '../src/pool/protocol.js';
 import { type SerializedError, serializeError } from '../src/pool/remote-error.js';
 import type { RunningTask } from '../src/task-context.js';
@@ -34,38 +34,34 @@ let tasksRun = 0;
 let retiring = false;
 
 export default function run(message: TaskMessage): Outcome | Promise<Outcome> {
+  // [fn, slot, id, args, extras]: see protocol.ts for why a tuple.
   if (retiring) return RETRY;
   if (exports === undefined && loadFailure === undefined) return load().then(() => start(message));
   return start(message);
 }
 
 function start(message: TaskMessage): Outcome | Promise<Outcome> {
-  const base = message.slot * SLOT_WORDS;
+  const [fn, slot, id, args, extras] = message;
+  const base = slot * SLOT_WORDS;
   Atomics.store(board, base + THREAD_ID, threadId);
   // QUEUED → RUNNING, unless the pool marked it SKIP first (cancelled before it started).
   if (Atomics.compareExchange(board, base + STATE, QUEUED, RUNNING) !== QUEUED) return SKIPPED;
-  if (message.watchStart) Atomics.notify(board, base + STATE);
+  if (extras?.watchStart) Atomics.notify(board, base + STATE);
   const startedAt = performance.timeOrigin + performance.now();
   if (loadFailure !== undefined) return finish(startedAt, 0, [], loadFailure);
-  let fn: TaskFunction;
+  let task: TaskFunction;
   try {
-    fn = lookup(message.fn);
+    task = lookup(fn);
   } catch (error) {
     return finish(startedAt, 0, [], serializeError(error));
   }
-  const running: RunningTask = {
-    board,
-    slot: message.slot,
-    id: message.id,
-    progress: message.progress ? connectProgress(message.progress) : undefined,
-  };
+  const running: RunningTask = { board, slot, id, progress: extras?.progress ? connectProgress(extras.progress) : undefined };
   setTaskControl(running);
   const t0 = performance.now();
-  if (message.items !== undefined) return runChunk(message, fn, startedAt, t0);
+  if (extras?.items !== undefined) return runChunk(extras, task, startedAt, t0);
   let result: unknown;
   try {
-    const args = message.revive ? (reviveHandles(message.args) as unknown[]) : (message.args ?? []);
-    result = fn(...args);
+    result = task(...(extras?.revive ? (reviveHandles(args) as unknown[]) : (args ?? [])));
   } catch (error) {
     return finish(startedAt, t0, [], serializeError(error));
   }
@@ -77,10 +73,10 @@ function start(message: TaskMessage): Outcome | Promise<Outcome> {
 }
 
 /** Runs a map chunk item by item, synchronously until an item returns a promise. */
-function runChunk(message: TaskMessage, fn: TaskFunction, startedAt: number, t0: number): Outcome | Promise<Outcome> {
-  const items = (message.revive ? reviveHandles(message.items) : message.items) as unknown[];
+function runChunk(extras: TaskExtras, fn: TaskFunction, startedAt: number, t0: number): Outcome | Promise<Outcome> {
+  const items = (extras.revive ? reviveHandles(extras.items) : extras.items) as unknown[];
   const values: unknown[] = new Array(items.length);
-  const call = message.spread ? (item: unknown) => fn(...(item as unknown[])) : (item: unknown) => fn(item);
+  const call = extras.spread ? (item: unknown) => fn(...(item as unknown[])) : (item: unknown) => fn(item);
   for (let i = 0; i < items.length; i++) {
     let result: unknown;
     try {

@@ -1,10 +1,10 @@
-import type { ResourceLimits } from 'node:worker_threads';
+import type { ResourceLimits, Worker } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { TaskTimeoutError, WorkerCrashedError } from '../errors.js';
 import { FifoQueue } from '../sync/fifo-queue.js';
 import { forEachResource } from '../sync/registry.js';
 import { CANCEL, IDLE, KILLING, QUEUED, RUNNING, SKIP, SLOT_WORDS, STATE, THREAD_ID } from '../task-control.js';
-import type { Outcome, RuntimeData, TaskMessage } from './protocol.js';
+import type { Outcome, RuntimeData, TaskExtras, TaskMessage } from './protocol.js';
 import { LatencyWindow, type PoolStats } from './stats.js';
 import { Phase, Task, type TaskSpec } from './task.js';
 
@@ -21,6 +21,13 @@ export interface DispatcherConfig {
   resourceLimits: ResourceLimits | undefined;
 }
 
+/**
+ * Tasks handed to Piscina per worker. With two, Piscina's own queue holds the next task of each
+ * worker, so a worker that finishes gets its next task in the same tick, and Piscina takes its
+ * cheap queued path instead of rebuilding its worker list for every task. Starts stay exact
+ * (the board), and a task cancelled in Piscina's queue is marked SKIP like any other.
+ */
+const TASKS_PER_WORKER = 2;
 /** A task whose worker died before starting it is run again, at most this many times. */
 const MAX_RETRIES = 3;
 /** While a worker to be killed holds a shared lock, look again this often (ms). */
@@ -30,9 +37,9 @@ const EXIT_CODES_KEPT = 64;
 /**
  * Owns the Piscina pool and everything between a submitted task and its outcome.
  *
- * - Its own FIFO queue, and at most `maxWorkers` tasks handed to Piscina at once, one per slot of
- *   the task control board (see task-control.ts). So a task handed over starts at once, and its
- *   timeout, counted from the start the worker writes on the board, never includes queue time.
+ * - Its own FIFO queue, and at most two tasks per worker handed to Piscina at once, one per slot
+ *   of the task control board (see task-control.ts). A task's timeout is counted from the start
+ *   its worker writes on the board, so it never includes queue time.
  * - Task errors come back as data; a Piscina rejection therefore means its worker died, and the
  *   board tells whether the task had started: if not, it is run again elsewhere; if it had, it
  *   fails with `ERR_WORKER_CRASHED`, with the exit code and thread id.
@@ -45,11 +52,15 @@ const EXIT_CODES_KEPT = 64;
 export class Dispatcher {
   readonly #piscina: Piscina;
   readonly #board: Int32Array;
+  /** The task in each board slot, while it is handed to Piscina. */
+  readonly #slots: (Task | undefined)[];
   readonly #freeSlots: number[];
   readonly #queue = new FifoQueue<Task>();
   readonly #config: DispatcherConfig;
   readonly #createdAt = performance.now();
   readonly #exitCodes = new Map<number, number>();
+  /** Live workers by thread id, to terminate the one running a task that must be stopped. */
+  readonly #workers = new Map<number, Worker>();
   readonly #runTime = new LatencyWindow();
   readonly #waitTime = new LatencyWindow();
   #queued = 0;
@@ -65,13 +76,18 @@ export class Dispatcher {
 
   constructor(config: DispatcherConfig) {
     this.#config = config;
-    this.#board = new Int32Array(new SharedArrayBuffer(config.maxWorkers * SLOT_WORDS * 4));
-    this.#freeSlots = Array.from({ length: config.maxWorkers }, (_, i) => config.maxWorkers - 1 - i);
+    const slots = config.maxWorkers * TASKS_PER_WORKER;
+    this.#board = new Int32Array(new SharedArrayBuffer(slots * SLOT_WORDS * 4));
+    this.#freeSlots = Array.from({ length: slots }, (_, i) => slots - 1 - i);
+    this.#slots = new Array(slots).fill(undefined);
     const runtimeData: RuntimeData = { ...config.runtimeData, board: this.#board };
     this.#piscina = new Piscina({
       filename: config.runtimeFile,
       workerData: runtimeData,
-      minThreads: config.minWorkers,
+      // At least one: Piscina replaces an exited worker only up to minThreads, and a task waiting
+      // in its queue when the last worker dies would otherwise wait forever. Idle workers are
+      // unref'd, so this one never keeps the process alive.
+      minThreads: Math.max(1, config.minWorkers),
       maxThreads: config.maxWorkers,
       idleTimeout: config.idleTimeoutMs,
       concurrentTasksPerWorker: 1,
@@ -86,8 +102,9 @@ export class Dispatcher {
     this.#piscina.on('workerCreate', (info: { id: number }) => this.#track(info.id));
   }
 
+  /** Tasks waiting for a worker: in this queue, or handed to Piscina but not started. */
   get queued(): number {
-    return this.#queued;
+    return this.#queued + this.#inFlight - this.#countRunning();
   }
 
   /** Queues a task. Throws nothing: the caller checks capacity first with `hasRoom()`. */
@@ -99,9 +116,9 @@ export class Dispatcher {
     return task;
   }
 
-  /** False when `maxQueue` tasks already wait for a worker (and no worker is free). */
+  /** False when `maxQueue` tasks already wait for a worker. */
   hasRoom(): boolean {
-    return this.#queued < this.#config.maxQueue || this.#freeSlots.length > this.#queued;
+    return this.queued < this.#config.maxQueue;
   }
 
   isRunning(task: Task): boolean {
@@ -132,11 +149,14 @@ export class Dispatcher {
     return true;
   }
 
-  /** Cancels every task that has not been handed to a worker yet. */
+  /** Cancels every task that has not started: queued here, or waiting in Piscina's queue. */
   cancelQueued(error: () => Error): void {
     this.#queue.drain((task) => {
       if (!task.settled) this.cancel(task, error());
     });
+    for (const task of this.#slots) {
+      if (task !== undefined && !task.settled && !this.isRunning(task)) this.cancel(task, error());
+    }
   }
 
   /** Resolves once nothing is queued or in flight. */
@@ -156,7 +176,7 @@ export class Dispatcher {
     return {
       workers: this.#piscina.threads.length,
       busy: this.#countRunning(),
-      queued: this.#queued,
+      queued: this.queued,
       completed: this.#completed,
       failed: this.#failed,
       cancelled: this.#cancelled,
@@ -193,18 +213,22 @@ export class Dispatcher {
     const base = slot * SLOT_WORDS;
     task.slot = slot;
     task.phase = Phase.InFlight;
+    this.#slots[slot] = task;
     this.#inFlight++;
     this.#board[base + THREAD_ID] = 0;
     Atomics.store(this.#board, base + STATE, QUEUED); // the worker may start it from now on
-    const message = task.spec.message as TaskMessage;
-    message.id = task.id;
-    message.slot = slot;
-    message.watchStart = task.spec.timeoutMs !== Number.POSITIVE_INFINITY;
-    this.#piscina.run(message, { signal: task, ...(task.spec.transfer ? { transferList: task.spec.transfer as never } : {}) }).then(
+    const { fn, args, extras, timeoutMs } = task.spec;
+    let sent: TaskExtras | undefined = extras;
+    if (timeoutMs !== Number.POSITIVE_INFINITY) sent = { ...extras, watchStart: true };
+    const message: TaskMessage = sent === undefined ? [fn, slot, task.id, args] : [fn, slot, task.id, args, sent];
+    // No AbortSignal for Piscina: giving it one makes every task 'abortable' and costs a quarter
+    // of the no-op throughput. A task is stopped by terminating its worker instead (#kill).
+    const options = task.spec.transfer ? { transferList: task.spec.transfer as never } : undefined;
+    this.#piscina.run(message, options).then(
       (outcome: Outcome) => this.#onOutcome(task, outcome),
       (error: unknown) => this.#onRejected(task, error),
     );
-    if (message.watchStart) this.#watchStart(task, slot);
+    if (sent?.watchStart) this.#watchStart(task, slot);
   }
 
   /** Starts the timeout clock when the worker marks the task RUNNING. */
@@ -228,8 +252,7 @@ export class Dispatcher {
 
   #timeOut(task: Task): void {
     task.timer = undefined;
-    const name = (task.spec.message as TaskMessage).fn;
-    this.cancel(task, new TaskTimeoutError(name, task.spec.timeoutMs), 'failed');
+    this.cancel(task, new TaskTimeoutError(task.spec.fn, task.spec.timeoutMs), 'failed');
   }
 
   /** Terminates the worker of a cancelled task that did not stop in time, once it holds no shared lock. */
@@ -248,8 +271,10 @@ export class Dispatcher {
       setTimeout(() => this.#kill(task), KILL_RETRY_MS);
       return;
     }
+    const worker = this.#workers.get(threadId);
+    if (worker === undefined) return; // it has already exited: Piscina settles the task
     task.killed = true;
-    task.abortInPiscina(task.reason ?? 'cancelled');
+    void worker.terminate(); // Piscina sees the exit, rejects the task, and starts a replacement
   }
 
   // ─── outcomes ─────────────────────────────────────────────────────────────────────────────
@@ -284,7 +309,7 @@ export class Dispatcher {
       } else {
         this.#crashedWorkers++;
         this.#failed++;
-        const name = (task.spec.message as TaskMessage).fn;
+        const name = task.spec.fn;
         const exitCode = exitCodeOf(error) ?? this.#exitCodes.get(threadId);
         task.notify(new WorkerCrashedError(name, { exitCode, threadId: threadId || undefined, cause: error }), undefined);
       }
@@ -308,6 +333,7 @@ export class Dispatcher {
     if (task.timer !== undefined) clearTimeout(task.timer);
     task.timer = undefined;
     task.phase = Phase.Done;
+    this.#slots[slot] = undefined;
     this.#freeSlots.push(slot);
     this.#inFlight--;
   }
@@ -324,7 +350,10 @@ export class Dispatcher {
   /** Watches a new worker's exit: remembers its code, gives back its semaphore permits. */
   #track(threadId: number): void {
     const worker = this.#piscina.threads.find((w) => w.threadId === threadId);
-    worker?.once('exit', (code: number) => {
+    if (worker === undefined) return;
+    this.#workers.set(threadId, worker);
+    worker.once('exit', (code: number) => {
+      this.#workers.delete(threadId);
       this.#exitCodes.set(threadId, code);
       if (this.#exitCodes.size > EXIT_CODES_KEPT) this.#exitCodes.delete(this.#exitCodes.keys().next().value as number);
       forEachResource((resource) => resource.reclaim(threadId));

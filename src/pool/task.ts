@@ -1,9 +1,12 @@
 import type { TransferListItem } from 'node:worker_threads';
-import type { RanOutcome, TaskMessage } from './protocol.js';
+import type { RanOutcome, TaskExtras } from './protocol.js';
 
-/** What a pool task carries besides its message. */
+/** What a pool task carries. */
 export interface TaskSpec {
-  message: Omit<TaskMessage, 'id' | 'slot' | 'watchStart'>;
+  /** The export to call. */
+  fn: string;
+  args: unknown[] | undefined;
+  extras: TaskExtras | undefined;
   /** Counted from the task's start; Infinity = none. */
   timeoutMs: number;
   transfer: TransferListItem[] | undefined;
@@ -22,10 +25,7 @@ export const Phase = {
 } as const;
 export type Phase = (typeof Phase)[keyof typeof Phase];
 
-/**
- * One task on the pool's side. It doubles as the abort signal handed to Piscina (Piscina accepts
- * any object with `aborted` and `addEventListener`), which saves an AbortController per task.
- */
+/** One task on the pool's side. */
 export class Task {
   readonly id: number;
   readonly spec: TaskSpec;
@@ -34,36 +34,16 @@ export class Task {
   slot = -1;
   /** The caller has been told the outcome (it may still be running, being stopped). */
   settled = false;
-  /** We asked Piscina to terminate its worker. */
+  /** We terminated its worker. */
   killed = false;
   /** Times it was handed back because its worker died or retired before starting it. */
   retries = 0;
   timer: NodeJS.Timeout | undefined;
 
-  // The AbortSignal-like face Piscina sees.
-  aborted = false;
-  reason: unknown;
-  #onAbort: (() => void) | undefined;
-
   constructor(id: number, spec: TaskSpec, now: number) {
     this.id = id;
     this.spec = spec;
     this.submittedAt = now;
-  }
-
-  addEventListener(_type: 'abort', listener: () => void): void {
-    this.#onAbort = listener;
-  }
-
-  removeEventListener(): void {
-    this.#onAbort = undefined;
-  }
-
-  /** Makes Piscina terminate the worker running this task. */
-  abortInPiscina(reason: unknown): void {
-    this.aborted = true;
-    this.reason = reason;
-    this.#onAbort?.();
   }
 
   /** Tells the caller, once. */

@@ -1,4 +1,5 @@
-import type { TransferListItem } from 'node:worker_threads';
+import { fileURLToPath } from 'node:url';
+import type { MessagePort, TransferListItem } from 'node:worker_threads';
 import { AbortError, abortErrorFrom, invalidType, invalidValue, PoolClosedError, QueueFullError } from '../errors.js';
 import { Future } from '../future.js';
 import { checkDuration, checkFunction, checkInteger, checkOptionalDuration, checkOptions, checkSignal } from '../validate.js';
@@ -8,7 +9,7 @@ import { type ChunkRunner, MapIterator, type MapOptions, type ResolvedMapOptions
 import { resolveModuleSource } from './module-source.js';
 import { checkTaskName, type ResolvedPoolOptions, resolvePoolOptions, type WorkerPoolOptions } from './options.js';
 import { openProgressChannel } from './progress.js';
-import type { RanOutcome, TaskMessage } from './protocol.js';
+import type { RanOutcome, TaskExtras } from './protocol.js';
 import { deserializeError } from './remote-error.js';
 import type { PoolStats } from './stats.js';
 import type { MapItem, TaskArgs, TaskName, TaskResult, UntypedModule } from './types.js';
@@ -36,7 +37,8 @@ export interface ShutdownOptions {
 /** A typed remote: every exported function of the module, as a call that runs as a pool task. */
 export type PoolProxy<M> = { readonly [K in TaskName<M>]: (...args: TaskArgs<M, K>) => Future<TaskResult<M, K>> };
 
-const RUNTIME_FILE = new URL('./runtime.js', import.meta.url);
+// A path, not a URL: Piscina converts a file: URL back to a path on every run() call.
+const RUNTIME_FILE = fileURLToPath(new URL('./runtime.js', import.meta.url));
 
 /**
  * An executor over a pool of worker threads, in the shape of Python's `concurrent.futures`
@@ -69,7 +71,7 @@ export class WorkerPool<M = UntypedModule> implements AsyncDisposable {
     this.#options = resolved;
     this.#defaults = { signal: undefined, timeoutMs: resolved.taskTimeoutMs, transfer: undefined, onProgress: undefined };
     this.#dispatcher = new Dispatcher({
-      runtimeFile: RUNTIME_FILE.href,
+      runtimeFile: RUNTIME_FILE,
       runtimeData: {
         moduleUrl: source.url,
         tsLoader: source.tsLoader,
@@ -189,14 +191,14 @@ export class WorkerPool<M = UntypedModule> implements AsyncDisposable {
       const prepared = prepareArguments(name, args, (i) => `argument ${i}`);
       if (call.signal?.aborted) throw abortErrorFrom(call.signal);
       if (!this.#dispatcher.hasRoom()) throw new QueueFullError(this.#options.maxQueue);
-      const message: Omit<TaskMessage, 'id' | 'slot' | 'watchStart'> = { fn: name, args: prepared.values };
-      if (prepared.revive) message.revive = true;
       const progress = call.onProgress ? openProgressChannel(call.onProgress) : undefined;
-      if (progress) message.progress = progress.port;
+      const extras = taskExtras(prepared.revive, progress?.port);
       const signal = call.signal;
       const onAbort = signal ? () => task && this.#dispatcher.cancel(task, abortErrorFrom(signal)) : undefined;
       task = this.#dispatcher.submit({
-        message,
+        fn: name,
+        args: prepared.values,
+        extras,
         timeoutMs: call.timeoutMs,
         transfer: progress ? [...(call.transfer ?? []), progress.port] : call.transfer,
         settle: (error, outcome) => {
@@ -235,13 +237,13 @@ export class WorkerPool<M = UntypedModule> implements AsyncDisposable {
         if (this.#closed) throw new PoolClosedError();
         if (!this.#dispatcher.hasRoom()) throw new QueueFullError(this.#options.maxQueue);
         const prepared = prepareArguments(name, chunk, (i) => `item ${firstIndex + i}`);
-        const message: Omit<TaskMessage, 'id' | 'slot' | 'watchStart'> = { fn: name, items: prepared.values, firstIndex };
-        if (spread) message.spread = true;
-        if (prepared.revive) message.revive = true;
         const progress = onProgress ? openProgressChannel(onProgress) : undefined;
-        if (progress) message.progress = progress.port;
+        const extras: TaskExtras = { ...taskExtras(prepared.revive, progress?.port), items: prepared.values };
+        if (spread) extras.spread = true;
         const task = this.#dispatcher.submit({
-          message,
+          fn: name,
+          args: undefined,
+          extras,
           timeoutMs,
           transfer: progress ? [progress.port] : undefined,
           settle: (error, outcome) => {
@@ -332,6 +334,15 @@ function resolveMapOptions(options: MapOptions | undefined, call: ResolvedCallOp
     signal: checkSignal('options.signal', opts.signal) ?? call.signal,
     onProgress: opts.onProgress === undefined ? undefined : checkFunction('options.onProgress', opts.onProgress),
   };
+}
+
+/** The extras a task needs, or undefined when it needs none (the common, cheapest message). */
+function taskExtras(revive: boolean, progress: MessagePort | undefined): TaskExtras | undefined {
+  if (!revive && progress === undefined) return undefined;
+  const extras: TaskExtras = {};
+  if (revive) extras.revive = true;
+  if (progress) extras.progress = progress;
+  return extras;
 }
 
 function makeProxy<M>(submit: (name: TaskName<M>, args: unknown[]) => Future<unknown>): PoolProxy<M> {

@@ -1,0 +1,173 @@
+/**
+ * Writes bench/results/: results.json (machine and every case), report.md (tables, charts,
+ * targets) and SVG charts rendered by vega-lite, plus the console tables.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { availableParallelism, cpus, totalmem } from 'node:os';
+import * as vega from 'vega';
+import { compile, type TopLevelSpec } from 'vega-lite';
+import type { CaseResult } from './harness.js';
+import type { Target } from './targets.js';
+
+export interface Machine {
+  cpu: string;
+  cores: number;
+  memoryGiB: number;
+  node: string;
+  date: string;
+}
+
+export function machine(): Machine {
+  return {
+    cpu: cpus()[0]?.model ?? 'unknown',
+    cores: availableParallelism(),
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+    date: new Date().toISOString(),
+  };
+}
+
+const fmtTime = (ms: number): string =>
+  ms >= 1 ? `${ms.toFixed(2)} ms` : ms >= 0.001 ? `${(ms * 1000).toFixed(2)} µs` : `${(ms * 1e6).toFixed(1)} ns`;
+const fmtOps = (ops: number): string =>
+  ops >= 1e6 ? `${(ops / 1e6).toFixed(2)} M` : ops >= 1e3 ? `${(ops / 1e3).toFixed(1)} k` : ops.toFixed(1);
+
+/** One Markdown table per group: ops/s, mean, p50, p99, ± and samples, plus any extra figures. */
+export function groupTables(results: CaseResult[]): string[] {
+  const groups = new Map<string, CaseResult[]>();
+  for (const r of results) {
+    const key = `${r.suite} › ${r.group}`;
+    groups.set(key, [...(groups.get(key) ?? []), r]);
+  }
+  const out: string[] = [];
+  for (const [title, rows] of groups) {
+    const extras = [...new Set(rows.flatMap((r) => Object.keys(r.extra ?? {})))];
+    out.push(`#### ${title}`, '');
+    out.push(`| case | ops/s | mean | p50 | p99 | ± | samples |${extras.map((e) => ` ${e} |`).join('')}`);
+    out.push(`|---|---:|---:|---:|---:|---:|---:|${extras.map(() => '---:|').join('')}`);
+    for (const r of rows) {
+      const extra = extras.map((e) => {
+        const v = r.extra?.[e];
+        return ` ${typeof v === 'number' ? (Number.isInteger(v) ? v : v.toFixed(2)) : (v ?? '')} |`;
+      });
+      out.push(
+        `| ${r.name} | ${fmtOps(r.opsPerSec)} | ${fmtTime(r.meanMs)} | ${fmtTime(r.p50Ms)} | ${fmtTime(r.p99Ms)} | ${r.rme.toFixed(1)}% | ${r.samples} |${extra.join('')}`,
+      );
+    }
+    out.push('');
+  }
+  return out;
+}
+
+async function svg(spec: TopLevelSpec): Promise<string> {
+  const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
+  const rendered = await view.toSVG();
+  view.finalize();
+  return rendered;
+}
+
+/** The charts: speed-up vs workers (with the ideal line), pool overhead, gated workload. */
+export async function charts(results: CaseResult[], cores: number): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  const sweep = results
+    .filter((r) => r.group.startsWith('speed-up vs workers') && r.extra?.speedup !== undefined)
+    .map((r) => ({ workers: r.extra?.workers, speedup: r.extra?.speedup, series: `threadgate map (${r.extra?.workload})` }));
+  if (sweep.length > 0) {
+    const maxWorkers = Math.max(...sweep.map((s) => s.workers as number));
+    const ideal = Array.from({ length: maxWorkers }, (_, i) => ({
+      workers: i + 1,
+      speedup: Math.min(i + 1, cores),
+      series: `ideal (${cores} cores)`,
+    }));
+    out['speedup.svg'] = await svg({
+      $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+      title: 'map speed-up over a serial loop, by maxWorkers',
+      width: 420,
+      height: 260,
+      data: { values: [...sweep, ...ideal] },
+      mark: { type: 'line', point: true },
+      encoding: {
+        x: { field: 'workers', type: 'quantitative', title: 'maxWorkers', axis: { tickMinStep: 1 } },
+        y: { field: 'speedup', type: 'quantitative', title: 'speed-up (×)' },
+        color: { field: 'series', type: 'nominal', title: null },
+        strokeDash: { condition: { test: "indexof(datum.series, 'ideal') >= 0", value: [4, 4] }, value: [1, 0] },
+      },
+    });
+  }
+  const overhead = results.filter((r) => r.suite === 'pool overhead' && r.group.startsWith('no-op throughput'));
+  if (overhead.length > 0) {
+    out['pool-overhead.svg'] = await svg({
+      $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+      title: 'no-op task throughput (tasks/s, higher is better)',
+      width: 420,
+      height: 200,
+      data: { values: overhead.map((r) => ({ pool: r.name, ops: Math.round(r.opsPerSec) })) },
+      mark: 'bar',
+      encoding: {
+        y: { field: 'pool', type: 'nominal', sort: '-x', title: null },
+        x: { field: 'ops', type: 'quantitative', title: 'tasks/s' },
+      },
+    });
+  }
+  const gated = results.filter((r) => r.suite === 'gated workload');
+  if (gated.length > 0) {
+    out['gated-workload.svg'] = await svg({
+      $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+      title: 'gated workload: tasks/s by variant',
+      data: { values: gated.map((r) => ({ config: r.group, variant: r.name.slice(0, 3), tasks: r.opsPerSec })) },
+      mark: 'bar',
+      width: 80,
+      height: 200,
+      encoding: {
+        column: { field: 'config', type: 'nominal', title: null },
+        x: { field: 'variant', type: 'nominal', title: null },
+        y: { field: 'tasks', type: 'quantitative', title: 'tasks/s' },
+        color: { field: 'variant', type: 'nominal', title: 'variant' },
+      },
+    });
+  }
+  return out;
+}
+
+export async function writeReport(
+  dir: string,
+  results: CaseResult[],
+  targets: Target[],
+  m: Machine,
+  command: string,
+  notes: string[],
+): Promise<string[]> {
+  await mkdir(dir, { recursive: true });
+  const svgs = await charts(results, m.cores);
+  for (const [name, content] of Object.entries(svgs)) await writeFile(`${dir}/${name}`, content);
+  await writeFile(`${dir}/results.json`, `${JSON.stringify({ machine: m, command, results, targets }, null, 2)}\n`);
+  const md = [
+    '# threadgate benchmark report',
+    '',
+    `\`${command}\` on ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, Node ${m.node}, ${m.date}.`,
+    '',
+    'Cases compared with each other ran in the same session, interleaved over several rounds; each',
+    'row gives per-operation latency (mean, p50, p99), the 95% relative margin of error of the mean,',
+    'and the number of samples. Ratios matter; absolute times move with the machine.',
+    '',
+    '## Targets',
+    '',
+    '| issue | target | goal | measured | holds |',
+    '|---|---|---|---|---|',
+    ...targets.map(
+      (t) => `| ${t.issue} | ${t.what} | ${t.goal} | ${t.measured} | ${t.holds === undefined ? '—' : t.holds ? 'yes' : '**no**'} |`,
+    ),
+    '',
+    ...notes,
+    '',
+    '## Charts',
+    '',
+    ...Object.keys(svgs).map((name) => `![${name}](./${name})`),
+    '',
+    '## Results',
+    '',
+    ...groupTables(results),
+  ].join('\n');
+  await writeFile(`${dir}/report.md`, md);
+  return Object.keys(svgs);
+}

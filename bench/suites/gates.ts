@@ -1,0 +1,229 @@
+/**
+ * Gates, micro: SharedSemaphore vs AsyncSemaphore vs p-limit vs async-sema. Uncontended
+ * acquire+release (sync and awaited), a queued burst at concurrency 1 (10k and 100k, to see
+ * whether the cost per task grows with the queue), and the cross-thread hand-off latency of
+ * SharedSemaphore next to a bare Atomics ping-pong and a MessagePort ping-pong.
+ */
+import { MessageChannel } from 'node:worker_threads';
+import { Sema } from 'async-sema';
+import pLimit from 'p-limit';
+import { AsyncSemaphore, SharedSemaphore, WorkerPool } from 'threadgate';
+import { type Case, type CaseResult, fromSamples, now, runGroup } from '../harness.js';
+import type * as Gated from '../workers/gated.js';
+import { type Suite, workerFile } from './context.js';
+
+const loop =
+  (ops: number, body: () => void): Case['run'] =>
+  () => {
+    for (let i = 0; i < ops; i++) body();
+    return undefined;
+  };
+
+const asyncLoop =
+  (ops: number, body: () => Promise<void>): Case['run'] =>
+  async () => {
+    for (let i = 0; i < ops; i++) await body();
+    return undefined;
+  };
+
+/** A gate for the burst: how to run a task through it, and how to hold its only unit until told. */
+interface BurstGate {
+  run: (task: () => Promise<void>) => Promise<void>;
+  hold: () => () => void;
+}
+
+/** `size` tasks queue behind a held unit, which is then released; timed from the first enqueue until all have passed. */
+function burst(name: string, size: number, make: () => BurstGate): Case {
+  return {
+    name,
+    ops: size,
+    run: async () => {
+      const gate = make();
+      const release = gate.hold();
+      const pending = new Array<Promise<void>>(size);
+      for (let i = 0; i < size; i++) pending[i] = gate.run(async () => {});
+      release();
+      await Promise.all(pending);
+    },
+  };
+}
+
+const asyncSemaphoreGate = (): BurstGate => {
+  const sem = new AsyncSemaphore(1);
+  return {
+    run: (task) => sem.withPermit(task),
+    hold: () => {
+      const held = sem.tryAcquire();
+      return () => held?.release();
+    },
+  };
+};
+
+const asyncSemaGate = (): BurstGate => {
+  const s = new Sema(1);
+  return {
+    run: async (task) => {
+      await s.acquire();
+      try {
+        await task();
+      } finally {
+        s.release();
+      }
+    },
+    hold: () => {
+      void s.acquire();
+      return () => s.release();
+    },
+  };
+};
+
+const pLimitGate = (): BurstGate => {
+  const l = pLimit(1);
+  return {
+    run: (task) => l(task),
+    hold: () => {
+      // p-limit starts queued functions asynchronously: make the gate before handing it over.
+      let open: () => void = () => {};
+      const gate = new Promise<void>((resolve) => {
+        open = resolve;
+      });
+      void l(() => gate);
+      return () => open();
+    },
+  };
+};
+
+export const gates: Suite = async (ctx) => {
+  const results: CaseResult[] = [];
+  const ops = ctx.quick ? 20_000 : 200_000;
+  const shared = new SharedSemaphore(1);
+  const local = new AsyncSemaphore(1);
+  const sema = new Sema(1);
+  const limit = pLimit(1);
+  const micro = ctx.group({ timeMs: ctx.quick ? 100 : 400 });
+
+  results.push(
+    ...(await runGroup(
+      'gates',
+      'uncontended tryAcquire + release (sync)',
+      [
+        { name: 'SharedSemaphore', ops, run: loop(ops, () => shared.tryAcquire()?.release()) },
+        { name: 'AsyncSemaphore', ops, run: loop(ops, () => local.tryAcquire()?.release()) },
+        {
+          name: 'async-sema',
+          ops,
+          run: loop(ops, () => {
+            if (sema.tryAcquire() !== undefined) sema.release();
+          }),
+        },
+      ],
+      micro,
+    )),
+  );
+  const awaited = ctx.quick ? 5_000 : 50_000;
+  results.push(
+    ...(await runGroup(
+      'gates',
+      'uncontended awaited acquire + release',
+      [
+        { name: 'SharedSemaphore', ops: awaited, run: asyncLoop(awaited, async () => (await shared.acquire()).release()) },
+        { name: 'AsyncSemaphore', ops: awaited, run: asyncLoop(awaited, async () => (await local.acquire()).release()) },
+        {
+          name: 'async-sema',
+          ops: awaited,
+          run: asyncLoop(awaited, async () => {
+            await sema.acquire();
+            sema.release();
+          }),
+        },
+        { name: 'p-limit', ops: awaited, run: asyncLoop(awaited, () => limit(async () => {})) },
+      ],
+      micro,
+    )),
+  );
+
+  for (const size of ctx.quick ? [10_000] : [10_000, 100_000]) {
+    results.push(
+      ...(await runGroup(
+        'gates',
+        `queued burst of ${size / 1000}k at concurrency 1`,
+        [burst('AsyncSemaphore', size, asyncSemaphoreGate), burst('async-sema', size, asyncSemaGate), burst('p-limit', size, pLimitGate)],
+        ctx.group({ timeMs: ctx.quick ? 100 : 500, iterations: 3 }),
+      )),
+    );
+  }
+
+  results.push(...(await handoff(ctx.quick ? 300 : 3_000)));
+  return results;
+};
+
+/** One-way wake-up latency: main thread releases/notifies/posts, the worker records when it woke. */
+async function handoff(rounds: number): Promise<CaseResult[]> {
+  const pool = new WorkerPool<typeof Gated>({ module: workerFile('gated.ts'), maxWorkers: 1, minWorkers: 1 });
+  const group = `cross-thread hand-off, ${rounds} rounds (release → waiter running)`;
+  try {
+    await pool.submit('atomicsResponder', new Int32Array(new SharedArrayBuffer(8)), new Float64Array(new SharedArrayBuffer(8)), 0);
+    const results: CaseResult[] = [];
+
+    // SharedSemaphore: one unit circulates; main blocks on pong so its side does not add event-loop delay.
+    {
+      const ping = new SharedSemaphore(1);
+      const pong = new SharedSemaphore(1);
+      ping.tryAcquire();
+      pong.tryAcquire();
+      const wakes = new Float64Array(new SharedArrayBuffer(rounds * 8));
+      const sent = new Float64Array(rounds);
+      const responder = pool.submit('semaphoreResponder', ping, pong, wakes, rounds);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      for (let i = 0; i < rounds; i++) {
+        sent[i] = now();
+        ping.release();
+        pong.acquireSync({ allowMainThread: true, timeoutMs: 5_000 });
+      }
+      await responder;
+      results.push(fromSamples('gates', group, 'SharedSemaphore (acquireSync waiter)', latencies(sent, wakes)));
+    }
+    // Bare Atomics ping-pong: the floor.
+    {
+      const cells = new Int32Array(new SharedArrayBuffer(8));
+      const wakes = new Float64Array(new SharedArrayBuffer(rounds * 8));
+      const sent = new Float64Array(rounds);
+      const responder = pool.submit('atomicsResponder', cells, wakes, rounds);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      for (let i = 0; i < rounds; i++) {
+        sent[i] = now();
+        Atomics.store(cells, 0, 1);
+        Atomics.notify(cells, 0);
+        while (Atomics.load(cells, 1) === 0) Atomics.wait(cells, 1, 0, 5_000);
+        Atomics.store(cells, 1, 0);
+      }
+      await responder;
+      results.push(fromSamples('gates', group, 'bare Atomics.wait/notify', latencies(sent, wakes)));
+    }
+    // MessagePort ping-pong.
+    {
+      const { port1, port2 } = new MessageChannel();
+      const wakes = new Float64Array(new SharedArrayBuffer(rounds * 8));
+      const sent = new Float64Array(rounds);
+      const responder = pool.with({ transfer: [port2] }).submit('portResponder', port2, wakes, rounds);
+      for (let i = 0; i < rounds; i++) {
+        const back = new Promise((resolve) => port1.once('message', resolve));
+        sent[i] = now();
+        port1.postMessage(i);
+        await back;
+      }
+      await responder;
+      port1.close();
+      results.push(fromSamples('gates', group, 'MessagePort postMessage', latencies(sent, wakes)));
+    }
+    return results;
+  } finally {
+    await pool.shutdown();
+  }
+}
+
+function latencies(sent: Float64Array, woke: Float64Array): number[] {
+  const out: number[] = [];
+  for (let i = 10; i < sent.length; i++) out.push((woke[i] as number) - (sent[i] as number)); // skip warm-up rounds
+  return out;
+}

@@ -1,0 +1,127 @@
+/**
+ * Map scaling: a coarse CPU workload (fib, ~10 ms an item) and a fine-grained one (~2 µs an
+ * item). A serial loop on the main thread, threadgate `map` (automatic chunking), and one Piscina
+ * task per item, interleaved; then threadgate's speed-up over the serial loop as `maxWorkers`
+ * grows from 1 to one beyond the core count (oversubscription).
+ */
+import { fileURLToPath } from 'node:url';
+import { Piscina } from 'piscina';
+import { WorkerPool, workloads } from 'threadgate';
+import type * as Workloads from 'threadgate/workloads';
+import { fib } from 'threadgate/workloads';
+import { type Case, type CaseResult, runGroup } from '../harness.js';
+import { type Suite, workerFile } from './context.js';
+
+/** The smallest n whose fib(n) takes at least `ms` here (measured, so figures mean the same everywhere). */
+export function calibrateFib(ms: number): number {
+  for (let n = 5; n < 40; n++) {
+    const reps = n < 20 ? 2_000 : 3;
+    const started = performance.now();
+    for (let i = 0; i < reps; i++) fib(n);
+    if ((performance.now() - started) / reps >= ms) return n;
+  }
+  return 40;
+}
+
+function serialCase(n: number, items: number): Case {
+  return {
+    name: 'serial loop',
+    ops: items,
+    run: () => {
+      let sink = 0;
+      for (let i = 0; i < items; i++) sink += fib(n);
+      if (sink < 0) throw new Error('unreachable');
+    },
+  };
+}
+
+function mapCase(name: string, n: number, items: number, workers: number): Case {
+  let pool: WorkerPool<typeof Workloads>;
+  const input = new Array<number>(items).fill(n);
+  return {
+    name,
+    ops: items,
+    setup: async () => {
+      pool = new WorkerPool<typeof Workloads>({ module: workloads, maxWorkers: workers, minWorkers: workers });
+      await pool.map('fib', input.slice(0, Math.min(items, 2_000))).toArray();
+    },
+    run: async () => {
+      await pool.map('fib', input).toArray();
+    },
+    teardown: () => pool.shutdown(),
+  };
+}
+
+function piscinaPerItem(n: number, items: number, workers: number): Case {
+  let piscina: Piscina;
+  return {
+    name: 'piscina, one task per item',
+    ops: items,
+    setup: async () => {
+      piscina = new Piscina({
+        filename: fileURLToPath(workerFile('piscina-task.mjs')),
+        minThreads: workers,
+        maxThreads: workers,
+        idleTimeout: 30_000,
+      });
+      await Promise.all(Array.from({ length: 100 }, () => piscina.run(n)));
+    },
+    run: async () => {
+      const pending = new Array<Promise<unknown>>(items);
+      for (let i = 0; i < items; i++) pending[i] = piscina.run(n);
+      await Promise.all(pending);
+    },
+    teardown: () => piscina.destroy(),
+  };
+}
+
+export const mapScaling: Suite = async (ctx) => {
+  const results: CaseResult[] = [];
+  const cores = ctx.cores;
+  const coarseN = calibrateFib(8);
+  const fineN = calibrateFib(0.002);
+  const coarseItems = ctx.quick ? 12 : 40;
+  const fineItems = ctx.quick ? 50_000 : 200_000;
+  const perItemItems = ctx.quick ? 5_000 : 20_000;
+
+  const coarse = await runGroup(
+    'map scaling',
+    `coarse: fib(${coarseN}) × ${coarseItems}, ${cores} workers`,
+    [serialCase(coarseN, coarseItems), mapCase('threadgate map', coarseN, coarseItems, cores), piscinaPerItem(coarseN, coarseItems, cores)],
+    ctx.group({ timeMs: ctx.quick ? 300 : 1_500, iterations: ctx.quick ? 2 : 4 }),
+  );
+  const fine = await runGroup(
+    'map scaling',
+    `fine: fib(${fineN}) × ${fineItems}, ${cores} workers`,
+    [serialCase(fineN, fineItems), mapCase('threadgate map', fineN, fineItems, cores)],
+    ctx.group({ timeMs: ctx.quick ? 300 : 2_000, iterations: ctx.quick ? 2 : 5 }),
+  );
+  // One task per item for 200k items takes many seconds; its per-item cost is the same over fewer.
+  const perItem = await runGroup(
+    'map scaling',
+    `fine: fib(${fineN}), one Piscina task per item (${perItemItems} items; per-item cost compared)`,
+    [piscinaPerItem(fineN, perItemItems, cores)],
+    ctx.group({ timeMs: ctx.quick ? 200 : 1_000, iterations: 2 }),
+  );
+  results.push(...coarse, ...fine, ...perItem);
+
+  for (const [label, n, items] of [
+    ['coarse', coarseN, coarseItems],
+    ['fine', fineN, fineItems],
+  ] as const) {
+    const cases = [serialCase(n, items), ...ctx.workers.map((w) => mapCase(`threadgate map, ${w} worker${w > 1 ? 's' : ''}`, n, items, w))];
+    const sweep = await runGroup(
+      'map scaling',
+      `speed-up vs workers (${label})`,
+      cases,
+      ctx.group({ timeMs: ctx.quick ? 200 : 1_000, iterations: 2 }),
+    );
+    const serial = sweep[0] as CaseResult;
+    for (const [i, r] of sweep.entries()) {
+      if (i === 0) continue;
+      r.extra = { workers: ctx.workers[i - 1] as number, speedup: serial.meanMs / r.meanMs, workload: label };
+    }
+    results.push(...sweep);
+  }
+  return results;
+};

@@ -1,0 +1,138 @@
+/**
+ * Pool overhead: no-op tasks, so only the pool's own cost is measured. Throughput with many
+ * tasks in flight, and the round-trip latency of one task at a time; threadgate `submit` next to
+ * raw Piscina and the peer pools, all with the same number of threads.
+ */
+import { fileURLToPath } from 'node:url';
+import { Piscina } from 'piscina';
+import { FixedThreadPool } from 'poolifier';
+import { WorkerPool, workloads } from 'threadgate';
+import type * as Workloads from 'threadgate/workloads';
+import Tinypool from 'tinypool';
+import workerpool from 'workerpool';
+import { type Case, runGroup } from '../harness.js';
+import { type Suite, workerFile } from './context.js';
+
+interface Contender {
+  name: string;
+  start: (threads: number) => Promise<void> | void;
+  call: () => Promise<unknown>;
+  stop: () => Promise<unknown>;
+}
+
+function contenders(): Contender[] {
+  let pool: WorkerPool<typeof Workloads>;
+  let piscina: Piscina;
+  let tinypool: Tinypool;
+  let wpool: ReturnType<typeof workerpool.pool>;
+  let poolifier: FixedThreadPool<unknown, unknown>;
+  const piscinaFile = fileURLToPath(workerFile('piscina-task.mjs'));
+  const progress = (): void => {};
+  return [
+    {
+      name: 'threadgate submit',
+      start: (threads) => {
+        pool = new WorkerPool<typeof Workloads>({ module: workloads, maxWorkers: threads, minWorkers: threads });
+      },
+      call: () => pool.submit('noop') as PromiseLike<void> as Promise<void>,
+      stop: () => pool.shutdown(),
+    },
+    {
+      name: 'threadgate submit + onProgress',
+      start: (threads) => {
+        pool = new WorkerPool<typeof Workloads>({ module: workloads, maxWorkers: threads, minWorkers: threads });
+      },
+      call: () => pool.with({ onProgress: progress }).submit('noop') as PromiseLike<void> as Promise<void>,
+      stop: () => pool.shutdown(),
+    },
+    {
+      name: 'piscina run',
+      start: (threads) => {
+        piscina = new Piscina({ filename: piscinaFile, minThreads: threads, maxThreads: threads, idleTimeout: 30_000 });
+      },
+      call: () => piscina.run(null),
+      stop: () => piscina.destroy(),
+    },
+    {
+      name: 'tinypool run',
+      start: (threads) => {
+        tinypool = new Tinypool({ filename: piscinaFile, minThreads: threads, maxThreads: threads, idleTimeout: 30_000 });
+      },
+      call: () => tinypool.run(null),
+      stop: () => tinypool.destroy(),
+    },
+    {
+      name: 'workerpool exec',
+      start: (threads) => {
+        wpool = workerpool.pool(fileURLToPath(workerFile('workerpool-task.mjs')), {
+          minWorkers: threads,
+          maxWorkers: threads,
+          workerType: 'thread',
+        });
+      },
+      call: () => wpool.exec('noop', []) as unknown as Promise<unknown>,
+      stop: () => wpool.terminate() as unknown as Promise<unknown>,
+    },
+    {
+      name: 'poolifier execute',
+      start: (threads) => {
+        poolifier = new FixedThreadPool(threads, fileURLToPath(workerFile('poolifier-task.mjs')));
+      },
+      call: () => poolifier.execute(null),
+      stop: () => poolifier.destroy(),
+    },
+  ];
+}
+
+export const poolOverhead: Suite = async (ctx) => {
+  const threads = ctx.cores;
+  const inFlight = ctx.quick ? 500 : 2_000;
+  const sequential = ctx.quick ? 50 : 200;
+  const all = contenders();
+  const throughput: Case[] = all.map((c) => ({
+    name: c.name,
+    ops: inFlight,
+    setup: async () => {
+      await c.start(threads);
+      await Promise.all(Array.from({ length: 200 }, () => c.call())); // workers up and warm
+    },
+    run: async () => {
+      const pending: Promise<unknown>[] = new Array(inFlight);
+      for (let i = 0; i < inFlight; i++) pending[i] = c.call();
+      await Promise.all(pending);
+    },
+    teardown: async () => {
+      await c.stop();
+    },
+  }));
+  const latency: Case[] = contenders()
+    .filter((c) => !c.name.includes('onProgress'))
+    .map((c) => ({
+      name: c.name,
+      ops: sequential,
+      setup: async () => {
+        await c.start(threads);
+        for (let i = 0; i < 50; i++) await c.call();
+      },
+      run: async () => {
+        for (let i = 0; i < sequential; i++) await c.call();
+      },
+      teardown: async () => {
+        await c.stop();
+      },
+    }));
+  return [
+    ...(await runGroup(
+      'pool overhead',
+      `no-op throughput, ${inFlight} in flight, ${threads} threads`,
+      throughput,
+      ctx.group({ timeMs: ctx.quick ? 150 : 600 }),
+    )),
+    ...(await runGroup(
+      'pool overhead',
+      `no-op round trip, one at a time, ${threads} threads`,
+      latency,
+      ctx.group({ timeMs: ctx.quick ? 100 : 400 }),
+    )),
+  ];
+};

@@ -1,0 +1,133 @@
+/**
+ * The performance targets of the issues, evaluated from one run's results. Every target is a
+ * ratio or a bound measured side by side in the same run; a target that falls short says so.
+ */
+import type { CaseResult } from './harness.js';
+
+export interface Target {
+  issue: string;
+  what: string;
+  goal: string;
+  measured: string;
+  holds: boolean | undefined;
+}
+
+export function evaluateTargets(results: CaseResult[]): Target[] {
+  const find = (suite: string, group: string, name: string): CaseResult | undefined =>
+    results.find((r) => r.suite === suite && r.group.startsWith(group) && r.name === name);
+  const targets: Target[] = [];
+  const ratio = (issue: string, what: string, goal: number, a?: CaseResult, b?: CaseResult, by: 'ops' | 'time' = 'ops'): void => {
+    if (!a || !b) return;
+    const value = by === 'ops' ? a.opsPerSec / b.opsPerSec : b.meanMs / a.meanMs;
+    targets.push({ issue, what, goal: `>= ${goal}×`, measured: `${value.toFixed(2)}×`, holds: value >= goal });
+  };
+  const bound = (issue: string, what: string, goal: string, value: number | undefined, unit: string, ok: (v: number) => boolean): void => {
+    if (value === undefined) return;
+    targets.push({ issue, what, goal, measured: `${value < 10 ? value.toFixed(3) : value.toFixed(1)} ${unit}`, holds: ok(value) });
+  };
+
+  ratio(
+    '#2',
+    'submit throughput, no-op tasks, vs raw piscina.run (same threads)',
+    0.95,
+    find('pool overhead', 'no-op throughput', 'threadgate submit'),
+    find('pool overhead', 'no-op throughput', 'piscina run'),
+  );
+  ratio(
+    '#2',
+    'coarse CPU map (fib ~8 ms/item) vs serial loop',
+    1.9,
+    find('map scaling', 'coarse', 'threadgate map'),
+    find('map scaling', 'coarse', 'serial loop'),
+    'time',
+  );
+  ratio(
+    '#2',
+    'fine-grained map (~2 µs/item) vs serial loop',
+    1.6,
+    find('map scaling', 'fine: fib', 'threadgate map'),
+    find('map scaling', 'fine: fib', 'serial loop'),
+    'time',
+  );
+  ratio(
+    '#2',
+    'fine-grained map vs one Piscina task per item (per item)',
+    10,
+    find('map scaling', 'fine: fib', 'threadgate map'),
+    find('map scaling', 'fine: fib', 'piscina, one task per item'),
+    'time',
+  );
+  const plain = find('pool overhead', 'no-op throughput', 'threadgate submit');
+  const withProgress = find('pool overhead', 'no-op throughput', 'threadgate submit + onProgress');
+  if (plain && withProgress) {
+    targets.push({
+      issue: '#6',
+      what: 'cost of onProgress per no-op task (channel made only when asked)',
+      goal: 'reported',
+      measured: `${((withProgress.meanMs - plain.meanMs) * 1000).toFixed(1)} µs/task`,
+      holds: undefined,
+    });
+  }
+  bound(
+    '#3',
+    'SharedSemaphore uncontended tryAcquire + release',
+    '<= 50 ns',
+    ns(find('gates', 'uncontended tryAcquire', 'SharedSemaphore')),
+    'ns',
+    (v) => v <= 50,
+  );
+  const handoff = find('gates', 'cross-thread hand-off', 'SharedSemaphore (acquireSync waiter)');
+  bound(
+    '#3',
+    'cross-thread hand-off p50 (release → waiter running)',
+    '<= 15 µs',
+    handoff ? handoff.p50Ms * 1000 : undefined,
+    'µs',
+    (v) => v <= 15,
+  );
+  const asyncSema = find('gates', 'uncontended awaited', 'async-sema');
+  const ours = find('gates', 'uncontended awaited', 'AsyncSemaphore');
+  if (asyncSema && ours) {
+    targets.push({
+      issue: '#4',
+      what: 'AsyncSemaphore awaited acquire + release vs async-sema',
+      goal: 'faster',
+      measured: `${ns(ours)?.toFixed(0)} ns vs ${ns(asyncSema)?.toFixed(0)} ns`,
+      holds: ours.meanMs < asyncSema.meanMs,
+    });
+  }
+  const burst10 = find('gates', 'queued burst of 10k', 'AsyncSemaphore');
+  const burst100 = find('gates', 'queued burst of 100k', 'AsyncSemaphore');
+  bound(
+    '#4',
+    'AsyncSemaphore queued burst of 100k at concurrency 1',
+    '<= 1.5 µs/task',
+    burst100 ? burst100.meanMs * 1000 : undefined,
+    'µs/task',
+    (v) => v <= 1.5,
+  );
+  if (burst10 && burst100) {
+    const growth = burst100.meanMs / burst10.meanMs;
+    targets.push({
+      issue: '#4',
+      what: 'no growth with queue length (100k vs 10k, per task)',
+      goal: '<= 1.25×',
+      measured: `${growth.toFixed(2)}×`,
+      holds: growth <= 1.25,
+    });
+  }
+  const spacing = find('rate limiter', 'spacing', 'RateLimiter');
+  bound(
+    '#4',
+    'RateLimiter spacing accuracy (mean gap − interval)',
+    '< 2 ms',
+    spacing?.extra?.meanGapMinusIntervalMs as number | undefined,
+    'ms',
+    (v) => v < 2,
+  );
+  return targets;
+}
+
+function ns(result: CaseResult | undefined): number | undefined {
+  return result ? result.meanMs * 1e6 : undefined;
+}
