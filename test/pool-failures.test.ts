@@ -1,3 +1,4 @@
+import { MessageChannel } from 'node:worker_threads';
 import { AbortError, PoolClosedError, QueueFullError, TaskTimeoutError, WorkerCrashedError } from 'threadgate';
 import { describe, expect, it } from 'vitest';
 import { delay, tasksPool, within } from './helpers.js';
@@ -82,6 +83,12 @@ describe('WorkerPool: only exported functions are tasks', () => {
     }
     expect(pool.stats.queued).toBe(0);
     expect(await pool.submit('add', 1, 1)).toBe(2); // the pool is unaffected
+    // Transferables are arguments too: a MessagePort in the transfer list arrives working.
+    const { port1, port2 } = new MessageChannel();
+    const echoed = new Promise((resolve) => port1.once('message', resolve));
+    await pool.with({ transfer: [port2] }).submit('pingPort', port2);
+    expect(await within(5_000, echoed)).toBe('pong');
+    port1.close();
   });
 });
 

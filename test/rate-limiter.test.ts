@@ -129,3 +129,22 @@ describe('SharedRateLimiter', () => {
     expect(limiter.available).toBe(2);
   });
 });
+
+describe('SharedRateLimiter under a burst', () => {
+  it('takes thousands of calls at once from one thread (they line up in the thread first)', async () => {
+    const limiter = new SharedRateLimiter({ maxConcurrent: 8 });
+    let running = 0;
+    let max = 0;
+    const calls = Array.from({ length: 5_000 }, () =>
+      limiter.call(async () => {
+        max = Math.max(max, ++running);
+        await Promise.resolve();
+        running--;
+      }),
+    );
+    await within(20_000, Promise.all(calls));
+    expect(max).toBe(8);
+    expect(limiter.available).toBe(8);
+    expect(limiter.waiting).toBe(0);
+  });
+});

@@ -147,24 +147,25 @@ export const gates: Suite = async (ctx) => {
       ...(await runGroup(
         'gates',
         `queued burst of ${size / 1000}k at concurrency 1`,
-        [burst('AsyncSemaphore', size, asyncSemaphoreGate), burst('async-sema', size, asyncSemaGate), burst('p-limit', size, pLimitGate)],
+        [burst('p-limit', size, pLimitGate), burst('AsyncSemaphore', size, asyncSemaphoreGate), burst('async-sema', size, asyncSemaGate)],
         ctx.group({ timeMs: ctx.quick ? 100 : 500, iterations: 3 }),
       )),
     );
   }
 
-  results.push(...(await handoff(ctx.quick ? 300 : 3_000)));
+  results.push(...(await handoff(ctx.quick ? 300 : 3_000, ctx.progress)));
   return results;
 };
 
 /** One-way wake-up latency: main thread releases/notifies/posts, the worker records when it woke. */
-async function handoff(rounds: number): Promise<CaseResult[]> {
+async function handoff(rounds: number, progress: (label: string) => void): Promise<CaseResult[]> {
   const pool = new WorkerPool<typeof Gated>({ module: workerFile('gated.ts'), maxWorkers: 1, minWorkers: 1 });
   const group = `cross-thread hand-off, ${rounds} rounds (release → waiter running)`;
   try {
     await pool.submit('atomicsResponder', new Int32Array(new SharedArrayBuffer(8)), new Float64Array(new SharedArrayBuffer(8)), 0);
     const results: CaseResult[] = [];
 
+    progress(`gates › hand-off: SharedSemaphore`);
     // SharedSemaphore: one unit circulates; main blocks on pong so its side does not add event-loop delay.
     {
       const ping = new SharedSemaphore(1);
@@ -183,6 +184,7 @@ async function handoff(rounds: number): Promise<CaseResult[]> {
       await responder;
       results.push(fromSamples('gates', group, 'SharedSemaphore (acquireSync waiter)', latencies(sent, wakes)));
     }
+    progress(`gates › hand-off: bare Atomics`);
     // Bare Atomics ping-pong: the floor.
     {
       const cells = new Int32Array(new SharedArrayBuffer(8));
@@ -200,17 +202,22 @@ async function handoff(rounds: number): Promise<CaseResult[]> {
       await responder;
       results.push(fromSamples('gates', group, 'bare Atomics.wait/notify', latencies(sent, wakes)));
     }
+    progress(`gates › hand-off: MessagePort`);
     // MessagePort ping-pong.
     {
       const { port1, port2 } = new MessageChannel();
       const wakes = new Float64Array(new SharedArrayBuffer(rounds * 8));
       const sent = new Float64Array(rounds);
       const responder = pool.with({ transfer: [port2] }).submit('portResponder', port2, wakes, rounds);
+      const failed = responder.then(
+        () => new Promise<never>(() => {}),
+        (error: unknown) => Promise.reject(error),
+      );
       for (let i = 0; i < rounds; i++) {
         const back = new Promise((resolve) => port1.once('message', resolve));
         sent[i] = now();
         port1.postMessage(i);
-        await back;
+        await Promise.race([back, failed]); // a responder that fails must fail the run, not hang it
       }
       await responder;
       port1.close();

@@ -1,3 +1,4 @@
+import { MessagePort } from 'node:worker_threads';
 import { describe } from '../errors.js';
 import { isShareable, TO_HANDLE } from '../handles.js';
 
@@ -16,8 +17,9 @@ export interface PreparedArguments {
 
 export type UncloneableArgumentError = TypeError & { code: 'ERR_UNCLONEABLE_ARGUMENT'; path: string };
 
-/** Types that structured clone copies faithfully. */
+/** Types that structured clone copies (or, in the transfer list, moves) faithfully. */
 const CLONEABLE: readonly (abstract new (...args: never[]) => unknown)[] = [
+  MessagePort,
   Date,
   RegExp,
   ArrayBuffer,

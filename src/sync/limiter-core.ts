@@ -24,6 +24,11 @@ export interface LimitedResponse<T> {
 
 /** The pieces a rate limiter is made of: in-thread or shared, the logic is the same. */
 export interface LimiterGates {
+  /**
+   * A per-thread line in front of `concurrency`, for a shared limiter: however many calls one
+   * thread makes at once, only a bounded number of them wait in shared memory.
+   */
+  funnel: Semaphore | undefined;
   /** At most `maxConcurrent` calls run at once. */
   concurrency: Semaphore;
   /** Serialises the start decisions, so starts are spaced one at a time, in FIFO order. */
@@ -53,13 +58,18 @@ export async function callLimited<T>(
   if (opts.requestId !== undefined && typeof opts.requestId !== 'string')
     throw invalidType('options.requestId', opts.requestId, 'a string');
   const requestId = opts.requestId ?? randomUUID();
-  const slot: Permit = await gates.concurrency.acquire(signal ? { signal } : undefined);
+  const place: Permit | undefined = await gates.funnel?.acquire(signal ? { signal } : undefined);
   try {
-    const { start, pending } = gates.spacing === undefined ? startNow(gates, fn) : await startInTurn(gates, gates.spacing, fn, signal);
-    const data = await pending;
-    return { data, requestId, durationMs: gates.now() - start };
+    const slot: Permit = await gates.concurrency.acquire(signal ? { signal } : undefined);
+    try {
+      const { start, pending } = gates.spacing === undefined ? startNow(gates, fn) : await startInTurn(gates, gates.spacing, fn, signal);
+      const data = await pending;
+      return { data, requestId, durationMs: gates.now() - start };
+    } finally {
+      slot.release();
+    }
   } finally {
-    slot.release();
+    place?.release();
   }
 }
 

@@ -55,6 +55,7 @@ export class RateLimiter {
     }
     const minIntervalMs = checkDuration('options.minIntervalMs', opts.minIntervalMs ?? 0);
     this.#gates = {
+      funnel: undefined,
       concurrency,
       spacing: minIntervalMs > 0 ? new AsyncSemaphore(1) : undefined,
       minIntervalMs,

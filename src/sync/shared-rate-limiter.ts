@@ -1,11 +1,16 @@
 import { invalidType, invalidValue } from '../errors.js';
 import { HANDLE_TAG, type Handle, registerReviver, type Shareable, TO_HANDLE } from '../handles.js';
 import { checkDuration, checkInteger, checkOptions, MAX_INT32 } from '../validate.js';
+import { AsyncSemaphore } from './async-semaphore.js';
 import { type CallLimitOptions, callLimited, type LimitedResponse, type LimiterGates } from './limiter-core.js';
 import type { RateLimiterOptions } from './rate-limiter.js';
 import { SharedSemaphore, type SharedSemaphoreHandle } from './shared-semaphore.js';
 
 const KIND = 'SharedRateLimiter';
+/** Calls of one thread that may wait in shared memory at once; the rest wait in the thread. */
+const FUNNEL_WIDTH = 64;
+/** Shared waiter slots of the concurrency semaphore: room for 64 busy threads. */
+const SHARED_WAITERS = 4096;
 const VERSION = 1;
 
 /** The cloneable form of a {@link SharedRateLimiter}. */
@@ -19,7 +24,8 @@ export interface SharedRateLimiterHandle extends Handle {
 /**
  * {@link RateLimiter} for the whole process: the same API, with its concurrency and its spacing
  * held in shared memory, so every thread that has it (pass it to a pool task as an argument)
- * obeys one limit. Concurrency is a `SharedSemaphore`; starts are decided one at a time under a
+ * obeys one limit. Each thread's calls first line up in the thread (at most 64 of them wait in
+ * shared memory at once), so one thread can make any number of calls at once. Concurrency is a `SharedSemaphore`; starts are decided one at a time under a
  * second, one-unit `SharedSemaphore` (FIFO across threads) against a start time kept in shared
  * memory on the process-wide monotonic clock (`process.hrtime`). Permits of a worker that dies
  * are given back by its pool.
@@ -42,7 +48,9 @@ export class SharedRateLimiter implements Shareable {
       const clock = new BigInt64Array(new SharedArrayBuffer(16));
       clock[0] = BigInt(Math.round(minIntervalMs * 1000));
       clock[1] = BigInt(Number.MIN_SAFE_INTEGER);
-      parts = { concurrency: new SharedSemaphore(maxConcurrent), spacing: new SharedSemaphore(1), clock };
+      // A caller waits for spacing only while holding a concurrency unit: maxConcurrent waiters at most.
+      const spacing = new SharedSemaphore(1, { maxWaiters: Math.min(maxConcurrent, 2 ** 20) });
+      parts = { concurrency: new SharedSemaphore(maxConcurrent, { maxWaiters: SHARED_WAITERS }), spacing, clock };
     }
     this.#concurrency = parts.concurrency;
     this.#spacing = parts.spacing;
@@ -50,6 +58,7 @@ export class SharedRateLimiter implements Shareable {
     const clockArray = this.#clock;
     const minIntervalMs = Number(Atomics.load(clockArray, 0)) / 1000;
     this.#gates = {
+      funnel: new AsyncSemaphore(Math.min(this.#concurrency.capacity, FUNNEL_WIDTH)),
       concurrency: this.#concurrency,
       spacing: minIntervalMs > 0 ? this.#spacing : undefined,
       minIntervalMs,
