@@ -168,6 +168,12 @@ export class SharedSemaphore implements Semaphore, Shareable, ThreadScopedResour
   readonly #slotBase: number;
   /** This thread's entry in the holder table, cached; checked on every use. */
   #holderEntry = -1;
+  /** Gives units back under LOCK: one function for every Permit of this semaphore. */
+  readonly #releaseUnits = (weight: number): void => {
+    this.#lock();
+    this.#giveBack(weight);
+    this.#unlock();
+  };
 
   /**
    * @param capacity how many units may be out at once: an integer from 1 to 2^31-1.
@@ -227,7 +233,7 @@ export class SharedSemaphore implements Semaphore, Shareable, ThreadScopedResour
   }
 
   tryAcquire(weight = 1): Permit | undefined {
-    this.#checkWeight('weight', weight);
+    if (weight !== 1) this.#checkWeight('weight', weight); // 1 is always valid: capacity >= 1
     this.#lock();
     const m = this.#m;
     let took = false;
@@ -601,7 +607,8 @@ export class SharedSemaphore implements Semaphore, Shareable, ThreadScopedResour
         Atomics.sub(m, M_LOCK_WAITERS, 1);
       }
     }
-    if (isBeingKilled()) {
+    // Only pool workers are ever terminated mid-task; the main thread need not look.
+    if (!isMainThread && isBeingKilled()) {
       this.#unlock();
       throw new AbortError('this task is being stopped by its pool');
     }
@@ -631,11 +638,7 @@ export class SharedSemaphore implements Semaphore, Shareable, ThreadScopedResour
   }
 
   #permit(weight: number): Permit {
-    return new Permit(weight, (w) => {
-      this.#lock();
-      this.#giveBack(w);
-      this.#unlock();
-    });
+    return new Permit(weight, this.#releaseUnits);
   }
 
   #slotWord(slot: number, word: number): number {
