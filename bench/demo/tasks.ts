@@ -59,10 +59,8 @@ export interface FetchRecord {
 
 /** Fetches a user through the process-wide rate limiter shared by every worker. */
 export async function fetchUser(limiter: SharedRateLimiter, baseUrl: string, id: number): Promise<FetchRecord> {
-  let startedAt = 0;
-  const { data } = await limiter.call(
+  const { data, startedAt } = await limiter.call(
     async () => {
-      startedAt = now();
       const response = await fetch(`${baseUrl}/users/${id}`);
       return { status: response.status, user: await response.json() };
     },

@@ -32,7 +32,8 @@ export interface WorkerPoolOptions {
   /**
    * Retire a worker after it has run this many tasks (a map chunk counts as one) and start a
    * fresh one: a cure for slow leaks in task code (Python's `max_tasks_per_child`). Queued work
-   * is not failed or reordered. An integer >= 1, or `Infinity` (default).
+   * is not failed; a task that reached a worker just as it retired runs on the next one, possibly
+   * after a task queued behind it. An integer >= 1, or `Infinity` (default).
    */
   maxTasksPerWorker?: number;
   /**

@@ -2,7 +2,7 @@ import { AcquireTimeoutError, abortErrorFrom, outOfRange, ThreadgateError } from
 import { checkInteger, checkOptionalDuration, checkOptions, checkSignal, MAX_INT32 } from '../validate.js';
 import { FifoQueue } from './fifo-queue.js';
 import { Permit } from './permit.js';
-import type { AcquireOptions, Semaphore } from './semaphore.js';
+import { type AcquireOptions, type Semaphore, withPermitOf } from './semaphore.js';
 
 /*
  * State: `#available` free units and a FIFO line of waiters. Each waiter has its own state
@@ -120,13 +120,8 @@ export class AsyncSemaphore implements Semaphore {
     });
   }
 
-  async withPermit<T>(fn: () => T | PromiseLike<T>, options?: AcquireOptions): Promise<T> {
-    const permit = await this.acquire(options);
-    try {
-      return await fn();
-    } finally {
-      permit.release();
-    }
+  withPermit<T>(fn: () => T | PromiseLike<T>, options?: AcquireOptions): Promise<T> {
+    return withPermitOf(this, fn, options);
   }
 
   release(n = 1): void {

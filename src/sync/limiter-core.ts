@@ -20,6 +20,12 @@ export interface LimitedResponse<T> {
   requestId: string;
   /** How long `fn` ran, in ms, on a monotonic clock (waiting for a turn not included). */
   durationMs: number;
+  /**
+   * When the limiter let the call start, in ms on its monotonic clock: `performance.now()` for
+   * `RateLimiter`, the process-wide `process.hrtime` for `SharedRateLimiter`. Starts are spaced
+   * by at least `minIntervalMs` on this clock.
+   */
+  startedAt: number;
 }
 
 /** The pieces a rate limiter is made of: in-thread or shared, the logic is the same. */
@@ -64,7 +70,7 @@ export async function callLimited<T>(
     try {
       const { start, pending } = gates.spacing === undefined ? startNow(gates, fn) : await startInTurn(gates, gates.spacing, fn, signal);
       const data = await pending;
-      return { data, requestId, durationMs: gates.now() - start };
+      return { data, requestId, durationMs: gates.now() - start, startedAt: start };
     } finally {
       slot.release();
     }

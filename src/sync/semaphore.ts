@@ -40,3 +40,13 @@ export interface Semaphore {
   /** Gives back `n` units taken without a Permit object. Throws when that would exceed capacity. */
   release(n?: number): void;
 }
+
+/** `withPermit` for any semaphore: holds a permit while `fn` runs, and releases it however `fn` ends. */
+export async function withPermitOf<T>(semaphore: Semaphore, fn: () => T | PromiseLike<T>, options: AcquireOptions | undefined): Promise<T> {
+  const permit = await semaphore.acquire(options);
+  try {
+    return await fn();
+  } finally {
+    permit.release();
+  }
+}

@@ -6,7 +6,7 @@ import { checkInteger, checkOptionalDuration, checkOptions, checkSignal, MAX_INT
 import { holdEventLoop, releaseEventLoop } from './keep-alive.js';
 import { Permit } from './permit.js';
 import { registerResource, type ThreadScopedResource } from './registry.js';
-import type { AcquireOptions, Semaphore } from './semaphore.js';
+import { type AcquireOptions, type Semaphore, withPermitOf } from './semaphore.js';
 
 /*
  * ─── Memory layout ────────────────────────────────────────────────────────────────────────────
@@ -307,13 +307,8 @@ export class SharedSemaphore implements Semaphore, Shareable, ThreadScopedResour
     }
   }
 
-  async withPermit<T>(fn: () => T | PromiseLike<T>, options?: AcquireOptions): Promise<T> {
-    const permit = await this.acquire(options);
-    try {
-      return await fn();
-    } finally {
-      permit.release();
-    }
+  withPermit<T>(fn: () => T | PromiseLike<T>, options?: AcquireOptions): Promise<T> {
+    return withPermitOf(this, fn, options);
   }
 
   /**

@@ -1,0 +1,92 @@
+import { AbortError } from 'threadgate';
+import { currentTask } from 'threadgate/worker';
+import { describe, expect, it } from 'vitest';
+import { delay, tasksPool, within } from './helpers.js';
+
+async function waitUntil(condition: () => boolean): Promise<void> {
+  while (!condition()) await delay(2);
+}
+
+describe('currentTask(): cooperative cancellation', () => {
+  it('a synchronous CPU loop polling signal.aborted stops within the grace period and keeps its worker', async () => {
+    const pool = tasksPool({ maxWorkers: 1, cancelGraceMs: 5_000 });
+    const before = await pool.submit('whoAmI');
+    const task = pool.submit('spinUntilCancelled');
+    await within(
+      5_000,
+      waitUntil(() => task.running),
+    );
+    const cancelledAt = performance.now();
+    expect(task.cancel()).toBe(true);
+    await expect(task).rejects.toBeInstanceOf(AbortError);
+    expect(await within(5_000, pool.submit('whoAmI'))).toBe(before); // the same worker, not a replacement
+    expect(performance.now() - cancelledAt).toBeLessThan(5_000);
+    expect(pool.stats.crashedWorkers).toBe(0);
+  });
+
+  it('a timeout aborts the signal too', async () => {
+    const pool = tasksPool({ maxWorkers: 1, cancelGraceMs: 5_000 });
+    const before = await pool.submit('whoAmI');
+    await expect(within(5_000, pool.with({ timeoutMs: 100 }).submit('spinUntilCancelled'))).rejects.toMatchObject({
+      code: 'ERR_TASK_TIMEOUT',
+    });
+    expect(await within(5_000, pool.submit('whoAmI'))).toBe(before);
+  });
+
+  it('gives each task its id, and refuses to be called outside a task', async () => {
+    const pool = tasksPool();
+    const future = pool.submit('taskId');
+    expect(typeof (await future)).toBe('number');
+    expect(() => currentTask()).toThrow(/outside a threadgate task/);
+  });
+});
+
+describe('currentTask(): progress', () => {
+  it('delivers every progress event of a submit, in order, before the result', async () => {
+    const pool = tasksPool();
+    const seen: unknown[] = [];
+    const result = await pool.with({ onProgress: (value) => seen.push(value) }).submit('reportProgress', 50);
+    expect(result).toBe(50);
+    expect(seen).toEqual(Array.from({ length: 50 }, (_, i) => ({ done: i + 1, total: 50 })));
+  });
+
+  it('delivers task progress from every item of a chunked map', async () => {
+    const pool = tasksPool();
+    const values: number[] = [];
+    const results = await pool
+      .map(
+        'reportItem',
+        Array.from({ length: 200 }, (_, i) => i),
+        {
+          chunkSize: 25,
+          onProgress: (p) => {
+            if (p.value !== undefined) values.push(p.value as number);
+          },
+        },
+      )
+      .toArray();
+    expect(results).toHaveLength(200);
+    expect(values.sort((a, b) => a - b)).toEqual(Array.from({ length: 200 }, (_, i) => i));
+  });
+
+  it('a task without onProgress reports into nothing, at no cost', async () => {
+    const pool = tasksPool();
+    expect(await pool.submit('reportProgress', 10)).toBe(10);
+  });
+});
+
+describe('maxTasksPerWorker', () => {
+  it('retires a worker after N tasks and runs queued work on a fresh one, failing nothing', async () => {
+    const pool = tasksPool({ maxWorkers: 1, maxTasksPerWorker: 3 });
+    const runs = await within(20_000, Promise.all(Array.from({ length: 8 }, () => pool.submit('countHere'))));
+    const perThread = new Map<number, number[]>();
+    for (const r of runs) perThread.set(r.threadId, [...(perThread.get(r.threadId) ?? []), r.count]);
+    for (const counts of perThread.values()) {
+      expect(Math.max(...counts)).toBeLessThanOrEqual(3); // no worker ran more than 3
+      expect([...counts].sort()).toEqual(counts.map((_, i) => i + 1)); // each ran 1, 2, ... in turn
+    }
+    expect(perThread.size).toBe(3); // 8 tasks at 3 per worker: two retired, a third took the rest
+    expect(pool.stats.failed).toBe(0);
+    expect(pool.stats.crashedWorkers).toBe(0);
+  });
+});
