@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { WorkerPool, type WorkerPoolOptions } from 'threadgate';
 import { afterEach } from 'vitest';
 import type * as Tasks from './fixtures/tasks.js';
@@ -36,5 +38,55 @@ export function within<T>(ms: number, promise: PromiseLike<T>, what = 'operation
         reject(error);
       },
     );
+  });
+}
+
+/** Polls `condition` until it holds; rejects after `ms`, naming `what`. */
+export async function waitUntil(condition: () => boolean, ms: number, what: string): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (!condition()) {
+    if (performance.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await delay(2);
+  }
+}
+
+/** What a child process did: its exit code, its output, and when it last wrote and when it exited. */
+export interface ChildRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  lastOutputAt: number;
+  exitedAt: number;
+}
+
+/**
+ * Runs a fixture script in a child Node process from the package root (so `threadgate` resolves
+ * to this package), and waits for it to exit by itself; kills it and rejects after `ms`.
+ */
+export function runChild(fixture: string, ms: number): Promise<ChildRun> {
+  const script = fileURLToPath(new URL(`./fixtures/${fixture}`, import.meta.url));
+  const child = spawn(process.execPath, [script], {
+    cwd: fileURLToPath(new URL('..', import.meta.url)),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const run: ChildRun = { code: null, stdout: '', stderr: '', lastOutputAt: 0, exitedAt: 0 };
+  child.stdout.on('data', (d: Buffer) => {
+    run.stdout += d;
+    run.lastOutputAt = performance.now();
+  });
+  child.stderr.on('data', (d: Buffer) => {
+    run.stderr += d;
+  });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${fixture} did not exit within ${ms} ms; stdout: ${run.stdout}; stderr: ${run.stderr}`));
+    }, ms);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      run.code = code;
+      run.exitedAt = performance.now();
+      resolve(run);
+    });
   });
 }

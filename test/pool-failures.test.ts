@@ -1,7 +1,7 @@
 import { MessageChannel } from 'node:worker_threads';
 import { AbortError, PoolClosedError, QueueFullError, TaskTimeoutError, WorkerCrashedError } from 'threadgate';
 import { describe, expect, it } from 'vitest';
-import { delay, tasksPool, within } from './helpers.js';
+import { delay, tasksPool, waitUntil, within } from './helpers.js';
 
 describe('WorkerPool: errors travel faithfully', () => {
   it('keeps a custom error class name, message, stack, cause and own properties', async () => {
@@ -183,10 +183,7 @@ describe('WorkerPool: cancellation', () => {
     const pool = tasksPool({ maxWorkers: 1, cancelGraceMs: 20 });
     const before = await pool.submit('whoAmI');
     const running = pool.submit('spinForever');
-    await within(
-      5_000,
-      waitUntil(() => running.running),
-    );
+    await waitUntil(() => running.running, 5_000, 'the task to start');
     expect(running.cancel()).toBe(true);
     await expect(running).rejects.toMatchObject({ name: 'AbortError' });
     expect(await within(10_000, pool.submit('whoAmI'))).not.toBe(before);
@@ -218,10 +215,7 @@ describe('WorkerPool: cancellation', () => {
   it('maxQueue rejects the task beyond it with ERR_QUEUE_FULL, losing nothing queued', async () => {
     const pool = tasksPool({ maxWorkers: 1, maxQueue: 2 });
     const running = pool.submit('busy', 200);
-    await within(
-      5_000,
-      waitUntil(() => running.running),
-    );
+    await waitUntil(() => running.running, 5_000, 'the task to start');
     const a = pool.submit('square', 2);
     const b = pool.submit('square', 3);
     const c = pool.submit('square', 4);
@@ -245,10 +239,7 @@ describe('WorkerPool: shutdown', () => {
   it('shutdown({ cancelFutures: true }) cancels what has not started; running tasks finish', async () => {
     const pool = tasksPool({ maxWorkers: 1 });
     const running = pool.submit('busy', 200);
-    await within(
-      5_000,
-      waitUntil(() => running.running),
-    );
+    await waitUntil(() => running.running, 5_000, 'the task to start');
     const pending = [pool.submit('square', 1), pool.submit('square', 2)];
     await within(10_000, pool.shutdown({ cancelFutures: true }));
     expect(await running).toBeTypeOf('number');
@@ -278,7 +269,3 @@ describe('WorkerPool: shutdown', () => {
     expect(outside?.closed).toBe(true);
   });
 });
-
-async function waitUntil(condition: () => boolean): Promise<void> {
-  while (!condition()) await delay(2);
-}

@@ -1,19 +1,9 @@
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { SharedSemaphore, WorkerCrashedError } from 'threadgate';
 import { describe, expect, it } from 'vitest';
 import { ACQUIRED, HOLDERS, MAX_HOLDERS, VIOLATIONS } from './fixtures/tasks.js';
-import { delay, tasksPool, within } from './helpers.js';
+import { delay, runChild, tasksPool, waitUntil, within } from './helpers.js';
 
 const shared = (n: number): Int32Array => new Int32Array(new SharedArrayBuffer(n * 4));
-
-async function waitFor(condition: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = performance.now() + ms;
-  while (!condition()) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await delay(1);
-  }
-}
 
 describe('SharedSemaphore across threads', () => {
   it('arrives in a worker as a working SharedSemaphore, also nested in objects and arrays', async () => {
@@ -32,7 +22,7 @@ describe('SharedSemaphore across threads', () => {
     const held = [sem.tryAcquire(), sem.tryAcquire()];
     const log = shared(8);
     const waiters = [pool.submit('waitInLine', sem, 1, log, 0), pool.submit('waitInLine', sem, 1, log, 0)];
-    await waitFor(() => sem.waiting === 2, 10_000, 'two sleeping waiters');
+    await waitUntil(() => sem.waiting === 2, 10_000, 'two sleeping waiters');
     for (const permit of held) permit?.release(); // back to back, no yield in between
     await within(5_000, Promise.all(waiters), 'both waiters');
     expect(Atomics.load(log, 0)).toBe(2);
@@ -45,9 +35,9 @@ describe('SharedSemaphore across threads', () => {
     const all = sem.tryAcquire(3);
     const log = shared(8);
     const heavy = pool.submit('waitInLine', sem, 3, log, 20);
-    await waitFor(() => sem.waiting === 1, 10_000, 'the heavy waiter');
+    await waitUntil(() => sem.waiting === 1, 10_000, 'the heavy waiter');
     const light = pool.submit('waitInLine', sem, 1, log, 0);
-    await waitFor(() => sem.waiting === 2, 10_000, 'the light waiter');
+    await waitUntil(() => sem.waiting === 2, 10_000, 'the light waiter');
     all?.release(); // grants the heavy head at once, synchronously: nothing is left to take
     expect(sem.tryAcquire()).toBeUndefined();
     expect(await within(5_000, heavy)).toBe(0); // the heavy one, first in line, goes first
@@ -63,9 +53,9 @@ describe('SharedSemaphore across threads', () => {
     const held = [sem.tryAcquire(2), sem.tryAcquire(1)];
     const log = shared(8);
     const heavy = pool.submit('waitInLine', sem, 3, log, 0);
-    await waitFor(() => sem.waiting === 1, 10_000, 'the heavy waiter');
+    await waitUntil(() => sem.waiting === 1, 10_000, 'the heavy waiter');
     const light = pool.submit('waitInLine', sem, 1, log, 0);
-    await waitFor(() => sem.waiting === 2, 10_000, 'the light waiter');
+    await waitUntil(() => sem.waiting === 2, 10_000, 'the light waiter');
     held[1]?.release(); // 1 unit free: the heavy head needs 3
     await delay(100);
     expect(Atomics.load(log, 0)).toBe(0); // the light waiter did not overtake
@@ -89,7 +79,7 @@ describe('SharedSemaphore across threads', () => {
       () => (hammeringDone = true),
     );
     // Contend only once the worker is running (before that, this loop would never yield).
-    await waitFor(() => Atomics.load(counters, ACQUIRED) > 0, 10_000, 'the worker to start hammering');
+    await waitUntil(() => Atomics.load(counters, ACQUIRED) > 0, 10_000, 'the worker to start hammering');
     let got = 0;
     let gaveUp = 0;
     let attempts = 0;
@@ -121,7 +111,7 @@ describe('SharedSemaphore across threads', () => {
     const pool = tasksPool({ maxWorkers: 1 });
     const sem = new SharedSemaphore(3);
     const crash = pool.submit('holdAndExit', sem, 2);
-    await waitFor(() => sem.available === 1, 10_000, 'the worker to take 2 units');
+    await waitUntil(() => sem.available === 1, 10_000, 'the worker to take 2 units');
     const waiter = sem.acquire({ weight: 3 });
     const error = await within(
       10_000,
@@ -154,20 +144,9 @@ describe('SharedSemaphore across threads', () => {
   }
 
   it('a pending async acquire keeps the process alive until it is granted', async () => {
-    const script = fileURLToPath(new URL('./fixtures/keepalive-child.mjs', import.meta.url));
-    const child = spawn(process.execPath, [script], {
-      cwd: fileURLToPath(new URL('..', import.meta.url)),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => {
-      out += d;
-    });
-    const code = await within(10_000, new Promise<number | null>((resolve) => child.on('exit', resolve)), 'the child').finally(() =>
-      child.kill(),
-    );
-    expect(code).toBe(0);
-    expect(out).toMatch(/acquired after \d+ ms/);
-    expect(Number(/after (\d+)/.exec(out)?.[1])).toBeGreaterThanOrEqual(250);
+    const run = await runChild('keepalive-child.mjs', 10_000);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/acquired after \d+ ms/);
+    expect(Number(/after (\d+)/.exec(run.stdout)?.[1])).toBeGreaterThanOrEqual(250);
   });
 });

@@ -1,21 +1,14 @@
 import { AbortError } from 'threadgate';
 import { currentTask } from 'threadgate/worker';
 import { describe, expect, it } from 'vitest';
-import { delay, tasksPool, within } from './helpers.js';
-
-async function waitUntil(condition: () => boolean): Promise<void> {
-  while (!condition()) await delay(2);
-}
+import { tasksPool, waitUntil, within } from './helpers.js';
 
 describe('currentTask(): cooperative cancellation', () => {
   it('a synchronous CPU loop polling signal.aborted stops within the grace period and keeps its worker', async () => {
     const pool = tasksPool({ maxWorkers: 1, cancelGraceMs: 5_000 });
     const before = await pool.submit('whoAmI');
     const task = pool.submit('spinUntilCancelled');
-    await within(
-      5_000,
-      waitUntil(() => task.running),
-    );
+    await waitUntil(() => task.running, 5_000, 'the task to start');
     const cancelledAt = performance.now();
     expect(task.cancel()).toBe(true);
     await expect(task).rejects.toBeInstanceOf(AbortError);

@@ -122,7 +122,7 @@ export const carPark: Scenario = async () => {
   const pool = new WorkerPool<typeof DemoTasks>({ module: TASKS, maxWorkers: 6, minWorkers: 6 });
   try {
     const stays = [300, 200, 400, 250, 150, 350, 200, 300, 250, 200];
-    // Twelve cars arrive at once on six worker threads, two cars per thread.
+    // Ten cars arrive at once on six worker threads (some threads bring two).
     const records = await pool
       .starmap(
         'park',

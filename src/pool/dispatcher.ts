@@ -118,7 +118,8 @@ export class Dispatcher {
 
   /** False when `maxQueue` tasks already wait for a worker. */
   hasRoom(): boolean {
-    return this.queued < this.#config.maxQueue;
+    // Counting the waiting tasks reads the board: only pay for it when there is a bound (default: none).
+    return this.#config.maxQueue === Number.POSITIVE_INFINITY || this.queued < this.#config.maxQueue;
   }
 
   isRunning(task: Task): boolean {
