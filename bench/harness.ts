@@ -72,9 +72,28 @@ export async function runGroup(suite: string, group: string, cases: Case[], opti
       }
     }
   } finally {
-    for (const c of cases) await c.teardown?.();
+    for (const c of cases) await stopWithin(TEARDOWN_MS, `${suite} › ${group} › ${c.name}`, c.teardown);
   }
   return cases.map((c) => ({ suite, group, name: c.name, ...summarize(samples.get(c.name) as number[]) }));
+}
+
+const TEARDOWN_MS = 5_000;
+
+/**
+ * Runs a case's teardown, but waits at most `ms`: a peer pool whose shutdown never settles
+ * (poolifier's `destroy()` sometimes does not, and holds nothing that keeps Node alive, so the
+ * run would end with exit code 13) must not stop the benchmark. The timer is referenced, so the
+ * process stays up while it waits.
+ */
+async function stopWithin(ms: number, label: string, teardown: Case['teardown']): Promise<void> {
+  if (teardown === undefined) return;
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<'late'>((resolve) => {
+    timer = setTimeout(() => resolve('late'), ms);
+  });
+  const outcome = await Promise.race([Promise.resolve(teardown()).then(() => 'stopped' as const), deadline]);
+  clearTimeout(timer);
+  if (outcome === 'late') process.stderr.write(`\nwarning: ${label} did not shut down within ${ms} ms; going on without it\n`);
 }
 
 /** Mean, median, p99, relative margin of error (95%, Student's t approximated by 1.96) and count. */
