@@ -82,4 +82,14 @@ describe('maxTasksPerWorker', () => {
     expect(pool.stats.failed).toBe(0);
     expect(pool.stats.crashedWorkers).toBe(0);
   });
+
+  // 1: every worker retires at once, and the task handed to it next bounces to a fresh one.
+  // 2: two async tasks overlap in one worker; the one still running when the other ends finishes.
+  it.each([1, 2])('maxTasksPerWorker %i with overlapping async tasks: every task completes, none on a dying worker', async (max) => {
+    const pool = tasksPool({ maxWorkers: 2, maxTasksPerWorker: max });
+    const jobs = Array.from({ length: 60 }, (_, i) => pool.submit('delayed', i % 3));
+    const values = await within(30_000, Promise.all(jobs));
+    expect(values).toEqual(Array.from({ length: 60 }, (_, i) => i % 3));
+    expect(pool.stats).toMatchObject({ completed: 60, failed: 0, crashedWorkers: 0 });
+  });
 });

@@ -30,22 +30,26 @@ let exports: Record<string, unknown> | undefined;
 let loading: Promise<void> | undefined;
 let loadFailure: SerializedError | undefined;
 const functions = new Map<string, TaskFunction>();
-let tasksRun = 0;
-let retiring = false;
+/** Tasks started in this worker, and how many of them have not returned their outcome yet. */
+let tasksStarted = 0;
+let tasksActive = 0;
 
 export default function run(message: TaskMessage): Outcome | Promise<Outcome> {
   // [fn, slot, id, args, extras]: see protocol.ts for why a tuple.
-  if (retiring) return RETRY;
   if (exports === undefined && loadFailure === undefined) return load().then(() => start(message));
   return start(message);
 }
 
 function start(message: TaskMessage): Outcome | Promise<Outcome> {
+  // A retiring worker starts nothing more; the pool runs the task on another worker.
+  if (tasksStarted >= data.maxTasksPerWorker) return RETRY;
   const [fn, slot, id, args, extras] = message;
   const base = slot * SLOT_WORDS;
   Atomics.store(board, base + THREAD_ID, threadId);
   // QUEUED → RUNNING, unless the pool marked it SKIP first (cancelled before it started).
   if (Atomics.compareExchange(board, base + STATE, QUEUED, RUNNING) !== QUEUED) return SKIPPED;
+  tasksStarted++;
+  tasksActive++;
   if (extras?.watchStart) Atomics.notify(board, base + STATE);
   const startedAt = performance.timeOrigin + performance.now();
   if (loadFailure !== undefined) return finish(startedAt, 0, [], loadFailure);
@@ -125,23 +129,25 @@ function finish(
     outcome.error = error;
     if (failedAt !== undefined) outcome.failedAt = failedAt;
   }
-  if (++tasksRun >= data.maxTasksPerWorker && !retiring) {
-    retiring = true; // later messages come back as RETRY and run on a fresh worker
-    setImmediate(() => process.exit(0)); // after Piscina has posted this outcome
-  }
   const progress = running?.progress;
-  if (progress === undefined) return outcome;
+  if (progress === undefined) return settle(outcome);
   // Report done only once the caller has handled every progress call (they travel on another port).
   const delivered = progress.flush();
   if (delivered === undefined) {
     progress.close();
-    return outcome;
+    return settle(outcome);
   }
   const done = (): RanOutcome => {
     progress.close();
-    return outcome;
+    return settle(outcome);
   };
   return delivered.then(done, done);
+}
+
+/** The last outcome of a worker that has run its `maxTasksPerWorker` asks the pool to retire it. */
+function settle(outcome: RanOutcome): RanOutcome {
+  if (--tasksActive === 0 && tasksStarted >= data.maxTasksPerWorker) outcome.retired = threadId;
+  return outcome;
 }
 
 /** Only the module's own exported functions, never anything inherited or forbidden. */

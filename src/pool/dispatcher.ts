@@ -46,6 +46,9 @@ const EXIT_CODES_KEPT = 64;
  * - Cancelling: queued → dropped; handed over but not started → marked SKIP (the worker never
  *   runs it); running → its `currentTask().signal` aborts (CANCEL), and if it has not returned
  *   after `cancelGraceMs`, the worker is terminated (KILLING) and replaced.
+ * - Retiring (`maxTasksPerWorker`): the worker runs nothing more and answers later tasks with
+ *   RETRY (they go back to the head of the queue); its last outcome carries `retired`, and only
+ *   then is it terminated, so no result of its is lost in the exit.
  * - Piscina's `'error'` event is always listened to: a worker failing between tasks never
  *   crashes the host process.
  */
@@ -59,6 +62,14 @@ export class Dispatcher {
   readonly #config: DispatcherConfig;
   readonly #createdAt = performance.now();
   readonly #exitCodes = new Map<number, number>();
+  /** Workers terminated because they retired (`maxTasksPerWorker`), until their exit. */
+  readonly #retiring = new Set<number>();
+  /**
+   * Whether the latest worker exit was a retirement. Piscina rejects a dead worker's tasks inside
+   * its 'exit' listener, and their handlers run in the microtasks right after that event, before
+   * any other exit: so a rejection caused by an exit always reads its own worker's flag here.
+   */
+  #lastExitRetired = false;
   /** Live workers by thread id, to terminate the one running a task that must be stopped. */
   readonly #workers = new Map<number, Worker>();
   readonly #runTime = new LatencyWindow();
@@ -285,6 +296,7 @@ export class Dispatcher {
     if ('retry' in outcome) {
       this.#requeue(task);
     } else if (!('skipped' in outcome)) {
+      if (outcome.retired !== undefined) this.#retire(outcome.retired);
       this.#busyMs += outcome.runMs;
       this.#runTime.record(outcome.runMs);
       this.#waitTime.record(Math.max(0, outcome.startedAt - (performance.timeOrigin + task.submittedAt)));
@@ -304,8 +316,10 @@ export class Dispatcher {
     const threadId = this.#board[base + THREAD_ID] as number;
     this.#free(task);
     if (!task.killed && !task.settled) {
-      if (state === QUEUED && task.spec.transfer === undefined && task.retries < MAX_RETRIES && !this.#destroyed) {
-        task.retries++; // its worker died before starting it: nothing ran, run it elsewhere
+      // Handed to a worker that retired before reaching it: not a failure, and no retry spent.
+      const bounced = this.#lastExitRetired && exitCodeOf(error) !== undefined;
+      if (state === QUEUED && task.spec.transfer === undefined && (bounced || task.retries < MAX_RETRIES) && !this.#destroyed) {
+        if (!bounced) task.retries++; // its worker died before starting it: nothing ran, run it elsewhere
         this.#requeue(task);
       } else {
         this.#crashedWorkers++;
@@ -348,6 +362,13 @@ export class Dispatcher {
 
   // ─── workers ──────────────────────────────────────────────────────────────────────────────
 
+  #retire(threadId: number): void {
+    const worker = this.#workers.get(threadId);
+    if (worker === undefined) return;
+    this.#retiring.add(threadId);
+    void worker.terminate(); // Piscina sees the exit and starts a replacement
+  }
+
   /** Watches a new worker's exit: remembers its code, gives back its semaphore permits. */
   #track(threadId: number): void {
     const worker = this.#piscina.threads.find((w) => w.threadId === threadId);
@@ -356,6 +377,7 @@ export class Dispatcher {
     worker.once('exit', (code: number) => {
       this.#workers.delete(threadId);
       this.#exitCodes.set(threadId, code);
+      this.#lastExitRetired = this.#retiring.delete(threadId);
       if (this.#exitCodes.size > EXIT_CODES_KEPT) this.#exitCodes.delete(this.#exitCodes.keys().next().value as number);
       forEachResource((resource) => resource.reclaim(threadId));
     });

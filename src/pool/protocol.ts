@@ -38,6 +38,13 @@ export interface RanOutcome {
   startedAt: number;
   /** How long it ran, in milliseconds. */
   runMs: number;
+  /**
+   * The worker's thread id, on the last outcome of a worker that has reached `maxTasksPerWorker`
+   * and has nothing left running: the pool terminates it once it holds this outcome. The worker
+   * does not exit by itself because Piscina fails every task of an exited worker whose result it
+   * has not read yet, and a result posted just before `process.exit` may still be in the port.
+   */
+  retired?: number;
 }
 
 /** The worker did not run the task: it was cancelled before it started (`SKIP` on the board). */
