@@ -7,11 +7,11 @@
  * own properties, and which item failed). It reports a task's start on the task control board,
  * skips tasks cancelled before they started, and retires the worker after `maxTasksPerWorker`.
  */
-import { threadId, workerData } from 'node:worker_threads';
+import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { reviveHandles } from '../src/handles.js';
 import { connectProgress } from '../src/pool/progress.js';
-import type { Outcome, RanOutcome, RuntimeData, TaskExtras, TaskMessage } from '../src/pool/protocol.js';
-import { FORBIDDEN_TASK_NAMES } from '../src/pool/protocol.js';
+import type { Outcome, RanOutcome, Retirement, RuntimeData, TaskExtras, TaskMessage } from '../src/pool/protocol.js';
+import { FORBIDDEN_TASK_NAMES, RETIREMENT } from '../src/pool/protocol.js';
 import { type SerializedError, serializeError } from '../src/pool/remote-error.js';
 import type { RunningTask } from '../src/task-context.js';
 import { getTaskControl, QUEUED, RUNNING, SLOT_WORDS, STATE, setTaskControl, THREAD_ID } from '../src/task-control.js';
@@ -24,15 +24,12 @@ type TaskFunction = (...args: unknown[]) => unknown;
 const data = workerData as RuntimeData;
 const board = data.board;
 const SKIPPED: Outcome = { skipped: true };
-const RETRY: Outcome = { retry: true };
 
 let exports: Record<string, unknown> | undefined;
 let loading: Promise<void> | undefined;
 let loadFailure: SerializedError | undefined;
 const functions = new Map<string, TaskFunction>();
-/** Tasks started in this worker, and how many of them have not returned their outcome yet. */
-let tasksStarted = 0;
-let tasksActive = 0;
+let tasksRun = 0;
 
 export default function run(message: TaskMessage): Outcome | Promise<Outcome> {
   // [fn, slot, id, args, extras]: see protocol.ts for why a tuple.
@@ -41,17 +38,15 @@ export default function run(message: TaskMessage): Outcome | Promise<Outcome> {
 }
 
 function start(message: TaskMessage): Outcome | Promise<Outcome> {
-  // A retiring worker starts nothing more; the pool runs the task on another worker.
-  if (tasksStarted >= data.maxTasksPerWorker) return RETRY;
   const [fn, slot, id, args, extras] = message;
   const base = slot * SLOT_WORDS;
   Atomics.store(board, base + THREAD_ID, threadId);
   // QUEUED → RUNNING, unless the pool marked it SKIP first (cancelled before it started).
   if (Atomics.compareExchange(board, base + STATE, QUEUED, RUNNING) !== QUEUED) return SKIPPED;
-  tasksStarted++;
-  tasksActive++;
   if (extras?.watchStart) Atomics.notify(board, base + STATE);
   const startedAt = performance.timeOrigin + performance.now();
+  const running: RunningTask = { board, slot, id, progress: extras?.progress ? connectProgress(extras.progress) : undefined };
+  setTaskControl(running);
   if (loadFailure !== undefined) return finish(startedAt, 0, [], loadFailure);
   let task: TaskFunction;
   try {
@@ -59,8 +54,6 @@ function start(message: TaskMessage): Outcome | Promise<Outcome> {
   } catch (error) {
     return finish(startedAt, 0, [], serializeError(error));
   }
-  const running: RunningTask = { board, slot, id, progress: extras?.progress ? connectProgress(extras.progress) : undefined };
-  setTaskControl(running);
   const t0 = performance.now();
   if (extras?.items !== undefined) return runChunk(extras, task, startedAt, t0);
   let result: unknown;
@@ -115,39 +108,39 @@ async function continueAsync(
   return finish(startedAt, t0, values);
 }
 
-function finish(
-  startedAt: number,
-  t0: number,
-  values: unknown[],
-  error?: SerializedError,
-  failedAt?: number,
-): RanOutcome | Promise<RanOutcome> {
-  const running = getTaskControl() as RunningTask | undefined;
+function finish(startedAt: number, t0: number, values: unknown[], error?: SerializedError, failedAt?: number): Outcome | Promise<Outcome> {
+  const running = getTaskControl() as RunningTask;
   setTaskControl(undefined);
   const outcome: RanOutcome = { values, startedAt, runMs: t0 === 0 ? 0 : performance.now() - t0 };
   if (error !== undefined) {
     outcome.error = error;
     if (failedAt !== undefined) outcome.failedAt = failedAt;
   }
-  const progress = running?.progress;
-  if (progress === undefined) return settle(outcome);
+  const progress = running.progress;
+  if (progress === undefined) return settle(running, outcome);
   // Report done only once the caller has handled every progress call (they travel on another port).
   const delivered = progress.flush();
   if (delivered === undefined) {
     progress.close();
-    return settle(outcome);
+    return settle(running, outcome);
   }
-  const done = (): RanOutcome => {
+  const done = (): Outcome | Promise<Outcome> => {
     progress.close();
-    return settle(outcome);
+    return settle(running, outcome);
   };
   return delivered.then(done, done);
 }
 
-/** The last outcome of a worker that has run its `maxTasksPerWorker` asks the pool to retire it. */
-function settle(outcome: RanOutcome): RanOutcome {
-  if (--tasksActive === 0 && tasksStarted >= data.maxTasksPerWorker) outcome.retired = threadId;
-  return outcome;
+/**
+ * Returns the outcome to Piscina, except the last one of a worker that has run its
+ * `maxTasksPerWorker`: that one goes to the pool as a `Retirement`, and the Piscina task never
+ * returns, so Piscina sends this worker nothing more until the pool terminates it.
+ */
+function settle(running: RunningTask, outcome: RanOutcome): Outcome | Promise<Outcome> {
+  if (++tasksRun < data.maxTasksPerWorker) return outcome;
+  const retirement: Retirement = { [RETIREMENT]: true, slot: running.slot, id: running.id, threadId, outcome };
+  parentPort?.postMessage(retirement);
+  return new Promise<never>(() => {});
 }
 
 /** Only the module's own exported functions, never anything inherited or forbidden. */

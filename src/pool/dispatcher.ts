@@ -4,7 +4,7 @@ import { TaskTimeoutError, WorkerCrashedError } from '../errors.js';
 import { FifoQueue } from '../sync/fifo-queue.js';
 import { forEachResource } from '../sync/registry.js';
 import { CANCEL, IDLE, KILLING, QUEUED, RUNNING, SKIP, SLOT_WORDS, STATE, THREAD_ID } from '../task-control.js';
-import type { Outcome, RuntimeData, TaskExtras, TaskMessage } from './protocol.js';
+import { isRetirement, type Outcome, type Retirement, type RuntimeData, type TaskExtras, type TaskMessage } from './protocol.js';
 import { LatencyWindow, type PoolStats } from './stats.js';
 import { Phase, Task, type TaskSpec } from './task.js';
 
@@ -46,9 +46,9 @@ const EXIT_CODES_KEPT = 64;
  * - Cancelling: queued → dropped; handed over but not started → marked SKIP (the worker never
  *   runs it); running → its `currentTask().signal` aborts (CANCEL), and if it has not returned
  *   after `cancelGraceMs`, the worker is terminated (KILLING) and replaced.
- * - Retiring (`maxTasksPerWorker`): the worker runs nothing more and answers later tasks with
- *   RETRY (they go back to the head of the queue); its last outcome carries `retired`, and only
- *   then is it terminated, so no result of its is lost in the exit.
+ * - Retiring (`maxTasksPerWorker`): the worker sends its last outcome as a `Retirement` message
+ *   and keeps that Piscina task open, so Piscina routes nothing more to it; the pool settles the
+ *   task from the message and terminates the worker (see protocol.ts).
  * - Piscina's `'error'` event is always listened to: a worker failing between tasks never
  *   crashes the host process.
  */
@@ -62,14 +62,6 @@ export class Dispatcher {
   readonly #config: DispatcherConfig;
   readonly #createdAt = performance.now();
   readonly #exitCodes = new Map<number, number>();
-  /** Workers terminated because they retired (`maxTasksPerWorker`), until their exit. */
-  readonly #retiring = new Set<number>();
-  /**
-   * Whether the latest worker exit was a retirement. Piscina rejects a dead worker's tasks inside
-   * its 'exit' listener, and their handlers run in the microtasks right after that event, before
-   * any other exit: so a rejection caused by an exit always reads its own worker's flag here.
-   */
-  #lastExitRetired = false;
   /** Live workers by thread id, to terminate the one running a task that must be stopped. */
   readonly #workers = new Map<number, Worker>();
   readonly #runTime = new LatencyWindow();
@@ -111,6 +103,9 @@ export class Dispatcher {
     });
     this.#piscina.on('error', (error: unknown) => this.#onWorkerError(error));
     this.#piscina.on('workerCreate', (info: { id: number }) => this.#track(info.id));
+    this.#piscina.on('message', (message: unknown) => {
+      if (isRetirement(message)) this.#onRetirement(message);
+    });
   }
 
   /** Tasks waiting for a worker: in this queue, or handed to Piscina but not started. */
@@ -238,7 +233,9 @@ export class Dispatcher {
     const options = task.spec.transfer ? { transferList: task.spec.transfer as never } : undefined;
     this.#piscina.run(message, options).then(
       (outcome: Outcome) => this.#onOutcome(task, outcome),
-      (error: unknown) => this.#onRejected(task, error),
+      (error: unknown) => {
+        if (!task.retired) this.#onRejected(task, error); // a retired worker's exit fails its last task in Piscina: we hold its outcome
+      },
     );
     if (sent?.watchStart) this.#watchStart(task, slot);
   }
@@ -293,10 +290,7 @@ export class Dispatcher {
 
   #onOutcome(task: Task, outcome: Outcome): void {
     this.#free(task);
-    if ('retry' in outcome) {
-      this.#requeue(task);
-    } else if (!('skipped' in outcome)) {
-      if (outcome.retired !== undefined) this.#retire(outcome.retired);
+    if (!('skipped' in outcome)) {
       this.#busyMs += outcome.runMs;
       this.#runTime.record(outcome.runMs);
       this.#waitTime.record(Math.max(0, outcome.startedAt - (performance.timeOrigin + task.submittedAt)));
@@ -316,10 +310,8 @@ export class Dispatcher {
     const threadId = this.#board[base + THREAD_ID] as number;
     this.#free(task);
     if (!task.killed && !task.settled) {
-      // Handed to a worker that retired before reaching it: not a failure, and no retry spent.
-      const bounced = this.#lastExitRetired && exitCodeOf(error) !== undefined;
-      if (state === QUEUED && task.spec.transfer === undefined && (bounced || task.retries < MAX_RETRIES) && !this.#destroyed) {
-        if (!bounced) task.retries++; // its worker died before starting it: nothing ran, run it elsewhere
+      if (state === QUEUED && task.spec.transfer === undefined && task.retries < MAX_RETRIES && !this.#destroyed) {
+        task.retries++; // its worker died before starting it: nothing ran, run it elsewhere
         this.#requeue(task);
       } else {
         this.#crashedWorkers++;
@@ -362,11 +354,12 @@ export class Dispatcher {
 
   // ─── workers ──────────────────────────────────────────────────────────────────────────────
 
-  #retire(threadId: number): void {
-    const worker = this.#workers.get(threadId);
-    if (worker === undefined) return;
-    this.#retiring.add(threadId);
-    void worker.terminate(); // Piscina sees the exit and starts a replacement
+  #onRetirement({ slot, id, threadId, outcome }: Retirement): void {
+    const task = this.#slots[slot];
+    if (task === undefined || task.id !== id) return;
+    task.retired = true;
+    void this.#workers.get(threadId)?.terminate(); // Piscina sees the exit and starts a replacement on demand
+    this.#onOutcome(task, outcome);
   }
 
   /** Watches a new worker's exit: remembers its code, gives back its semaphore permits. */
@@ -377,7 +370,6 @@ export class Dispatcher {
     worker.once('exit', (code: number) => {
       this.#workers.delete(threadId);
       this.#exitCodes.set(threadId, code);
-      this.#lastExitRetired = this.#retiring.delete(threadId);
       if (this.#exitCodes.size > EXIT_CODES_KEPT) this.#exitCodes.delete(this.#exitCodes.keys().next().value as number);
       forEachResource((resource) => resource.reclaim(threadId));
     });

@@ -38,13 +38,6 @@ export interface RanOutcome {
   startedAt: number;
   /** How long it ran, in milliseconds. */
   runMs: number;
-  /**
-   * The worker's thread id, on the last outcome of a worker that has reached `maxTasksPerWorker`
-   * and has nothing left running: the pool terminates it once it holds this outcome. The worker
-   * does not exit by itself because Piscina fails every task of an exited worker whose result it
-   * has not read yet, and a result posted just before `process.exit` may still be in the port.
-   */
-  retired?: number;
 }
 
 /** The worker did not run the task: it was cancelled before it started (`SKIP` on the board). */
@@ -52,12 +45,29 @@ export interface SkippedOutcome {
   skipped: true;
 }
 
-/** The worker did not run the task because it is retiring (`maxTasksPerWorker`): run it elsewhere. */
-export interface RetryOutcome {
-  retry: true;
+export type Outcome = RanOutcome | SkippedOutcome;
+
+/**
+ * How a worker that has run its `maxTasksPerWorker` hands over its last outcome: on its
+ * `parentPort` (Piscina re-emits it as a pool `'message'`), while the Piscina task itself never
+ * returns. Piscina therefore sees the worker busy and sends it nothing more, and the pool, which
+ * now holds the outcome, terminates the worker. Exiting by itself instead would race Piscina,
+ * which fails every task of an exited worker whose result it has not read yet, and may already
+ * have posted the next task to it.
+ */
+export interface Retirement {
+  [RETIREMENT]: true;
+  slot: number;
+  id: number;
+  threadId: number;
+  outcome: RanOutcome;
 }
 
-export type Outcome = RanOutcome | SkippedOutcome | RetryOutcome;
+export const RETIREMENT = '@@threadgate/retirement';
+
+export function isRetirement(message: unknown): message is Retirement {
+  return typeof message === 'object' && message !== null && (message as Partial<Retirement>)[RETIREMENT] === true;
+}
 
 /** What every worker of a pool is started with (Piscina `workerData`). */
 export interface RuntimeData {

@@ -36,8 +36,10 @@ export class Task {
   settled = false;
   /** We terminated its worker. */
   killed = false;
-  /** Times it was handed back because its worker died or retired before starting it. */
+  /** Times it was handed back because its worker died before starting it. */
   retries = 0;
+  /** It was its worker's last task (`maxTasksPerWorker`): its outcome came as a `Retirement`. */
+  retired = false;
   timer: NodeJS.Timeout | undefined;
 
   constructor(id: number, spec: TaskSpec, now: number) {
