@@ -21,7 +21,8 @@ export type ThreadgateErrorCode =
   | 'ERR_UNKNOWN_TASK'
   | 'ERR_UNCLONEABLE_ARGUMENT'
   | 'ERR_INVALID_HANDLE'
-  | 'ERR_WAIT_TIMEOUT';
+  | 'ERR_WAIT_TIMEOUT'
+  | 'ERR_CALLBACK_RELEASED';
 
 /** Base class of every error threadgate raises on its own account. */
 export class ThreadgateError extends Error {

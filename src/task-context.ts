@@ -1,4 +1,5 @@
 import { AbortError } from './errors.js';
+import type { TaskCallbacks } from './pool/callback.js';
 import type { ProgressReporter } from './pool/progress.js';
 import { CANCEL, getTaskControl, KILLING, SLOT_WORDS, STATE, type TaskControl } from './task-control.js';
 
@@ -25,6 +26,8 @@ export interface TaskContext {
 export interface RunningTask extends TaskControl {
   id: number;
   progress: ProgressReporter | undefined;
+  /** The task's `callback(fn)` arguments, released when it ends. */
+  callbacks?: TaskCallbacks | undefined;
   context?: TaskContext;
 }
 

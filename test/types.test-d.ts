@@ -1,4 +1,4 @@
-import { type Future, type MapIterator, SharedSemaphore, WorkerPool, workloads } from 'threadgate';
+import { type Callback, callback, type Future, type MapIterator, SharedSemaphore, WorkerPool, workloads } from 'threadgate';
 import { currentTask, type TaskContext } from 'threadgate/worker';
 import type * as Workloads from 'threadgate/workloads';
 import { describe, expectTypeOf, it } from 'vitest';
@@ -50,6 +50,36 @@ describe('WorkerPool types follow the worker module', () => {
 
   it('shared objects keep their type as task arguments', () => {
     expectTypeOf(pool.submit('useSemaphore', new SharedSemaphore(1), new Int32Array(2), 5)).toEqualTypeOf<Future<boolean>>();
+  });
+
+  it('a function parameter takes a callback() of a matching function, never a bare function', () => {
+    expectTypeOf(callback((i: number) => i * 2)).toEqualTypeOf<Callback<(i: number) => Promise<number>>>();
+    expectTypeOf(
+      pool.submit(
+        'callEach',
+        3,
+        callback((i: number) => i * 2),
+      ),
+    ).toEqualTypeOf<Future<number>>();
+    expectTypeOf(
+      pool.submit(
+        'callEach',
+        3,
+        callback(async (i: number) => i),
+      ),
+    ).toEqualTypeOf<Future<number>>();
+    // @ts-expect-error functions do not cross threads: wrap it in callback()
+    pool.submit('callEach', 3, (i: number) => i);
+    const answersAString = callback((i: number) => String(i));
+    // @ts-expect-error the callback must answer with a number
+    pool.submit('callEach', 3, answersAString);
+    const takesAString = callback((s: string) => s.length);
+    // @ts-expect-error the callback's parameter must accept a number
+    pool.submit('callEach', 3, takesAString);
+    expectTypeOf(pool.map('reportThrough', [{ n: 1, report: callback((_n: number) => {}) }])).toEqualTypeOf<MapIterator<number>>();
+    // @ts-expect-error nested functions need callback() too
+    pool.map('reportThrough', [{ n: 1, report: async (_n: number) => {} }]);
+    expectTypeOf(pool.proxy().callEach).parameters.toEqualTypeOf<[number, Callback<(i: number) => Promise<number>>]>();
   });
 
   it('the built-in workloads are typed too', () => {

@@ -18,6 +18,7 @@ import { getTaskControl, QUEUED, RUNNING, SLOT_WORDS, STATE, setTaskControl, THR
 // Imported for their side effect: they teach reviveHandles their handle kinds.
 import '../src/sync/shared-semaphore.js';
 import '../src/sync/shared-rate-limiter.js';
+import { takeRevivedCallbacks } from '../src/pool/callback.js';
 
 type TaskFunction = (...args: unknown[]) => unknown;
 
@@ -55,10 +56,10 @@ function start(message: TaskMessage): Outcome | Promise<Outcome> {
     return finish(startedAt, 0, [], serializeError(error));
   }
   const t0 = performance.now();
-  if (extras?.items !== undefined) return runChunk(extras, task, startedAt, t0);
+  if (extras?.items !== undefined) return runChunk(running, extras, task, startedAt, t0);
   let result: unknown;
   try {
-    result = task(...(extras?.revive ? (reviveHandles(args) as unknown[]) : (args ?? [])));
+    result = task(...(extras?.revive ? revive(running, args) : (args ?? [])));
   } catch (error) {
     return finish(startedAt, t0, [], serializeError(error));
   }
@@ -69,9 +70,16 @@ function start(message: TaskMessage): Outcome | Promise<Outcome> {
   );
 }
 
+/** Revives the handles among a task's arguments; the callbacks among them are the task's to release. */
+function revive(running: RunningTask, values: unknown[] | undefined): unknown[] {
+  const live = reviveHandles(values ?? []) as unknown[];
+  running.callbacks = takeRevivedCallbacks();
+  return live;
+}
+
 /** Runs a map chunk item by item, synchronously until an item returns a promise. */
-function runChunk(extras: TaskExtras, fn: TaskFunction, startedAt: number, t0: number): Outcome | Promise<Outcome> {
-  const items = (extras.revive ? reviveHandles(extras.items) : extras.items) as unknown[];
+function runChunk(running: RunningTask, extras: TaskExtras, fn: TaskFunction, startedAt: number, t0: number): Outcome | Promise<Outcome> {
+  const items = (extras.revive ? revive(running, extras.items) : extras.items) as unknown[];
   const values: unknown[] = new Array(items.length);
   const call = extras.spread ? (item: unknown) => fn(...(item as unknown[])) : (item: unknown) => fn(item);
   for (let i = 0; i < items.length; i++) {
@@ -116,19 +124,19 @@ function finish(startedAt: number, t0: number, values: unknown[], error?: Serial
     outcome.error = error;
     if (failedAt !== undefined) outcome.failedAt = failedAt;
   }
-  const progress = running.progress;
-  if (progress === undefined) return settle(running, outcome);
-  // Report done only once the caller has handled every progress call (they travel on another port).
-  const delivered = progress.flush();
-  if (delivered === undefined) {
-    progress.close();
-    return settle(running, outcome);
-  }
+  // Report done only once the caller has handled every progress report and answered every
+  // callback call: they travel on other ports, and the caller closes those when it sees the result.
+  const { progress, callbacks } = running;
+  if (progress === undefined && callbacks === undefined) return settle(running, outcome);
+  const delivered = progress?.flush();
+  const answered = callbacks?.drain();
   const done = (): Outcome | Promise<Outcome> => {
-    progress.close();
+    progress?.close();
+    callbacks?.release();
     return settle(running, outcome);
   };
-  return delivered.then(done, done);
+  if (delivered === undefined && answered === undefined) return done();
+  return Promise.allSettled([delivered, answered]).then(done);
 }
 
 /**

@@ -1,10 +1,11 @@
 import { MessagePort } from 'node:worker_threads';
 import { describe } from '../errors.js';
 import { isShareable, TO_HANDLE } from '../handles.js';
+import { CallbackChannels, isCallback } from './callback.js';
 
 /**
  * Checks task arguments before anything is queued, and swaps shared objects (SharedSemaphore,
- * SharedRateLimiter) for their handles. Structured clone would otherwise throw later, at
+ * SharedRateLimiter) and `callback(fn)`s for their handles. Structured clone would otherwise throw later, at
  * dispatch (functions, symbols), or worse, succeed silently while dropping a class's prototype
  * and private fields. Containers are copied only when something inside them was swapped: the
  * caller's objects are never changed.
@@ -13,6 +14,8 @@ export interface PreparedArguments {
   values: unknown[];
   /** Some value is a handle that the worker must revive. */
   revive: boolean;
+  /** The channels of the `callback(fn)`s among the values: their ports go in the transfer list. */
+  callbacks: CallbackChannels | undefined;
 }
 
 export type UncloneableArgumentError = TypeError & { code: 'ERR_UNCLONEABLE_ARGUMENT'; path: string };
@@ -33,34 +36,49 @@ const CLONEABLE: readonly (abstract new (...args: never[]) => unknown)[] = [
 ];
 
 export function prepareArguments(taskName: string, values: unknown[], label: (i: number) => string): PreparedArguments {
-  const state: WalkState = { taskName, revive: false, seen: undefined };
+  const state: WalkState = { taskName, revive: false, seen: undefined, callbacks: undefined };
   let out = values;
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i];
-    if (typeof v !== 'object' && typeof v !== 'function' && typeof v !== 'symbol') continue; // the fast path
-    const prepared = prepare(v, label(i), state);
-    if (prepared !== v) {
-      if (out === values) out = values.slice();
-      out[i] = prepared;
+  try {
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i];
+      if (typeof v !== 'object' && typeof v !== 'function' && typeof v !== 'symbol') continue; // the fast path
+      const prepared = prepare(v, label(i), state);
+      if (prepared !== v) {
+        if (out === values) out = values.slice();
+        out[i] = prepared;
+      }
     }
+  } catch (error) {
+    state.callbacks?.close();
+    throw error;
   }
-  return { values: out, revive: state.revive };
+  return { values: out, revive: state.revive, callbacks: state.callbacks };
 }
 
 interface WalkState {
   taskName: string;
   revive: boolean;
   seen: Set<object> | undefined;
+  callbacks: CallbackChannels | undefined;
 }
 
 function prepare(value: unknown, path: string, state: WalkState): unknown {
   if (typeof value === 'function')
-    throw uncloneable(state.taskName, path, `${describe(value)} cannot be sent to a worker thread (functions do not cross threads)`);
+    throw uncloneable(
+      state.taskName,
+      path,
+      `${describe(value)} cannot be sent to a worker thread (functions do not cross threads); wrap it in callback(fn) to let the task call it back`,
+    );
   if (typeof value === 'symbol') throw uncloneable(state.taskName, path, 'a symbol cannot be sent to a worker thread');
   if (typeof value !== 'object' || value === null) return value;
   if (isShareable(value)) {
     state.revive = true;
     return value[TO_HANDLE]();
+  }
+  if (isCallback(value)) {
+    state.revive = true;
+    state.callbacks ??= new CallbackChannels();
+    return state.callbacks.open(value);
   }
   if (ArrayBuffer.isView(value)) return value;
   state.seen ??= new Set();

@@ -1,5 +1,6 @@
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
-import { type Endpoint, expose, type Remote, releaseProxy, wrap } from 'comlink';
+import { expose, type Remote, releaseProxy, wrap } from 'comlink';
+import { nodeEndpoint } from './node-endpoint.js';
 
 /**
  * Progress from a running task to its caller, over a MessagePort per task, with comlink doing
@@ -39,30 +40,5 @@ export function connectProgress(port: MessagePort): ProgressReporter {
       remote[releaseProxy]();
       port.close();
     },
-  };
-}
-
-/** comlink speaks the DOM's MessagePort dialect; Node's ports emit 'message' with the data itself. */
-type Handler = Parameters<Endpoint['addEventListener']>[1];
-
-function nodeEndpoint(port: MessagePort): Endpoint {
-  const listeners = new WeakMap<object, (data: unknown) => void>();
-  return {
-    postMessage: (message: unknown, transfer?: unknown[]) => port.postMessage(message, transfer as never),
-    addEventListener: (_type: string, handler: Handler) => {
-      const listener = (data: unknown): void => {
-        const event = { data } as never;
-        if (typeof handler === 'function') handler(event);
-        else handler.handleEvent(event);
-      };
-      port.on('message', listener);
-      listeners.set(handler, listener);
-    },
-    removeEventListener: (_type: string, handler: Handler) => {
-      const listener = listeners.get(handler);
-      if (listener) port.off('message', listener);
-      listeners.delete(handler);
-    },
-    start: () => port.start(),
   };
 }

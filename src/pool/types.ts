@@ -2,6 +2,8 @@
  * Types that follow a worker module's exports: `WorkerPool<typeof import('./math.js')>` makes
  * task names, argument lists and result types come from the module itself.
  */
+import type { CallerArgument } from './callback.js';
+
 // biome-ignore lint/suspicious/noExplicitAny: the widest function type, needed to match any export
 export type AnyFunction = (...args: any[]) => unknown;
 
@@ -11,8 +13,13 @@ export type UntypedModule = Record<string, AnyFunction>;
 /** The names of a module's exported functions. */
 export type TaskName<M> = { [K in keyof M]: M[K] extends AnyFunction ? K : never }[keyof M] & string;
 
-/** The parameters of task `K`. */
-export type TaskArgs<M, K extends TaskName<M>> = M[K] extends (...args: infer A) => unknown ? A : never;
+/**
+ * The arguments of task `K` as the caller passes them: its parameters, except that a function
+ * parameter takes a `callback(fn)` (functions themselves cannot cross threads).
+ */
+export type TaskArgs<M, K extends TaskName<M>> = M[K] extends (...args: infer A) => unknown
+  ? { [I in keyof A]: CallerArgument<A[I]> }
+  : never;
 
 /** What awaiting task `K` gives: its return type, unwrapped from a promise. */
 export type TaskResult<M, K extends TaskName<M>> = M[K] extends (...args: never[]) => infer R ? Awaited<R> : never;

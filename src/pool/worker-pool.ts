@@ -4,6 +4,7 @@ import { AbortError, abortErrorFrom, invalidType, invalidValue, PoolClosedError,
 import { Future } from '../future.js';
 import { checkDuration, checkFunction, checkInteger, checkOptionalDuration, checkOptions, checkSignal } from '../validate.js';
 import { prepareArguments } from './arguments.js';
+import type { CallbackChannels } from './callback.js';
 import { Dispatcher } from './dispatcher.js';
 import { type ChunkRunner, MapIterator, type MapOptions, type ResolvedMapOptions } from './map.js';
 import { resolveModuleSource } from './module-source.js';
@@ -68,6 +69,14 @@ export class WorkerPool<M = UntypedModule> implements AsyncDisposable {
     const resolved = resolvePoolOptions(options);
     const source = resolveModuleSource(options.module);
     const initArgs = prepareArguments(resolved.initializer ?? 'initializer', resolved.initArgs, (i) => `initArgs[${i}]`);
+    if (initArgs.callbacks !== undefined) {
+      initArgs.callbacks.close();
+      throw invalidValue(
+        'options.initArgs',
+        resolved.initArgs,
+        'values each worker gets a copy of, without callback(fn): a callback belongs to one task',
+      );
+    }
     this.#options = resolved;
     this.#defaults = { signal: undefined, timeoutMs: resolved.taskTimeoutMs, transfer: undefined, onProgress: undefined };
     this.#dispatcher = new Dispatcher({
@@ -189,8 +198,14 @@ export class WorkerPool<M = UntypedModule> implements AsyncDisposable {
       if (this.#closed) throw new PoolClosedError();
       checkTaskName('name', name);
       const prepared = prepareArguments(name, args, (i) => `argument ${i}`);
-      if (call.signal?.aborted) throw abortErrorFrom(call.signal);
-      if (!this.#dispatcher.hasRoom()) throw new QueueFullError(this.#options.maxQueue);
+      const callbacks = prepared.callbacks;
+      try {
+        if (call.signal?.aborted) throw abortErrorFrom(call.signal);
+        if (!this.#dispatcher.hasRoom()) throw new QueueFullError(this.#options.maxQueue);
+      } catch (error) {
+        callbacks?.close();
+        throw error;
+      }
       const progress = call.onProgress ? openProgressChannel(call.onProgress) : undefined;
       const extras = taskExtras(prepared.revive, progress?.port);
       const signal = call.signal;
@@ -200,10 +215,11 @@ export class WorkerPool<M = UntypedModule> implements AsyncDisposable {
         args: prepared.values,
         extras,
         timeoutMs: call.timeoutMs,
-        transfer: progress ? [...(call.transfer ?? []), progress.port] : call.transfer,
+        transfer: transferList(call.transfer, progress?.port, callbacks),
         settle: (error, outcome) => {
           if (onAbort) signal?.removeEventListener('abort', onAbort);
           progress?.close();
+          callbacks?.close();
           settle(error, outcome);
         },
       });
@@ -237,6 +253,7 @@ export class WorkerPool<M = UntypedModule> implements AsyncDisposable {
         if (this.#closed) throw new PoolClosedError();
         if (!this.#dispatcher.hasRoom()) throw new QueueFullError(this.#options.maxQueue);
         const prepared = prepareArguments(name, chunk, (i) => `item ${firstIndex + i}`);
+        const callbacks = prepared.callbacks;
         const progress = onProgress ? openProgressChannel(onProgress) : undefined;
         const extras: TaskExtras = { ...taskExtras(prepared.revive, progress?.port), items: prepared.values };
         if (spread) extras.spread = true;
@@ -245,9 +262,10 @@ export class WorkerPool<M = UntypedModule> implements AsyncDisposable {
           args: undefined,
           extras,
           timeoutMs,
-          transfer: progress ? [progress.port] : undefined,
+          transfer: transferList(undefined, progress?.port, callbacks),
           settle: (error, outcome) => {
             progress?.close();
+            callbacks?.close();
             settle(error, outcome);
           },
         });
@@ -334,6 +352,19 @@ function resolveMapOptions(options: MapOptions | undefined, call: ResolvedCallOp
     signal: checkSignal('options.signal', opts.signal) ?? call.signal,
     onProgress: opts.onProgress === undefined ? undefined : checkFunction('options.onProgress', opts.onProgress),
   };
+}
+
+/** What moves with a task: the caller's transfer list, the progress port, the callbacks' ports. */
+function transferList(
+  transfer: TransferListItem[] | undefined,
+  progress: MessagePort | undefined,
+  callbacks: CallbackChannels | undefined,
+): TransferListItem[] | undefined {
+  if (progress === undefined && callbacks === undefined) return transfer;
+  const list = transfer ? [...transfer] : [];
+  if (progress) list.push(progress);
+  if (callbacks) list.push(...callbacks.ports);
+  return list;
 }
 
 /** The extras a task needs, or undefined when it needs none (the common, cheapest message). */
