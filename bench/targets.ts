@@ -3,6 +3,7 @@
  * ratio or a bound measured side by side in the same run; a target that falls short says so.
  */
 import type { CaseResult } from './harness.js';
+import { PROGRESS_EVENTS } from './suites/pool-overhead.js';
 
 export interface Target {
   issue: string;
@@ -57,14 +58,15 @@ export function evaluateTargets(results: CaseResult[]): Target[] {
     find('map scaling', 'fine: fib', 'piscina, one task per item'),
     'time',
   );
-  const plain = find('pool overhead', 'no-op throughput', 'threadgate submit');
-  const withProgress = find('pool overhead', 'no-op throughput', 'threadgate submit + onProgress');
-  if (plain && withProgress) {
+  const progress = (name: string) => find('pool overhead', 'progress', name);
+  const [noop, silent, channel, reported] = ['noop', 'report, no onProgress', 'noop + onProgress', 'report + onProgress'].map(progress);
+  ratio('#6', `task calling progress() ${PROGRESS_EVENTS}× with no onProgress, vs a no-op task`, 0.9, silent, noop);
+  if (noop && channel && reported) {
     targets.push({
       issue: '#6',
-      what: 'cost of onProgress per no-op task (channel made only when asked)',
+      what: 'onProgress: cost of the channel per task, and of each event',
       goal: 'reported',
-      measured: `${((withProgress.meanMs - plain.meanMs) * 1000).toFixed(1)} µs/task`,
+      measured: `${((channel.meanMs - noop.meanMs) * 1000).toFixed(1)} µs/task + ${(((reported.meanMs - channel.meanMs) * 1000) / PROGRESS_EVENTS).toFixed(1)} µs/event`,
       holds: undefined,
     });
   }

@@ -45,6 +45,20 @@ export function currentTask(): TaskContext {
 }
 
 function makeContext(running: RunningTask): TaskContext {
+  let signal: AbortSignal | undefined;
+  return {
+    id: running.id,
+    // Made on first use: most tasks never look at it, and watching the board costs a waitAsync.
+    get signal() {
+      signal ??= watchedSignal(running);
+      return signal;
+    },
+    progress: (value: unknown) => running.progress?.report(value),
+  };
+}
+
+/** An AbortSignal that reads the task's board word: aborted once the pool marks it CANCEL or KILLING. */
+function watchedSignal(running: RunningTask): AbortSignal {
   const { board } = running;
   const word = running.slot * SLOT_WORDS + STATE;
   const controller = new AbortController();
@@ -74,9 +88,5 @@ function makeContext(running: RunningTask): TaskContext {
     if (wait.async) wait.value.then(watch);
   };
   watch();
-  return {
-    id: running.id,
-    signal,
-    progress: (value: unknown) => running.progress?.report(value),
-  };
+  return signal;
 }

@@ -4,9 +4,17 @@
  * `new WorkerPool({ module: workloads })` (`workloads` is exported by `threadgate`).
  */
 import { createHash } from 'node:crypto';
+import { currentTask } from '../src/task-context.js';
 
 /** Does nothing: measures pure pool overhead. */
 export function noop(): void {}
+
+/** Reports progress `times` times and returns `times`: measures the cost of a progress event. */
+export function report(times: number): number {
+  const task = currentTask();
+  for (let i = 1; i <= times; i++) task.progress(i);
+  return times;
+}
 
 /** Returns its argument: measures the cost of moving data. */
 export function echo<T>(value: T): T {

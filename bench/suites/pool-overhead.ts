@@ -1,7 +1,8 @@
 /**
  * Pool overhead: no-op tasks, so only the pool's own cost is measured. Throughput with many
  * tasks in flight, and the round-trip latency of one task at a time; threadgate `submit` next to
- * raw Piscina and the peer pools, all with the same number of threads.
+ * raw Piscina and the peer pools, all with the same number of threads. Then what progress costs:
+ * a task's progress() calls with and without an `onProgress` listening.
  */
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
@@ -27,7 +28,6 @@ function contenders(): Contender[] {
   let wpool: ReturnType<typeof workerpool.pool>;
   let poolifier: FixedThreadPool<unknown, unknown>;
   const piscinaFile = fileURLToPath(workerFile('piscina-task.mjs'));
-  const progress = (): void => {};
   return [
     {
       name: 'threadgate submit',
@@ -35,14 +35,6 @@ function contenders(): Contender[] {
         pool = new WorkerPool<typeof Workloads>({ module: workloads, maxWorkers: threads, minWorkers: threads });
       },
       call: () => pool.submit('noop') as PromiseLike<void> as Promise<void>,
-      stop: () => pool.shutdown(),
-    },
-    {
-      name: 'threadgate submit + onProgress',
-      start: (threads) => {
-        pool = new WorkerPool<typeof Workloads>({ module: workloads, maxWorkers: threads, minWorkers: threads });
-      },
-      call: () => pool.with({ onProgress: progress }).submit('noop') as PromiseLike<void> as Promise<void>,
       stop: () => pool.shutdown(),
     },
     {
@@ -105,22 +97,20 @@ export const poolOverhead: Suite = async (ctx) => {
       await c.stop();
     },
   }));
-  const latency: Case[] = contenders()
-    .filter((c) => !c.name.includes('onProgress'))
-    .map((c) => ({
-      name: c.name,
-      ops: sequential,
-      setup: async () => {
-        await c.start(threads);
-        for (let i = 0; i < 50; i++) await c.call();
-      },
-      run: async () => {
-        for (let i = 0; i < sequential; i++) await c.call();
-      },
-      teardown: async () => {
-        await c.stop();
-      },
-    }));
+  const latency: Case[] = contenders().map((c) => ({
+    name: c.name,
+    ops: sequential,
+    setup: async () => {
+      await c.start(threads);
+      for (let i = 0; i < 50; i++) await c.call();
+    },
+    run: async () => {
+      for (let i = 0; i < sequential; i++) await c.call();
+    },
+    teardown: async () => {
+      await c.stop();
+    },
+  }));
   return [
     ...(await runGroup(
       'pool overhead',
@@ -134,5 +124,38 @@ export const poolOverhead: Suite = async (ctx) => {
       latency,
       ctx.group({ timeMs: ctx.quick ? 100 : 400 }),
     )),
+    ...(await runGroup(
+      'pool overhead',
+      `progress: ${PROGRESS_EVENTS} events per task, ${inFlight / 4} in flight, ${threads} threads`,
+      progressCases(threads, inFlight / 4),
+      ctx.group({ timeMs: ctx.quick ? 150 : 600 }),
+    )),
   ];
 };
+
+/** Events each task reports in the progress group; the cost per event is the difference over this. */
+export const PROGRESS_EVENTS = 20;
+
+/** The same pool, tasks with and without progress calls, with and without an `onProgress`. */
+function progressCases(threads: number, inFlight: number): Case[] {
+  let pool: WorkerPool<typeof Workloads>;
+  const onProgress = (): void => {};
+  const variants: [name: string, call: () => PromiseLike<unknown>][] = [
+    ['noop', () => pool.submit('noop')],
+    ['report, no onProgress', () => pool.submit('report', PROGRESS_EVENTS)],
+    ['noop + onProgress', () => pool.with({ onProgress }).submit('noop')],
+    ['report + onProgress', () => pool.with({ onProgress }).submit('report', PROGRESS_EVENTS)],
+  ];
+  return variants.map(([name, call]) => ({
+    name,
+    ops: inFlight,
+    setup: async () => {
+      pool = new WorkerPool<typeof Workloads>({ module: workloads, maxWorkers: threads, minWorkers: threads });
+      await Promise.all(Array.from({ length: 100 }, call));
+    },
+    run: async () => {
+      await Promise.all(Array.from({ length: inFlight }, call));
+    },
+    teardown: () => pool.shutdown(),
+  }));
+}
