@@ -65,7 +65,12 @@ export class WorkerCrashedError extends ThreadgateError {
   /** The `threadId` of the worker that died, when known. */
   readonly threadId: number | undefined;
   constructor(taskName: string, details: { exitCode?: number; threadId?: number; cause?: unknown }) {
-    const how = details.exitCode !== undefined ? `exited with code ${details.exitCode}` : `died (${describeCause(details.cause)})`;
+    const outOfMemory = (details.cause as { code?: unknown } | undefined)?.code === 'ERR_WORKER_OUT_OF_MEMORY';
+    const how = outOfMemory
+      ? 'ran out of memory (the resourceLimits heap limit); see cause'
+      : details.exitCode !== undefined
+        ? `exited with code ${details.exitCode}`
+        : `died (${describeCause(details.cause)})`;
     const thread = details.threadId !== undefined ? ` (thread ${details.threadId})` : '';
     super('ERR_WORKER_CRASHED', `the worker running task '${taskName}'${thread} ${how}`, { cause: details.cause });
     this.exitCode = details.exitCode;

@@ -109,6 +109,21 @@ describe('WorkerPool: every task settles', () => {
     expect(pool.stats.crashedWorkers).toBe(1);
   });
 
+  it('a task exhausting its heap under resourceLimits rejects with ERR_WORKER_CRASHED, cause out of memory; the others are unaffected', async () => {
+    const pool = tasksPool({ maxWorkers: 2, resourceLimits: { maxOldGenerationSizeMb: 32 } });
+    const before = pool.submit('busy', 50);
+    const hog = pool.submit('exhaustMemory').catch((e: unknown) => e);
+    const after = Array.from({ length: 6 }, (_, i) => pool.submit('add', i, 1));
+    const error = (await within(20_000, hog)) as WorkerCrashedError;
+    expect(error).toBeInstanceOf(WorkerCrashedError);
+    expect(error.code).toBe('ERR_WORKER_CRASHED');
+    expect(error.message).toMatch(/ran out of memory/);
+    expect((error.cause as { code?: string }).code).toBe('ERR_WORKER_OUT_OF_MEMORY');
+    expect(await within(10_000, before)).toBeTypeOf('number');
+    expect(await within(10_000, Promise.all(after))).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(pool.stats).toMatchObject({ failed: 1, crashedWorkers: 1, completed: 7 });
+  });
+
   it('an uncaught error in the worker rejects its task with ERR_WORKER_CRASHED and the cause', async () => {
     const pool = tasksPool({ maxWorkers: 1 });
     const error = (await within(
