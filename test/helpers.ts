@@ -63,9 +63,9 @@ export interface ChildRun {
  * Runs a fixture script in a child Node process from the package root (so `threadgate` resolves
  * to this package), and waits for it to exit by itself; kills it and rejects after `ms`.
  */
-export function runChild(fixture: string, ms: number): Promise<ChildRun> {
+export function runChild(fixture: string, ms: number, nodeArgs: string[] = []): Promise<ChildRun> {
   const script = fileURLToPath(new URL(`./fixtures/${fixture}`, import.meta.url));
-  const child = spawn(process.execPath, [script], {
+  const child = spawn(process.execPath, [...nodeArgs, script], {
     cwd: fileURLToPath(new URL('..', import.meta.url)),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
