@@ -1,6 +1,6 @@
 import { AsyncSemaphore, RateLimiter, SharedRateLimiter, SharedSemaphore } from 'threadgate';
 import { describe, expect, it } from 'vitest';
-import { delay, tasksPool, within } from './helpers.js';
+import { delay, tasksPool, waitUntil, within } from './helpers.js';
 
 describe('RateLimiter', () => {
   it('refuses bad options with errors that name them', async () => {
@@ -127,6 +127,22 @@ describe('SharedRateLimiter', () => {
     expect(Atomics.load(counters, 1)).toBeLessThanOrEqual(2);
     expect(Atomics.load(counters, 1)).toBe(2); // the limit was reached: the test did contend
     expect(limiter.available).toBe(2);
+  });
+});
+
+describe('SharedRateLimiter when a caller dies', () => {
+  it('a call whose worker is killed by a timeout gives its slot back', async () => {
+    const pool = tasksPool({ maxWorkers: 2 });
+    const limiter = new SharedRateLimiter({ maxConcurrent: 1 });
+    const stuck = pool.with({ timeoutMs: 200 }).submit('limitedSpin', limiter);
+    await waitUntil(() => limiter.available === 0, 10_000, 'the call to take the slot');
+    await expect(within(10_000, stuck)).rejects.toMatchObject({ code: 'ERR_TASK_TIMEOUT' });
+    await waitUntil(() => limiter.available === 1, 5_000, 'the slot to come back');
+    const { data } = await within(
+      5_000,
+      limiter.call(() => 'next caller runs'),
+    );
+    expect(data).toBe('next caller runs');
   });
 });
 

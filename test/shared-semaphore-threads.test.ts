@@ -126,6 +126,26 @@ describe('SharedSemaphore across threads', () => {
     expect(sem.available).toBe(3);
   });
 
+  it('a worker retired by maxTasksPerWorker gives back the units its task left held', async () => {
+    const pool = tasksPool({ maxWorkers: 1, maxTasksPerWorker: 1 });
+    const sem = new SharedSemaphore(3);
+    const first = await within(10_000, pool.submit('leakPermit', sem, 2));
+    await waitUntil(() => sem.available === 3, 5_000, 'the retired worker to give its units back');
+    expect(await within(10_000, pool.submit('leakPermit', sem, 3))).not.toBe(first); // a fresh worker
+    await waitUntil(() => sem.available === 3, 5_000, 'the second retired worker to give its units back');
+  });
+
+  it('a holder cancelled (and killed, since it ignores the signal) gives its units back', async () => {
+    const pool = tasksPool({ maxWorkers: 1, cancelGraceMs: 20 });
+    const sem = new SharedSemaphore(2);
+    const holder = pool.submit('holdAndSpin', sem, 2);
+    await waitUntil(() => sem.available === 0, 10_000, 'the worker to take both units');
+    expect(holder.cancel()).toBe(true);
+    await expect(holder).rejects.toMatchObject({ name: 'AbortError' });
+    await waitUntil(() => sem.available === 2, 5_000, 'the killed worker to give its units back');
+    expect(sem.waiting).toBe(0);
+  });
+
   for (const seed of [11, 23, 42]) {
     it(`stress (seed ${seed}): 8 threads, random hold, timeouts and aborts: never above capacity, capacity reached, all back`, async () => {
       const pool = tasksPool({ maxWorkers: 8 });
