@@ -59,7 +59,8 @@ export function groupTables(results: CaseResult[]): string[] {
   return out;
 }
 
-async function svg(spec: TopLevelSpec): Promise<string> {
+/** Renders a vega-lite spec to SVG (no browser). */
+export async function svg(spec: TopLevelSpec): Promise<string> {
   const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
   const rendered = await view.toSVG();
   view.finalize();

@@ -6,6 +6,7 @@
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { gatedFindings } from './findings.js';
 import type { CaseResult, GroupOptions } from './harness.js';
 import { groupTables, machine, writeReport } from './report.js';
 import type { Suite, SuiteContext } from './suites/context.js';
@@ -79,14 +80,7 @@ for (const name of chosen) {
 const targets = evaluateTargets(results);
 const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
 const dir = fileURLToPath(new URL('./results', import.meta.url));
-const notes = [
-  `Total time: ${((performance.now() - started) / 1000).toFixed(0)} s.`,
-  'How to read the gated workload: (a) gates whole tasks from the main thread, so at most K workers',
-  'run at all, compute included; (b) gates only the resource phase inside the workers, so compute',
-  'overlaps with other tasks holding the resource. (b) wins when K is smaller than the worker count;',
-  'with K >= workers both run every worker and are close. (c) shows the ungated ceiling and how far',
-  'past K the resource would be pushed without a gate.',
-];
+const notes = [`Total time: ${((performance.now() - started) / 1000).toFixed(0)} s.`, '', ...gatedFindings(results)];
 const charts = await writeReport(dir, results, targets, machine(), command, notes);
 console.log('Targets:');
 for (const t of targets)

@@ -1,14 +1,17 @@
 /**
  * Map scaling: a coarse CPU workload (fib, ~10 ms an item) and a fine-grained one (~2 µs an
- * item). A serial loop on the main thread, threadgate `map` (automatic chunking), and one Piscina
- * task per item, interleaved; then threadgate's speed-up over the serial loop as `maxWorkers`
+ * item). A serial loop on the main thread, threadgate `map` (automatic chunking), and one task
+ * per item in Piscina, tinypool, workerpool and poolifier (`mapExecute`), interleaved; then threadgate's speed-up over the serial loop as `maxWorkers`
  * grows from 1 to one beyond the core count (oversubscription).
  */
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
+import { FixedThreadPool } from 'poolifier';
 import { WorkerPool, workloads } from 'threadgate';
 import type * as Workloads from 'threadgate/workloads';
 import { fib } from 'threadgate/workloads';
+import Tinypool from 'tinypool';
+import workerpool from 'workerpool';
 import { type Case, type CaseResult, runGroup } from '../harness.js';
 import { type Suite, workerFile } from './context.js';
 
@@ -52,26 +55,76 @@ function mapCase(name: string, n: number, items: number, workers: number): Case 
   };
 }
 
-function piscinaPerItem(n: number, items: number, workers: number): Case {
+/** A pool without chunking: every item is its own task, all submitted at once (what users of these pools write). */
+interface PerItemPool {
+  name: string;
+  start: (workers: number) => void;
+  runAll: (n: number, items: number) => Promise<unknown>;
+  stop: () => Promise<unknown>;
+}
+
+const all = (items: number, call: () => Promise<unknown>): Promise<unknown> => Promise.all(Array.from({ length: items }, call));
+
+function perItemPools(): PerItemPool[] {
+  const piscinaFile = fileURLToPath(workerFile('piscina-task.mjs'));
   let piscina: Piscina;
+  let tinypool: Tinypool;
+  let wpool: ReturnType<typeof workerpool.pool>;
+  let poolifier: FixedThreadPool<unknown, unknown>;
+  return [
+    {
+      name: 'piscina, one task per item',
+      start: (workers) => {
+        piscina = new Piscina({ filename: piscinaFile, minThreads: workers, maxThreads: workers, idleTimeout: 30_000 });
+      },
+      runAll: (n, items) => all(items, () => piscina.run(n)),
+      stop: () => piscina.destroy(),
+    },
+    {
+      name: 'tinypool, one task per item',
+      start: (workers) => {
+        tinypool = new Tinypool({ filename: piscinaFile, minThreads: workers, maxThreads: workers, idleTimeout: 30_000 });
+      },
+      runAll: (n, items) => all(items, () => tinypool.run(n)),
+      stop: () => tinypool.destroy(),
+    },
+    {
+      name: 'workerpool, one exec per item',
+      start: (workers) => {
+        wpool = workerpool.pool(fileURLToPath(workerFile('workerpool-task.mjs')), {
+          minWorkers: workers,
+          maxWorkers: workers,
+          workerType: 'thread',
+        });
+      },
+      runAll: (n, items) => all(items, () => wpool.exec('fib', [n]) as unknown as Promise<unknown>),
+      stop: () => wpool.terminate() as unknown as Promise<unknown>,
+    },
+    {
+      name: 'poolifier mapExecute',
+      start: (workers) => {
+        poolifier = new FixedThreadPool(workers, fileURLToPath(workerFile('poolifier-task.mjs')));
+      },
+      runAll: (n, items) => poolifier.mapExecute(new Array<number>(items).fill(n)),
+      stop: () => poolifier.destroy(),
+    },
+  ];
+}
+
+function perItemCase(pool: PerItemPool, n: number, items: number, workers: number): Case {
   return {
-    name: 'piscina, one task per item',
+    name: pool.name,
     ops: items,
     setup: async () => {
-      piscina = new Piscina({
-        filename: fileURLToPath(workerFile('piscina-task.mjs')),
-        minThreads: workers,
-        maxThreads: workers,
-        idleTimeout: 30_000,
-      });
-      await Promise.all(Array.from({ length: 100 }, () => piscina.run(n)));
+      pool.start(workers);
+      await pool.runAll(n, Math.min(items, 100));
     },
     run: async () => {
-      const pending = new Array<Promise<unknown>>(items);
-      for (let i = 0; i < items; i++) pending[i] = piscina.run(n);
-      await Promise.all(pending);
+      await pool.runAll(n, items);
     },
-    teardown: () => piscina.destroy(),
+    teardown: async () => {
+      await pool.stop();
+    },
   };
 }
 
@@ -87,7 +140,11 @@ export const mapScaling: Suite = async (ctx) => {
   const coarse = await runGroup(
     'map scaling',
     `coarse: fib(${coarseN}) × ${coarseItems}, ${cores} workers`,
-    [serialCase(coarseN, coarseItems), mapCase('threadgate map', coarseN, coarseItems, cores), piscinaPerItem(coarseN, coarseItems, cores)],
+    [
+      serialCase(coarseN, coarseItems),
+      mapCase('threadgate map', coarseN, coarseItems, cores),
+      ...perItemPools().map((p) => perItemCase(p, coarseN, coarseItems, cores)),
+    ],
     ctx.group({ timeMs: ctx.quick ? 300 : 1_500, iterations: ctx.quick ? 2 : 4 }),
   );
   const fine = await runGroup(
@@ -99,8 +156,8 @@ export const mapScaling: Suite = async (ctx) => {
   // One task per item for 200k items takes many seconds; its per-item cost is the same over fewer.
   const perItem = await runGroup(
     'map scaling',
-    `fine: fib(${fineN}), one Piscina task per item (${perItemItems} items; per-item cost compared)`,
-    [piscinaPerItem(fineN, perItemItems, cores)],
+    `fine: fib(${fineN}), one task per item in each pool (${perItemItems} items; per-item cost compared)`,
+    perItemPools().map((p) => perItemCase(p, fineN, perItemItems, cores)),
     ctx.group({ timeMs: ctx.quick ? 200 : 1_000, iterations: 2 }),
   );
   results.push(...coarse, ...fine, ...perItem);

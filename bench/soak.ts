@@ -1,0 +1,287 @@
+/**
+ * `npm run soak [-- --tasks N --map N --workers N --seed N]`: pushes 1,000,000 tasks with a
+ * fault mix through one pool, then a long lazy map, sampling throughput, heap and RSS every
+ * second. A leak shows as a slope: the report fits a line to the memory samples after warm-up
+ * and compares the growth it predicts over the run with the samples' own noise. Writes
+ * bench/results/soak.json, soak.md and soak.svg; exits non-zero if any task ended wrongly.
+ *
+ * Runs with --expose-gc so each memory sample is taken after a full collection: what is measured
+ * is what is retained, not what is merely garbage not yet collected.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { parseArgs } from 'node:util';
+import { WorkerPool, type WorkerPoolOptions } from 'threadgate';
+import { machine, svg } from './report.js';
+
+const { values } = parseArgs({
+  options: {
+    tasks: { type: 'string', default: '1000000' },
+    map: { type: 'string', default: '10000000' },
+    workers: { type: 'string', default: String(availableParallelism()) },
+    inflight: { type: 'string', default: '1000' },
+    seed: { type: 'string', default: '1' },
+  },
+});
+const positive = (name: string, raw: string): number => {
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) {
+    console.error(`--${name} takes an integer >= 1; received ${JSON.stringify(raw)}`);
+    process.exit(2);
+  }
+  return n;
+};
+const TASKS = positive('tasks', values.tasks);
+const MAP_ITEMS = positive('map', values.map);
+const WORKERS = positive('workers', values.workers);
+const IN_FLIGHT = positive('inflight', values.inflight);
+const SEED = positive('seed', values.seed);
+const WARM_UP = 0.15; // share of the run left out of the slope fit
+const gc = (globalThis as { gc?: () => void }).gc;
+if (gc === undefined) {
+  console.error('run with node --expose-gc (npm run soak does)');
+  process.exit(2);
+}
+
+/** The fault mix of the task phase: cumulative probabilities, checked in this order. */
+const MIX = { fail: 0.02, cancel: 0.03, exit: 0.0302, timeout: 0.0304 } as const;
+
+interface Sample {
+  seconds: number;
+  phase: 'tasks' | 'map';
+  perSecond: number;
+  heapMB: number;
+  rssMB: number;
+  workers: number;
+}
+
+function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), a | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** The exports of workers/soak-tasks.mjs. */
+interface SoakModule {
+  ok(i: number): number;
+  fail(i: number): never;
+  exit(code: number): never;
+  spin(): never;
+  square(n: number): number;
+}
+const options: WorkerPoolOptions = {
+  module: new URL('./workers/soak-tasks.mjs', import.meta.url),
+  maxWorkers: WORKERS,
+  minWorkers: WORKERS,
+  cancelGraceMs: 20,
+  maxTasksPerWorker: 100_000, // recycling is part of the mix
+};
+const pool = new WorkerPool<SoakModule>(options);
+const rnd = seeded(SEED);
+const outcomes: Record<string, number> = {};
+const wrong: string[] = [];
+const count = (label: string, ok: boolean, detail: () => string): void => {
+  outcomes[label] = (outcomes[label] ?? 0) + 1;
+  if (!ok && wrong.length < 20) wrong.push(detail());
+};
+
+const fault = (e: unknown): { name?: string; message?: string; code?: string } => (e ?? {}) as never;
+
+const started = performance.now();
+const samples: Sample[] = [];
+let phase: Sample['phase'] = 'tasks';
+let finished = 0;
+let lastFinished = 0;
+let lastAt = started;
+const sampler = setInterval(() => {
+  gc();
+  const now = performance.now();
+  const memory = process.memoryUsage();
+  samples.push({
+    seconds: (now - started) / 1000,
+    phase,
+    perSecond: ((finished - lastFinished) * 1000) / (now - lastAt),
+    heapMB: memory.heapUsed / 2 ** 20,
+    rssMB: memory.rss / 2 ** 20,
+    workers: pool.stats.workers,
+  });
+  lastFinished = finished;
+  lastAt = now;
+  const s = samples.at(-1) as Sample;
+  process.stderr.write(
+    `\r\x1b[2K[${s.seconds.toFixed(0).padStart(4)} s] ${phase}: ${finished.toLocaleString('en')} done, ${s.perSecond.toFixed(0)}/s, heap ${s.heapMB.toFixed(1)} MB, rss ${s.rssMB.toFixed(0)} MB`,
+  );
+}, 1000);
+
+// ─── phase 1: a window of tasks in flight, each replaced as it settles ───────────────────────
+
+await new Promise<void>((resolve) => {
+  let next = 0;
+  const launch = (): void => {
+    const i = next++;
+    const r = rnd();
+    const settle = (label: string, ok: boolean, detail: () => string): void => {
+      count(label, ok, detail);
+      finished++;
+      if (next < TASKS) launch();
+      else if (finished === TASKS) resolve();
+    };
+    if (r < MIX.fail) {
+      pool.submit('fail', i).then(
+        () => settle('fail', false, () => `task ${i} (fail) succeeded`),
+        (e: unknown) => settle('fail', fault(e).message === `planned failure ${i}`, () => `task ${i} (fail): ${e}`),
+      );
+    } else if (r < MIX.cancel) {
+      const future = pool.submit('ok', i);
+      setImmediate(() => future.cancel()); // at a random point: queued, handed over, or done
+      future.then(
+        (v) => settle('cancel (finished first)', v === i, () => `task ${i} (cancel) gave ${v}`),
+        (e: unknown) => settle('cancel', fault(e).name === 'AbortError', () => `task ${i} (cancel): ${e}`),
+      );
+    } else if (r < MIX.exit) {
+      pool.submit('exit', 3).then(
+        () => settle('exit', false, () => `task ${i} (exit) succeeded`),
+        (e: unknown) => settle('exit', fault(e).code === 'ERR_WORKER_CRASHED', () => `task ${i} (exit): ${e}`),
+      );
+    } else if (r < MIX.timeout) {
+      pool
+        .with({ timeoutMs: 20 })
+        .submit('spin')
+        .then(
+          () => settle('timeout', false, () => `task ${i} (spin) succeeded`),
+          (e: unknown) => settle('timeout', fault(e).code === 'ERR_TASK_TIMEOUT', () => `task ${i} (spin): ${e}`),
+        );
+    } else {
+      pool.submit('ok', i).then(
+        (v) => settle('ok', v === i, () => `task ${i} gave ${v}`),
+        (e: unknown) => settle('ok', false, () => `task ${i} failed: ${e}`),
+      );
+    }
+  };
+  for (let k = 0; k < Math.min(IN_FLIGHT, TASKS); k++) launch();
+});
+const tasksEndedAt = (performance.now() - started) / 1000;
+
+// ─── phase 2: one long lazy map over a generator ─────────────────────────────────────────────
+
+phase = 'map';
+function* naturals(n: number): Generator<number> {
+  for (let i = 0; i < n; i++) yield i;
+}
+let index = 0;
+for await (const square of pool.map('square', naturals(MAP_ITEMS))) {
+  if (square !== index * index && wrong.length < 20) wrong.push(`map item ${index} gave ${square}`);
+  index++;
+  finished++;
+}
+count('map items', index === MAP_ITEMS, () => `map yielded ${index} of ${MAP_ITEMS} items`);
+clearInterval(sampler);
+process.stderr.write('\n');
+await pool.shutdown();
+const elapsed = (performance.now() - started) / 1000;
+
+// ─── the report ──────────────────────────────────────────────────────────────────────────────
+
+/** Least-squares line through (seconds, value) after warm-up; growth over the run vs the residuals' spread. */
+function trend(key: 'heapMB' | 'rssMB'): { slopePerMin: number; growthMB: number; noiseMB: number; holds: boolean } {
+  const points = samples.filter((s) => s.seconds >= elapsed * WARM_UP);
+  const n = points.length;
+  const mx = points.reduce((a, s) => a + s.seconds, 0) / n;
+  const my = points.reduce((a, s) => a + s[key], 0) / n;
+  const sxy = points.reduce((a, s) => a + (s.seconds - mx) * (s[key] - my), 0);
+  const sxx = points.reduce((a, s) => a + (s.seconds - mx) ** 2, 0);
+  const slope = sxx === 0 ? 0 : sxy / sxx;
+  const residuals = points.map((s) => s[key] - (my + slope * (s.seconds - mx)));
+  const noise = Math.sqrt(residuals.reduce((a, r) => a + r * r, 0) / Math.max(1, n - 2));
+  const span = (points.at(-1)?.seconds ?? 0) - (points[0]?.seconds ?? 0);
+  const growth = slope * span;
+  // "Beyond noise": the fitted growth over the whole window exceeds twice the samples' spread around the line.
+  return { slopePerMin: slope * 60, growthMB: growth, noiseMB: noise, holds: growth <= Math.max(2 * noise, 1) };
+}
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? 0 : (s[Math.floor((s.length - 1) / 2)] as number);
+};
+const afterWarmUp = samples.filter((s) => s.seconds >= elapsed * WARM_UP);
+const first = afterWarmUp[0] ?? samples[0];
+const last = samples.at(-1);
+const heap = trend('heapMB');
+const rss = trend('rssMB');
+const summary = {
+  machine: machine(),
+  options: { tasks: TASKS, mapItems: MAP_ITEMS, workers: WORKERS, inFlight: IN_FLIGHT, seed: SEED, mix: MIX },
+  elapsedSeconds: elapsed,
+  tasksPhaseSeconds: tasksEndedAt,
+  medianTasksPerSecond: median(samples.filter((s) => s.phase === 'tasks').map((s) => s.perSecond)),
+  medianMapItemsPerSecond: median(samples.filter((s) => s.phase === 'map').map((s) => s.perSecond)),
+  heapMB: { afterWarmUp: first?.heapMB, end: last?.heapMB, ...heap },
+  rssMB: { afterWarmUp: first?.rssMB, end: last?.rssMB, ...rss },
+  maxWorkersSeen: Math.max(...samples.map((s) => s.workers)),
+  outcomes,
+  wrong,
+  samples,
+};
+
+const mb = (v: number | undefined): string => (v === undefined ? '—' : `${v.toFixed(1)} MB`);
+const report = [
+  '# Soak run',
+  '',
+  `${summary.machine.cpu}, ${summary.machine.cores} cores, Node ${summary.machine.node}, ${summary.machine.date}.`,
+  `${TASKS.toLocaleString('en')} tasks (${IN_FLIGHT} in flight, seed ${SEED}) then a map of ${MAP_ITEMS.toLocaleString('en')} items, ${WORKERS} workers, ${elapsed.toFixed(0)} s.`,
+  '',
+  '| figure | value |',
+  '|---|---|',
+  `| tasks/s (median of 1 s samples) | ${summary.medianTasksPerSecond.toFixed(0)} |`,
+  `| map items/s (median of 1 s samples) | ${summary.medianMapItemsPerSecond.toFixed(0)} |`,
+  `| heap after warm-up → end | ${mb(first?.heapMB)} → ${mb(last?.heapMB)} |`,
+  `| heap slope after warm-up | ${heap.slopePerMin.toFixed(3)} MB/min (growth ${heap.growthMB.toFixed(2)} MB vs noise ${heap.noiseMB.toFixed(2)} MB): ${heap.holds ? 'flat' : 'GROWS'} |`,
+  `| RSS after warm-up → end | ${mb(first?.rssMB)} → ${mb(last?.rssMB)} |`,
+  `| RSS slope after warm-up | ${rss.slopePerMin.toFixed(3)} MB/min (growth ${rss.growthMB.toFixed(2)} MB vs noise ${rss.noiseMB.toFixed(2)} MB): ${rss.holds ? 'flat' : 'GROWS'} |`,
+  `| most workers at once | ${summary.maxWorkersSeen} (maxWorkers ${WORKERS}) |`,
+  `| outcomes | ${Object.entries(outcomes)
+    .map(([k, v]) => `${k} ${v.toLocaleString('en')}`)
+    .join(', ')} |`,
+  `| wrong outcomes | ${wrong.length === 0 ? 'none' : wrong.join('; ')} |`,
+  '',
+  '![throughput, heap and RSS over time](soak.svg)',
+  '',
+];
+
+const long = samples.flatMap((s) => [
+  {
+    seconds: s.seconds,
+    phase: s.phase,
+    panel: 'throughput (per s)',
+    series: s.phase === 'tasks' ? 'tasks/s' : 'map items/s',
+    value: s.perSecond,
+  },
+  { seconds: s.seconds, phase: s.phase, panel: 'memory (MB)', series: 'heap used', value: s.heapMB },
+  { seconds: s.seconds, phase: s.phase, panel: 'memory (MB)', series: 'RSS', value: s.rssMB },
+]);
+const chart = await svg({
+  $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+  title: 'Soak: throughput, heap and RSS over time',
+  data: { values: long },
+  width: 640,
+  height: 180,
+  mark: { type: 'line', interpolate: 'monotone' },
+  encoding: {
+    row: { field: 'panel', type: 'nominal', title: null },
+    x: { field: 'seconds', type: 'quantitative', title: 'seconds' },
+    y: { field: 'value', type: 'quantitative', title: null },
+    color: { field: 'series', type: 'nominal', title: null },
+  },
+  resolve: { scale: { y: 'independent' } },
+});
+const out = new URL('./results/', import.meta.url);
+await mkdir(out, { recursive: true });
+await writeFile(new URL('soak.json', out), `${JSON.stringify(summary, null, 2)}\n`);
+await writeFile(new URL('soak.md', out), report.join('\n'));
+await writeFile(new URL('soak.svg', out), chart);
+console.log(report.slice(0, -2).join('\n'));
+console.log(`\nWrote ${new URL('soak.md', out).pathname}, soak.json and soak.svg.`);
+if (wrong.length > 0 || !heap.holds) process.exitCode = 1;
