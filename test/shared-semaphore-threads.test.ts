@@ -110,9 +110,12 @@ describe('SharedSemaphore across threads', () => {
   it('a worker that dies holding 2 of 3 units gives them back within 100 ms, and a blocked waiter proceeds', async () => {
     const pool = tasksPool({ maxWorkers: 1 });
     const sem = new SharedSemaphore(3);
-    const crash = pool.submit('holdAndExit', sem, 2);
+    const go = shared(1);
+    const crash = pool.submit('holdAndExit', sem, 2, go);
     await waitUntil(() => sem.available === 1, 10_000, 'the worker to take 2 units');
     const waiter = sem.acquire({ weight: 3 });
+    Atomics.store(go, 0, 1); // now let it die holding them
+    Atomics.notify(go, 0);
     const error = await within(
       10_000,
       crash.catch((e: unknown) => e),
