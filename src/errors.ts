@@ -64,21 +64,28 @@ export class WorkerCrashedError extends ThreadgateError {
   readonly exitCode: number | undefined;
   /** The `threadId` of the worker that died, when known. */
   readonly threadId: number | undefined;
-  constructor(taskName: string, details: { exitCode?: number; threadId?: number; cause?: unknown }) {
-    const outOfMemory = (details.cause as { code?: unknown } | undefined)?.code === 'ERR_WORKER_OUT_OF_MEMORY';
-    const how = outOfMemory
-      ? 'ran out of memory (the resourceLimits heap limit); see cause'
-      : details.exitCode !== undefined
-        ? `exited with code ${details.exitCode}`
-        : `died (${describeCause(details.cause)})`;
-    const thread = details.threadId !== undefined ? ` (thread ${details.threadId})` : '';
-    super('ERR_WORKER_CRASHED', `the worker running task '${taskName}'${thread} ${how}`, { cause: details.cause });
+  constructor(taskName: string, details: { exitCode?: number; threadId?: number; cause?: unknown; startFailed?: number }) {
+    super('ERR_WORKER_CRASHED', crashMessage(taskName, details), { cause: details.cause });
     this.exitCode = details.exitCode;
     this.threadId = details.threadId;
   }
   override get name(): string {
     return 'WorkerCrashedError';
   }
+}
+
+function crashMessage(taskName: string, details: { exitCode?: number; threadId?: number; cause?: unknown; startFailed?: number }): string {
+  if (details.startFailed !== undefined) {
+    return `task '${taskName}' could not run: ${details.startFailed} workers in a row failed to start (${describeCause(details.cause)})`;
+  }
+  const thread = details.threadId !== undefined ? ` (thread ${details.threadId})` : '';
+  const how =
+    (details.cause as { code?: unknown } | undefined)?.code === 'ERR_WORKER_OUT_OF_MEMORY'
+      ? 'ran out of memory (the resourceLimits heap limit); see cause'
+      : details.exitCode !== undefined
+        ? `exited with code ${details.exitCode}`
+        : `died (${describeCause(details.cause)})`;
+  return `the worker running task '${taskName}'${thread} ${how}`;
 }
 
 /** `maxQueue` tasks are already waiting. Nothing was queued. */

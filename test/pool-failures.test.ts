@@ -124,6 +124,29 @@ describe('WorkerPool: every task settles', () => {
     expect(pool.stats).toMatchObject({ failed: 1, crashedWorkers: 1, completed: 7 });
   });
 
+  it('when no worker can start (a heap too small to boot), every waiting task fails with the cause instead of hanging', async () => {
+    const pool = tasksPool({ maxWorkers: 2, resourceLimits: { maxOldGenerationSizeMb: 1 } });
+    const warnings: string[] = [];
+    const onWarning = (w: Error & { code?: string }): void => void warnings.push(w.code ?? '');
+    process.on('warning', onWarning);
+    try {
+      const first = await within(20_000, Promise.allSettled(Array.from({ length: 8 }, (_, i) => pool.submit('add', i, 1))));
+      for (const r of first) {
+        expect(r.status).toBe('rejected');
+        const error = (r as PromiseRejectedResult).reason as WorkerCrashedError;
+        expect(error.code).toBe('ERR_WORKER_CRASHED');
+        expect(error.message).toMatch(/could not run: 3 workers in a row failed to start/);
+        expect((error.cause as { code?: string }).code).toBe('ERR_WORKER_OUT_OF_MEMORY');
+      }
+      // Later tasks get the same fresh attempts and the same clear failure, never a hang.
+      await expect(within(20_000, pool.submit('add', 1, 1))).rejects.toMatchObject({ code: 'ERR_WORKER_CRASHED' });
+      expect(pool.stats).toMatchObject({ failed: 9, queued: 0 });
+      expect(warnings).toContain('THREADGATE_WORKER_ERROR');
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
   it('an uncaught error in the worker rejects its task with ERR_WORKER_CRASHED and the cause', async () => {
     const pool = tasksPool({ maxWorkers: 1 });
     const error = (await within(

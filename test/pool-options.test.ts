@@ -26,6 +26,7 @@ const badOptions: Case[] = [
   ['resourceLimits', 5, 'TypeError', 'resource limits'],
   ['resourceLimits', { maxOldGenerationSizeMb: -1 }, 'TypeError', 'megabytes'],
   ['resourceLimits', { heap: 5 }, 'TypeError', 'maxOldGenerationSizeMb'],
+  ['resourceLimits', { stackSizeMb: 0.1 }, 'RangeError', 'crash the whole process'],
   ['execArgv', '--inspect', 'TypeError', 'an array of strings'],
   ['maxWorker', 2, 'TypeError', 'not an option'],
 ];

@@ -40,6 +40,7 @@ export default function run(message: TaskMessage): Outcome | Promise<Outcome> {
 
 function start(message: TaskMessage): Outcome | Promise<Outcome> {
   const [fn, slot, id, args, extras] = message;
+  if (slot < 0) return SKIPPED; // the pool's probe for a worker that starts: nothing to run
   const base = slot * SLOT_WORDS;
   Atomics.store(board, base + THREAD_ID, threadId);
   // QUEUED → RUNNING, unless the pool marked it SKIP first (cancelled before it started).

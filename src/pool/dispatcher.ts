@@ -33,6 +33,10 @@ const MAX_RETRIES = 3;
 /** While a worker to be killed holds a shared lock, look again this often (ms). */
 const KILL_RETRY_MS = 1;
 const EXIT_CODES_KEPT = 64;
+/** Workers in a row that fail to start, leaving none alive, before the waiting tasks are failed. */
+const MAX_START_FAILURES = 3;
+/** A message that asks Piscina for a worker and makes the runtime do nothing (no board slot). */
+const PROBE: TaskMessage = ['', -1, -1, undefined];
 
 /**
  * Owns the Piscina pool and everything between a submitted task and its outcome.
@@ -53,7 +57,7 @@ const EXIT_CODES_KEPT = 64;
  *   crashes the host process.
  */
 export class Dispatcher {
-  readonly #piscina: Piscina;
+  #piscina: Piscina;
   readonly #board: Int32Array;
   /** The task in each board slot, while it is handed to Piscina. */
   readonly #slots: (Task | undefined)[];
@@ -76,6 +80,9 @@ export class Dispatcher {
   #busyMs = 0;
   #idleWaiters: (() => void)[] = [];
   #destroyed = false;
+  /** Workers in a row that failed to start and left no worker alive. */
+  #startFailures = 0;
+  #probing = false;
 
   constructor(config: DispatcherConfig) {
     this.#config = config;
@@ -83,8 +90,13 @@ export class Dispatcher {
     this.#board = new Int32Array(new SharedArrayBuffer(slots * SLOT_WORDS * 4));
     this.#freeSlots = Array.from({ length: slots }, (_, i) => slots - 1 - i);
     this.#slots = new Array(slots).fill(undefined);
+    this.#piscina = this.#createPiscina();
+  }
+
+  #createPiscina(): Piscina {
+    const config = this.#config;
     const runtimeData: RuntimeData = { ...config.runtimeData, board: this.#board };
-    this.#piscina = new Piscina({
+    const piscina = new Piscina({
       filename: config.runtimeFile,
       workerData: runtimeData,
       // At least one: Piscina replaces an exited worker only up to minThreads, and a task waiting
@@ -101,11 +113,15 @@ export class Dispatcher {
       ...(config.execArgv ? { execArgv: config.execArgv } : {}),
       ...(config.resourceLimits ? { resourceLimits: config.resourceLimits } : {}),
     });
-    this.#piscina.on('error', (error: unknown) => this.#onWorkerError(error));
-    this.#piscina.on('workerCreate', (info: { id: number }) => this.#track(info.id));
-    this.#piscina.on('message', (message: unknown) => {
+    piscina.on('error', (error: unknown) => this.#onWorkerError(error));
+    piscina.on('workerCreate', (info: { id: number }) => {
+      this.#startFailures = 0; // a worker started: whatever failed before was not permanent
+      this.#track(info.id);
+    });
+    piscina.on('message', (message: unknown) => {
       if (isRetirement(message)) this.#onRetirement(message);
     });
+    return piscina;
   }
 
   /** Tasks waiting for a worker: in this queue, or handed to Piscina but not started. */
@@ -119,6 +135,8 @@ export class Dispatcher {
     this.#queue.push(task);
     this.#queued++;
     this.#pump();
+    // Every slot is held by a task Piscina keeps for a worker that never started: ask for one.
+    if (this.#freeSlots.length === 0 && this.#piscina.threads.length === 0) this.#probe();
     return task;
   }
 
@@ -157,12 +175,12 @@ export class Dispatcher {
   }
 
   /** Cancels every task that has not started: queued here, or waiting in Piscina's queue. */
-  cancelQueued(error: () => Error): void {
+  cancelQueued(error: (task: Task) => Error, countAs: 'cancelled' | 'failed' = 'cancelled'): void {
     this.#queue.drain((task) => {
-      if (!task.settled) this.cancel(task, error());
+      if (!task.settled) this.cancel(task, error(task), countAs);
     });
     for (const task of this.#slots) {
-      if (task !== undefined && !task.settled && !this.isRunning(task)) this.cancel(task, error());
+      if (task !== undefined && !task.settled && !this.isRunning(task)) this.cancel(task, error(task), countAs);
     }
   }
 
@@ -381,6 +399,40 @@ export class Dispatcher {
       code: 'THREADGATE_WORKER_ERROR',
       detail: (error as Error)?.stack,
     });
+    setImmediate(() => this.#checkAlive(error)); // once Piscina has replaced the worker, or not
+  }
+
+  /**
+   * Piscina stops replacing workers once one fails while starting, and then waits for a run()
+   * that may never come (this dispatcher calls run() only as tasks finish): with no worker
+   * left, the waiting tasks would wait forever. Ask for a new worker a few times; if none
+   * starts, fail every waiting task with the cause, so each one settles.
+   */
+  #checkAlive(cause: unknown): void {
+    if (this.#destroyed || this.#piscina.threads.length > 0) return;
+    this.#probing = false; // an earlier probe waits in Piscina's queue for a worker that is not coming
+    if (this.#queued === 0 && this.#inFlight === 0) return;
+    if (++this.#startFailures < MAX_START_FAILURES) {
+      this.#probe();
+      return;
+    }
+    this.#startFailures = 0;
+    this.cancelQueued((task) => new WorkerCrashedError(task.spec.fn, { cause, startFailed: MAX_START_FAILURES }), 'failed');
+    // The failed tasks handed to Piscina sit in its queue, holding their slots, until a worker
+    // starts. A fresh Piscina frees them now (destroy rejects them) and starts over clean.
+    const stuck = this.#piscina;
+    this.#piscina = this.#createPiscina();
+    void stuck.destroy();
+  }
+
+  #probe(): void {
+    if (this.#probing) return;
+    this.#probing = true;
+    const done = (): void => {
+      this.#probing = false;
+    };
+    const piscina = this.#piscina;
+    piscina.run(PROBE).then(done, () => piscina === this.#piscina && done());
   }
 }
 

@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import type { ResourceLimits } from 'node:worker_threads';
-import { invalidType, invalidValue } from '../errors.js';
+import { invalidType, invalidValue, outOfRange } from '../errors.js';
 import { checkDuration, checkInteger } from '../validate.js';
 import { FORBIDDEN_TASK_NAMES } from './protocol.js';
 
@@ -150,6 +150,8 @@ function checkCount(name: string, value: unknown, min: number): number {
   return checkInteger(name, value, min);
 }
 
+const MIN_STACK_MB = 1;
+
 function checkResourceLimits(value: unknown): ResourceLimits | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'object' || value === null)
@@ -159,6 +161,15 @@ function checkResourceLimits(value: unknown): ResourceLimits | undefined {
       throw invalidValue(`options.resourceLimits.${key}`, v, `not set: resource limits are ${RESOURCE_LIMITS.join(', ')}`);
     }
     if (typeof v !== 'number' || !(v > 0)) throw invalidType(`options.resourceLimits.${key}`, v, 'a number of megabytes > 0');
+    // Node 20 takes the whole process down (RangeError in the parent) when a worker starts with
+    // a stack below ~0.3 MB; a worker this small could not run a task anyway.
+    if (key === 'stackSizeMb' && v < MIN_STACK_MB) {
+      throw outOfRange(
+        `options.resourceLimits.${key}`,
+        v,
+        `at least ${MIN_STACK_MB} MB: smaller stacks crash the whole process when a worker starts`,
+      );
+    }
   }
   return value as ResourceLimits;
 }

@@ -23,7 +23,8 @@ const CANCELLED = 2;
 interface Waiter {
   state: number;
   weight: number;
-  grant: (permit: Permit) => void;
+  /** Called once, when the waiter's units are taken for it. */
+  grant: () => void;
 }
 
 /**
@@ -97,9 +98,9 @@ export class AsyncSemaphore implements Semaphore {
       const waiter: Waiter = {
         state: WAITING,
         weight,
-        grant: (permit) => {
+        grant: () => {
           cleanup();
-          resolve(permit);
+          resolve(new Permit(weight, this.#giveBack));
         },
       };
       const giveUp = (error: Error): void => {
@@ -121,7 +122,39 @@ export class AsyncSemaphore implements Semaphore {
   }
 
   withPermit<T>(fn: () => T | PromiseLike<T>, options?: AcquireOptions): Promise<T> {
-    return withPermitOf(this, fn, options);
+    if (options !== undefined) return withPermitOf(this, fn, options);
+    // No timeout or signal to honour: hold one unit for fn directly, with no Permit and no
+    // acquire promise in between. This is the queued-burst path (p-limit's use case).
+    return new Promise<T>((resolve, reject) => {
+      const run = (): void => {
+        let result: T | PromiseLike<T>;
+        try {
+          result = fn();
+        } catch (error) {
+          this.#giveBack(1);
+          reject(error);
+          return;
+        }
+        Promise.resolve(result).then(
+          (value) => {
+            this.#giveBack(1);
+            resolve(value);
+          },
+          (error: unknown) => {
+            this.#giveBack(1);
+            reject(error);
+          },
+        );
+      };
+      if (this.#waiting === 0 && this.#available >= 1) {
+        this.#available -= 1;
+        run();
+        return;
+      }
+      // Granted inside someone's release(): start fn in a microtask, never inside their call.
+      this.#line.push({ state: WAITING, weight: 1, grant: () => queueMicrotask(run) });
+      this.#waiting++;
+    });
   }
 
   release(n = 1): void {
@@ -148,7 +181,7 @@ export class AsyncSemaphore implements Semaphore {
       this.#available -= head.weight;
       this.#waiting--;
       head.state = GRANTED;
-      head.grant(new Permit(head.weight, this.#giveBack));
+      head.grant();
     }
   }
 
