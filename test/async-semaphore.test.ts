@@ -96,6 +96,28 @@ describe('AsyncSemaphore', () => {
     expect(sem.available).toBe(1);
   });
 
+  it('withPermit keeps FIFO with acquire waiters, never runs fn inside a release(), and frees the unit on a sync throw', async () => {
+    const sem = new AsyncSemaphore(1);
+    const order: string[] = [];
+    const held = sem.tryAcquire() as Permit;
+    const a = sem.withPermit(() => void order.push('withPermit a'));
+    const b = sem.acquire().then((p) => {
+      order.push('acquire b');
+      p.release();
+    });
+    const c = sem.withPermit(() => {
+      order.push('withPermit c');
+      throw new RangeError('sync throw');
+    });
+    const d = sem.withPermit(async () => void order.push('withPermit d'));
+    held.release();
+    order.push('after release()'); // a was granted by that release, but must not run inside it
+    await Promise.all([a, b, expect(c).rejects.toThrow('sync throw'), d]);
+    expect(order).toEqual(['after release()', 'withPermit a', 'acquire b', 'withPermit c', 'withPermit d']);
+    expect(sem.available).toBe(1);
+    expect(sem.waiting).toBe(0);
+  });
+
   it('serves a burst of 100k queued waiters in order', async () => {
     const sem = new AsyncSemaphore(1);
     const held = sem.tryAcquire() as Permit;

@@ -48,6 +48,25 @@ function burst(name: string, size: number, make: () => BurstGate): Case {
   };
 }
 
+/** No gate at all, only what any gate's queue costs at least: each task chained on the one before. */
+const promiseChainGate = (): BurstGate => {
+  let held = true;
+  let opened!: () => void;
+  let tail: Promise<void> = new Promise<void>((resolve) => {
+    opened = resolve;
+  });
+  return {
+    run: (task) => {
+      tail = tail.then(task);
+      return tail;
+    },
+    hold: () => () => {
+      if (held) opened();
+      held = false;
+    },
+  };
+};
+
 const asyncSemaphoreGate = (): BurstGate => {
   const sem = new AsyncSemaphore(1);
   return {
@@ -147,7 +166,12 @@ export const gates: Suite = async (ctx) => {
       ...(await runGroup(
         'gates',
         `queued burst of ${size / 1000}k at concurrency 1`,
-        [burst('p-limit', size, pLimitGate), burst('AsyncSemaphore', size, asyncSemaphoreGate), burst('async-sema', size, asyncSemaGate)],
+        [
+          burst('p-limit', size, pLimitGate),
+          burst('AsyncSemaphore', size, asyncSemaphoreGate),
+          burst('async-sema', size, asyncSemaGate),
+          burst('reference: a bare promise chain', size, promiseChainGate),
+        ],
         ctx.group({ timeMs: ctx.quick ? 100 : 500, iterations: 3 }),
       )),
     );

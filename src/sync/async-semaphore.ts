@@ -20,12 +20,25 @@ const WAITING = 0;
 const GRANTED = 1;
 const CANCELLED = 2;
 
-interface Waiter {
+/** A waiter of `acquire`: `grant` resolves its promise with a Permit. */
+interface Acquirer {
   state: number;
   weight: number;
-  /** Called once, when the waiter's units are taken for it. */
   grant: () => void;
 }
+
+/** A waiter of `withPermit` without options: one unit, held for `fn` directly. */
+class HeldCall {
+  state = WAITING;
+  readonly weight = 1;
+  constructor(
+    readonly fn: () => unknown,
+    readonly resolve: (value: unknown) => void,
+    readonly reject: (error: unknown) => void,
+  ) {}
+}
+
+type Waiter = Acquirer | HeldCall;
 
 /**
  * The in-thread counting semaphore (Python's `asyncio.BoundedSemaphore`): same interface and
@@ -42,10 +55,18 @@ export class AsyncSemaphore implements Semaphore {
   #available: number;
   #waiting = 0;
   readonly #line = new FifoQueue<Waiter>();
+  /** Granted HeldCalls, run together in one microtask: never inside the release() that granted them. */
+  readonly #ready = new FifoQueue<HeldCall>();
+  #readyScheduled = false;
+  readonly #runReady = (): void => {
+    this.#readyScheduled = false;
+    for (let call = this.#ready.shift(); call !== undefined; call = this.#ready.shift()) this.#run(call);
+  };
   readonly #giveBack = (weight: number): void => {
     this.#available += weight;
     this.#grantHead();
   };
+  readonly #releaseOne = (): void => this.#giveBack(1);
 
   /** @param capacity how many units may be out at once: an integer from 1 to 2^31-1. */
   constructor(capacity: number) {
@@ -95,7 +116,7 @@ export class AsyncSemaphore implements Semaphore {
         if (timer !== undefined) clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
       };
-      const waiter: Waiter = {
+      const waiter: Acquirer = {
         state: WAITING,
         weight,
         grant: () => {
@@ -123,38 +144,31 @@ export class AsyncSemaphore implements Semaphore {
 
   withPermit<T>(fn: () => T | PromiseLike<T>, options?: AcquireOptions): Promise<T> {
     if (options !== undefined) return withPermitOf(this, fn, options);
-    // No timeout or signal to honour: hold one unit for fn directly, with no Permit and no
-    // acquire promise in between. This is the queued-burst path (p-limit's use case).
+    // No timeout or signal to honour: hold one unit for fn directly, with no Permit, no acquire
+    // promise and no closure in between. This is the queued-burst path (p-limit's use case).
     return new Promise<T>((resolve, reject) => {
-      const run = (): void => {
-        let result: T | PromiseLike<T>;
-        try {
-          result = fn();
-        } catch (error) {
-          this.#giveBack(1);
-          reject(error);
-          return;
-        }
-        Promise.resolve(result).then(
-          (value) => {
-            this.#giveBack(1);
-            resolve(value);
-          },
-          (error: unknown) => {
-            this.#giveBack(1);
-            reject(error);
-          },
-        );
-      };
+      const call = new HeldCall(fn, resolve as (value: unknown) => void, reject);
       if (this.#waiting === 0 && this.#available >= 1) {
         this.#available -= 1;
-        run();
+        this.#run(call);
         return;
       }
-      // Granted inside someone's release(): start fn in a microtask, never inside their call.
-      this.#line.push({ state: WAITING, weight: 1, grant: () => queueMicrotask(run) });
+      this.#line.push(call);
       this.#waiting++;
     });
+  }
+
+  #run(call: HeldCall): void {
+    let result: PromiseLike<unknown>;
+    try {
+      result = Promise.resolve(call.fn());
+    } catch (error) {
+      this.#releaseOne();
+      call.reject(error);
+      return;
+    }
+    result.then(this.#releaseOne, this.#releaseOne); // first: the unit is back before the caller resumes
+    call.resolve(result);
   }
 
   release(n = 1): void {
@@ -181,8 +195,16 @@ export class AsyncSemaphore implements Semaphore {
       this.#available -= head.weight;
       this.#waiting--;
       head.state = GRANTED;
-      head.grant();
+      if (head instanceof HeldCall) this.#schedule(head);
+      else head.grant();
     }
+  }
+
+  #schedule(call: HeldCall): void {
+    this.#ready.push(call);
+    if (this.#readyScheduled) return;
+    this.#readyScheduled = true;
+    queueMicrotask(this.#runReady);
   }
 
   #checkWeight(name: string, weight: unknown): void {
