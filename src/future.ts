@@ -15,24 +15,44 @@ export interface FutureDriver {
   cancel(reason?: unknown): boolean;
 }
 
+/** Settles a future; known only to the pool (not exported from the package). */
+export const SETTLE: unique symbol = Symbol('threadgate.settleFuture') as never;
+
+const ignore = (): void => {};
+
 export class Future<T> implements PromiseLike<T> {
   readonly #promise: Promise<T>;
+  // Loosely typed, so a Future stays covariant in T (Future<number> is a Future<unknown>).
+  #resolve!: (value: unknown) => void;
+  #reject!: (reason: unknown) => void;
   #driver: FutureDriver | undefined;
   #settled: 'finished' | 'cancelled' | undefined;
 
   /** @internal Created by the pool. */
-  constructor(executor: (resolve: (value: T) => void, reject: (reason: unknown) => void) => void, driver?: FutureDriver) {
-    this.#driver = driver;
-    this.#promise = new Promise<T>(executor);
-    this.#promise.then(
-      () => this.#settle('finished'),
-      (error: unknown) => this.#settle(isCancellation(error) ? 'cancelled' : 'finished'),
-    );
+  constructor() {
+    this.#promise = new Promise<T>((resolve, reject) => {
+      this.#resolve = resolve as (value: unknown) => void;
+      this.#reject = reject;
+    });
   }
 
   /** @internal */
   attach(driver: FutureDriver): void {
-    this.#driver = driver;
+    if (this.#settled === undefined) this.#driver = driver;
+  }
+
+  /** @internal Resolves with `value`, or rejects with `error` when it is given. First call wins. */
+  [SETTLE](error: unknown, value?: T): void {
+    if (this.#settled !== undefined) return;
+    this.#driver = undefined;
+    if (error === undefined) {
+      this.#settled = 'finished';
+      this.#resolve(value);
+      return;
+    }
+    this.#settled = isCancellation(error) ? 'cancelled' : 'finished';
+    this.#promise.catch(ignore); // a failed future nobody looks at stays quiet, as in Python
+    this.#reject(error);
   }
 
   /** 'pending' (queued), 'running', 'finished' (result or error) or 'cancelled'. */
@@ -85,11 +105,6 @@ export class Future<T> implements PromiseLike<T> {
 
   get [Symbol.toStringTag](): string {
     return 'Future';
-  }
-
-  #settle(state: 'finished' | 'cancelled'): void {
-    this.#settled = state;
-    this.#driver = undefined;
   }
 }
 

@@ -11,7 +11,7 @@ import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { reviveHandles } from '../src/handles.js';
 import { connectProgress } from '../src/pool/progress.js';
 import type { Outcome, RanOutcome, Retirement, RuntimeData, TaskExtras, TaskMessage } from '../src/pool/protocol.js';
-import { FORBIDDEN_TASK_NAMES, RETIREMENT } from '../src/pool/protocol.js';
+import { FORBIDDEN_TASK_NAMES, RETIREMENT, SKIPPED } from '../src/pool/protocol.js';
 import { type SerializedError, serializeError } from '../src/pool/remote-error.js';
 import type { RunningTask } from '../src/task-context.js';
 import { getTaskControl, QUEUED, RUNNING, SLOT_WORDS, STATE, setTaskControl, THREAD_ID } from '../src/task-control.js';
@@ -24,7 +24,6 @@ type TaskFunction = (...args: unknown[]) => unknown;
 
 const data = workerData as RuntimeData;
 const board = data.board;
-const SKIPPED: Outcome = { skipped: true };
 
 let exports: Record<string, unknown> | undefined;
 let loading: Promise<void> | undefined;
@@ -120,11 +119,13 @@ async function continueAsync(
 function finish(startedAt: number, t0: number, values: unknown[], error?: SerializedError, failedAt?: number): Outcome | Promise<Outcome> {
   const running = getTaskControl() as RunningTask;
   setTaskControl(undefined);
-  const outcome: RanOutcome = { values, startedAt, runMs: t0 === 0 ? 0 : performance.now() - t0 };
-  if (error !== undefined) {
-    outcome.error = error;
-    if (failedAt !== undefined) outcome.failedAt = failedAt;
-  }
+  const runMs = t0 === 0 ? 0 : performance.now() - t0;
+  const outcome: RanOutcome =
+    error === undefined
+      ? [values, startedAt, runMs]
+      : failedAt === undefined
+        ? [values, startedAt, runMs, error]
+        : [values, startedAt, runMs, error, failedAt];
   // Report done only once the caller has handled every progress report and answered every
   // callback call: they travel on other ports, and the caller closes those when it sees the result.
   const { progress, callbacks } = running;

@@ -4,7 +4,7 @@ import { TaskTimeoutError, WorkerCrashedError } from '../errors.js';
 import { FifoQueue } from '../sync/fifo-queue.js';
 import { forEachResource } from '../sync/registry.js';
 import { CANCEL, IDLE, KILLING, QUEUED, RUNNING, SKIP, SLOT_WORDS, STATE, THREAD_ID } from '../task-control.js';
-import { isRetirement, type Outcome, type Retirement, type RuntimeData, type TaskExtras, type TaskMessage } from './protocol.js';
+import { isRetirement, type Outcome, type Retirement, type RuntimeData, SKIPPED, type TaskExtras, type TaskMessage } from './protocol.js';
 import { LatencyWindow, type PoolStats } from './stats.js';
 import { Phase, Task, type TaskSpec } from './task.js';
 
@@ -131,7 +131,7 @@ export class Dispatcher {
 
   /** Queues a task. Throws nothing: the caller checks capacity first with `hasRoom()`. */
   submit(spec: TaskSpec): Task {
-    const task = new Task(this.#nextId++, spec, performance.now());
+    const task = new Task(this, this.#nextId++, spec, performance.now());
     this.#queue.push(task);
     this.#queued++;
     this.#pump();
@@ -308,12 +308,13 @@ export class Dispatcher {
 
   #onOutcome(task: Task, outcome: Outcome): void {
     this.#free(task);
-    if (!('skipped' in outcome)) {
-      this.#busyMs += outcome.runMs;
-      this.#runTime.record(outcome.runMs);
-      this.#waitTime.record(Math.max(0, outcome.startedAt - (performance.timeOrigin + task.submittedAt)));
+    if (outcome !== SKIPPED) {
+      const [, startedAt, runMs, error] = outcome;
+      this.#busyMs += runMs;
+      this.#runTime.record(runMs);
+      this.#waitTime.record(Math.max(0, startedAt - (performance.timeOrigin + task.submittedAt)));
       if (!task.settled) {
-        if (outcome.error) this.#failed++;
+        if (error) this.#failed++;
         else this.#completed++;
         task.notify(undefined, outcome);
       }

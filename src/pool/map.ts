@@ -348,18 +348,18 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
       this.#fail(error, chunk.first);
       return;
     }
-    const ran = outcome as RanOutcome;
-    chunk.values = ran.values;
-    this.#sizer.observe(ran.runMs, ran.values.length + (ran.error ? 1 : 0));
-    this.#completed += ran.values.length;
+    const [values, , runMs, failure, failedAt] = outcome as RanOutcome;
+    chunk.values = values;
+    this.#sizer.observe(runMs, values.length + (failure ? 1 : 0));
+    this.#completed += values.length;
     if (this.#ordered) {
-      if (ran.values.length > 0) this.#ready.set(chunk.first, { ...chunk, count: ran.values.length });
+      if (values.length > 0) this.#ready.set(chunk.first, { ...chunk, count: values.length });
     } else {
-      for (const value of ran.values) this.#arrived.push(value);
+      for (const value of values) this.#arrived.push(value);
     }
-    if (ran.error !== undefined) {
-      const at = chunk.first + (ran.failedAt ?? 0);
-      this.#fail(deserializeError(ran.error, { taskName: this.#runner.taskName, taskId: -1, mapIndex: at }), at);
+    if (failure !== undefined) {
+      const at = chunk.first + (failedAt ?? 0);
+      this.#fail(deserializeError(failure, { taskName: this.#runner.taskName, taskId: -1, mapIndex: at }), at);
     }
     this.#onProgress?.({ completed: this.#completed, total: this.#total });
     this.#wake();

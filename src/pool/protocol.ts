@@ -26,24 +26,26 @@ export interface TaskExtras {
   progress?: MessagePort;
 }
 
-/** The worker ran the task (or chunk) to the end, successfully or not. */
-export interface RanOutcome {
+/**
+ * The worker ran the task (or chunk) to the end, successfully or not. A tuple, like the
+ * message, because it is cloned back once per task.
+ */
+export type RanOutcome = [
   /** Results: one for a call, one per item for a chunk (up to the failing item, if any). */
-  values: unknown[];
-  /** The task's (or the failing item's) error, if it threw. */
-  error?: SerializedError;
-  /** With `error` in a chunk: the failing item's position inside the chunk. */
-  failedAt?: number;
+  values: unknown[],
   /** When it started, as `performance.timeOrigin + performance.now()` in the worker. */
-  startedAt: number;
+  startedAt: number,
   /** How long it ran, in milliseconds. */
-  runMs: number;
-}
+  runMs: number,
+  /** The task's (or the failing item's) error, if it threw. */
+  error?: SerializedError,
+  /** With `error` in a chunk: the failing item's position inside the chunk. */
+  failedAt?: number,
+];
 
 /** The worker did not run the task: it was cancelled before it started (`SKIP` on the board). */
-export interface SkippedOutcome {
-  skipped: true;
-}
+export const SKIPPED = 0;
+export type SkippedOutcome = typeof SKIPPED;
 
 export type Outcome = RanOutcome | SkippedOutcome;
 

@@ -1,4 +1,7 @@
 import type { TransferListItem } from 'node:worker_threads';
+import { AbortError } from '../errors.js';
+import type { FutureDriver } from '../future.js';
+import type { Dispatcher } from './dispatcher.js';
 import type { RanOutcome, TaskExtras } from './protocol.js';
 
 /** What a pool task carries. */
@@ -25,8 +28,8 @@ export const Phase = {
 } as const;
 export type Phase = (typeof Phase)[keyof typeof Phase];
 
-/** One task on the pool's side. */
-export class Task {
+/** One task on the pool's side; it is also what drives its Future (`state`, `cancel()`). */
+export class Task implements FutureDriver {
   readonly id: number;
   readonly spec: TaskSpec;
   readonly submittedAt: number;
@@ -42,10 +45,21 @@ export class Task {
   retired = false;
   timer: NodeJS.Timeout | undefined;
 
-  constructor(id: number, spec: TaskSpec, now: number) {
+  readonly #dispatcher: Dispatcher;
+
+  constructor(dispatcher: Dispatcher, id: number, spec: TaskSpec, now: number) {
+    this.#dispatcher = dispatcher;
     this.id = id;
     this.spec = spec;
     this.submittedAt = now;
+  }
+
+  isRunning(): boolean {
+    return this.#dispatcher.isRunning(this);
+  }
+
+  cancel(reason?: unknown): boolean {
+    return this.#dispatcher.cancel(this, new AbortError('the task was cancelled', { cause: reason }));
   }
 
   /** Tells the caller, once. */

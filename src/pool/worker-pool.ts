@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import type { MessagePort, TransferListItem } from 'node:worker_threads';
 import { AbortError, abortErrorFrom, invalidType, invalidValue, PoolClosedError, QueueFullError } from '../errors.js';
-import { Future } from '../future.js';
+import { Future, SETTLE } from '../future.js';
 import { checkDuration, checkFunction, checkInteger, checkOptionalDuration, checkOptions, checkSignal } from '../validate.js';
 import { prepareArguments } from './arguments.js';
 import type { CallbackChannels } from './callback.js';
@@ -13,6 +13,7 @@ import { openProgressChannel } from './progress.js';
 import type { RanOutcome, TaskExtras } from './protocol.js';
 import { deserializeError } from './remote-error.js';
 import type { PoolStats } from './stats.js';
+import type { Task } from './task.js';
 import type { MapItem, TaskArgs, TaskName, TaskResult, UntypedModule } from './types.js';
 
 /** Per-call options, set with `pool.with({ ... })`. */
@@ -185,15 +186,7 @@ export class WorkerPool<M = UntypedModule> implements AsyncDisposable {
   }
 
   #submit<K extends TaskName<M>>(call: ResolvedCallOptions, name: string, args: unknown[]): Future<TaskResult<M, K>> {
-    let settle!: (error: Error | undefined, outcome: RanOutcome | undefined) => void;
-    const future = new Future<TaskResult<M, K>>((resolve, reject) => {
-      settle = (error, outcome) => {
-        if (error !== undefined) reject(error);
-        else if (outcome?.error !== undefined) reject(deserializeError(outcome.error, { taskName: name, taskId: task?.id ?? -1 }));
-        else resolve(outcome?.values[0] as TaskResult<M, K>);
-      };
-    });
-    let task: ReturnType<Dispatcher['submit']> | undefined;
+    const future = new Future<TaskResult<M, K>>();
     try {
       if (this.#closed) throw new PoolClosedError();
       checkTaskName('name', name);
@@ -207,30 +200,28 @@ export class WorkerPool<M = UntypedModule> implements AsyncDisposable {
         throw error;
       }
       const progress = call.onProgress ? openProgressChannel(call.onProgress) : undefined;
-      const extras = taskExtras(prepared.revive, progress?.port);
       const signal = call.signal;
-      const onAbort = signal ? () => task && this.#dispatcher.cancel(task, abortErrorFrom(signal)) : undefined;
-      task = this.#dispatcher.submit({
+      const onAbort = signal ? () => this.#dispatcher.cancel(task, abortErrorFrom(signal)) : undefined;
+      const task: Task = this.#dispatcher.submit({
         fn: name,
         args: prepared.values,
-        extras,
+        extras: taskExtras(prepared.revive, progress?.port),
         timeoutMs: call.timeoutMs,
         transfer: transferList(call.transfer, progress?.port, callbacks),
         settle: (error, outcome) => {
           if (onAbort) signal?.removeEventListener('abort', onAbort);
           progress?.close();
           callbacks?.close();
-          settle(error, outcome);
+          const [values, , , failure] = outcome ?? EMPTY;
+          if (error !== undefined) future[SETTLE](error);
+          else if (failure !== undefined) future[SETTLE](deserializeError(failure, { taskName: name, taskId: task.id }));
+          else future[SETTLE](undefined, values[0] as TaskResult<M, K>);
         },
       });
       if (onAbort) signal?.addEventListener('abort', onAbort, { once: true });
-      const submitted = task;
-      future.attach({
-        isRunning: () => this.#dispatcher.isRunning(submitted),
-        cancel: (reason) => this.#dispatcher.cancel(submitted, new AbortError('the task was cancelled', { cause: reason })),
-      });
+      future.attach(task);
     } catch (error) {
-      settle(error as Error, undefined);
+      future[SETTLE](error);
     }
     return future;
   }
@@ -353,6 +344,8 @@ function resolveMapOptions(options: MapOptions | undefined, call: ResolvedCallOp
     onProgress: opts.onProgress === undefined ? undefined : checkFunction('options.onProgress', opts.onProgress),
   };
 }
+
+const EMPTY: RanOutcome = [[], 0, 0];
 
 /** What moves with a task: the caller's transfer list, the progress port, the callbacks' ports. */
 function transferList(
