@@ -125,7 +125,9 @@ describe('WorkerPool: every task settles', () => {
   });
 
   it('when no worker can start (a heap too small to boot), every waiting task fails with the cause instead of hanging', async () => {
-    const pool = tasksPool({ maxWorkers: 2, resourceLimits: { maxOldGenerationSizeMb: 1 } });
+    // 4 MB is the smallest heap allowed (smaller ones crash the whole process on Node 24), and
+    // too small for a worker to start.
+    const pool = tasksPool({ maxWorkers: 2, resourceLimits: { maxOldGenerationSizeMb: 4 } });
     const warnings: string[] = [];
     const onWarning = (w: Error & { code?: string }): void => void warnings.push(w.code ?? '');
     process.on('warning', onWarning);

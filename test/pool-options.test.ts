@@ -27,6 +27,7 @@ const badOptions: Case[] = [
   ['resourceLimits', { maxOldGenerationSizeMb: -1 }, 'TypeError', 'megabytes'],
   ['resourceLimits', { heap: 5 }, 'TypeError', 'maxOldGenerationSizeMb'],
   ['resourceLimits', { stackSizeMb: 0.1 }, 'RangeError', 'crash the whole process'],
+  ['resourceLimits', { maxOldGenerationSizeMb: 2 }, 'RangeError', 'at least 4 MB'],
   ['execArgv', '--inspect', 'TypeError', 'an array of strings'],
   ['maxWorker', 2, 'TypeError', 'not an option'],
 ];

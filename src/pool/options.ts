@@ -150,7 +150,7 @@ function checkCount(name: string, value: unknown, min: number): number {
   return checkInteger(name, value, min);
 }
 
-const MIN_STACK_MB = 1;
+const MIN_MB: Record<string, number> = { stackSizeMb: 1, maxOldGenerationSizeMb: 4 };
 
 function checkResourceLimits(value: unknown): ResourceLimits | undefined {
   if (value === undefined) return undefined;
@@ -161,13 +161,15 @@ function checkResourceLimits(value: unknown): ResourceLimits | undefined {
       throw invalidValue(`options.resourceLimits.${key}`, v, `not set: resource limits are ${RESOURCE_LIMITS.join(', ')}`);
     }
     if (typeof v !== 'number' || !(v > 0)) throw invalidType(`options.resourceLimits.${key}`, v, 'a number of megabytes > 0');
-    // Node 20 takes the whole process down (RangeError in the parent) when a worker starts with
-    // a stack below ~0.3 MB; a worker this small could not run a task anyway.
-    if (key === 'stackSizeMb' && v < MIN_STACK_MB) {
+    // Below these, starting a worker takes the whole process down, not just the worker: Node 20
+    // throws a RangeError in the parent under a ~0.3 MB stack, and Node 24 aborts with a fatal
+    // OOM ("GC during deserialization") under a 3 MB old generation. No task could run anyway.
+    const min = MIN_MB[key];
+    if (min !== undefined && v < min) {
       throw outOfRange(
         `options.resourceLimits.${key}`,
         v,
-        `at least ${MIN_STACK_MB} MB: smaller stacks crash the whole process when a worker starts`,
+        `at least ${min} MB: smaller limits crash the whole process when a worker starts`,
       );
     }
   }
