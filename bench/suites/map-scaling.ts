@@ -1,19 +1,16 @@
 /**
  * Map scaling: a coarse CPU workload (fib, ~10 ms an item) and a fine-grained one (~2 µs an
  * item). A serial loop on the main thread, threadgate `map` (automatic chunking), and one task
- * per item in Piscina, tinypool, workerpool and poolifier (`mapExecute`), interleaved; then threadgate's speed-up over the serial loop as `maxWorkers`
- * grows from 1 to one beyond the core count (oversubscription).
+ * per item in Piscina, tinypool, workerpool and poolifier (`mapExecute`), interleaved; then
+ * threadgate's speed-up over the serial loop as `maxWorkers` grows from 1 to one beyond the core
+ * count (oversubscription).
  */
-import { fileURLToPath } from 'node:url';
-import { Piscina } from 'piscina';
-import { FixedThreadPool } from 'poolifier';
 import { WorkerPool, workloads } from 'threadgate';
 import type * as Workloads from 'threadgate/workloads';
 import { fib } from 'threadgate/workloads';
-import Tinypool from 'tinypool';
-import workerpool from 'workerpool';
 import { type Case, type CaseResult, runGroup } from '../harness.js';
-import { type Suite, workerFile } from './context.js';
+import type { Suite } from './context.js';
+import { type PeerPool, peerPools } from './peers.js';
 
 /** The smallest n whose fib(n) takes at least `ms` here (measured, so figures mean the same everywhere). */
 export function calibrateFib(ms: number): number {
@@ -55,75 +52,21 @@ function mapCase(name: string, n: number, items: number, workers: number): Case 
   };
 }
 
-/** A pool without chunking: every item is its own task, all submitted at once (what users of these pools write). */
-interface PerItemPool {
-  name: string;
-  start: (workers: number) => void;
-  runAll: (n: number, items: number) => Promise<unknown>;
-  stop: () => Promise<unknown>;
-}
-
-const all = (items: number, call: () => Promise<unknown>): Promise<unknown> => Promise.all(Array.from({ length: items }, call));
-
-function perItemPools(): PerItemPool[] {
-  const piscinaFile = fileURLToPath(workerFile('piscina-task.mjs'));
-  let piscina: Piscina;
-  let tinypool: Tinypool;
-  let wpool: ReturnType<typeof workerpool.pool>;
-  let poolifier: FixedThreadPool<unknown, unknown>;
-  return [
-    {
-      name: 'piscina, one task per item',
-      start: (workers) => {
-        piscina = new Piscina({ filename: piscinaFile, minThreads: workers, maxThreads: workers, idleTimeout: 30_000 });
-      },
-      runAll: (n, items) => all(items, () => piscina.run(n)),
-      stop: () => piscina.destroy(),
-    },
-    {
-      name: 'tinypool, one task per item',
-      start: (workers) => {
-        tinypool = new Tinypool({ filename: piscinaFile, minThreads: workers, maxThreads: workers, idleTimeout: 30_000 });
-      },
-      runAll: (n, items) => all(items, () => tinypool.run(n)),
-      stop: () => tinypool.destroy(),
-    },
-    {
-      name: 'workerpool, one exec per item',
-      start: (workers) => {
-        wpool = workerpool.pool(fileURLToPath(workerFile('workerpool-task.mjs')), {
-          minWorkers: workers,
-          maxWorkers: workers,
-          workerType: 'thread',
-        });
-      },
-      runAll: (n, items) => all(items, () => wpool.exec('fib', [n]) as unknown as Promise<unknown>),
-      stop: () => wpool.terminate() as unknown as Promise<unknown>,
-    },
-    {
-      name: 'poolifier mapExecute',
-      start: (workers) => {
-        poolifier = new FixedThreadPool(workers, fileURLToPath(workerFile('poolifier-task.mjs')));
-      },
-      runAll: (n, items) => poolifier.mapExecute(new Array<number>(items).fill(n)),
-      stop: () => poolifier.destroy(),
-    },
-  ];
-}
-
-function perItemCase(pool: PerItemPool, n: number, items: number, workers: number): Case {
+/** A peer without chunking: every item is its own task, all submitted at once (what users of these pools write). */
+function perItemCase(peer: PeerPool, n: number, items: number, workers: number): Case {
+  const inputs = new Array<number>(items).fill(n);
   return {
-    name: pool.name,
+    name: peer.name === 'poolifier' ? 'poolifier mapExecute' : `${peer.name}, one task per item`,
     ops: items,
     setup: async () => {
-      pool.start(workers);
-      await pool.runAll(n, Math.min(items, 100));
+      peer.start(workers);
+      await peer.runAll(inputs.slice(0, 100));
     },
     run: async () => {
-      await pool.runAll(n, items);
+      await peer.runAll(inputs);
     },
     teardown: async () => {
-      await pool.stop();
+      await peer.stop();
     },
   };
 }
@@ -143,7 +86,7 @@ export const mapScaling: Suite = async (ctx) => {
     [
       serialCase(coarseN, coarseItems),
       mapCase('threadgate map', coarseN, coarseItems, cores),
-      ...perItemPools().map((p) => perItemCase(p, coarseN, coarseItems, cores)),
+      ...peerPools().map((p) => perItemCase(p, coarseN, coarseItems, cores)),
     ],
     ctx.group({ timeMs: ctx.quick ? 300 : 1_500, iterations: ctx.quick ? 2 : 4 }),
   );
@@ -157,7 +100,7 @@ export const mapScaling: Suite = async (ctx) => {
   const perItem = await runGroup(
     'map scaling',
     `fine: fib(${fineN}), one task per item in each pool (${perItemItems} items; per-item cost compared)`,
-    perItemPools().map((p) => perItemCase(p, fineN, perItemItems, cores)),
+    peerPools().map((p) => perItemCase(p, fineN, perItemItems, cores)),
     ctx.group({ timeMs: ctx.quick ? 200 : 1_000, iterations: 2 }),
   );
   results.push(...coarse, ...fine, ...perItem);

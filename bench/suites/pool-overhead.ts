@@ -4,15 +4,11 @@
  * raw Piscina and the peer pools, all with the same number of threads. Then what progress costs:
  * a task's progress() calls with and without an `onProgress` listening.
  */
-import { fileURLToPath } from 'node:url';
-import { Piscina } from 'piscina';
-import { FixedThreadPool } from 'poolifier';
 import { WorkerPool, workloads } from 'threadgate';
 import type * as Workloads from 'threadgate/workloads';
-import Tinypool from 'tinypool';
-import workerpool from 'workerpool';
 import { type Case, runGroup } from '../harness.js';
-import { type Suite, workerFile } from './context.js';
+import type { Suite } from './context.js';
+import { peerPools } from './peers.js';
 
 interface Contender {
   name: string;
@@ -23,57 +19,21 @@ interface Contender {
 
 function contenders(): Contender[] {
   let pool: WorkerPool<typeof Workloads>;
-  let piscina: Piscina;
-  let tinypool: Tinypool;
-  let wpool: ReturnType<typeof workerpool.pool>;
-  let poolifier: FixedThreadPool<unknown, unknown>;
-  const piscinaFile = fileURLToPath(workerFile('piscina-task.mjs'));
-  return [
-    {
-      name: 'threadgate submit',
-      start: (threads) => {
-        pool = new WorkerPool<typeof Workloads>({ module: workloads, maxWorkers: threads, minWorkers: threads });
-      },
-      call: () => pool.submit('noop') as PromiseLike<void> as Promise<void>,
-      stop: () => pool.shutdown(),
+  const threadgate: Contender = {
+    name: 'threadgate submit',
+    start: (threads) => {
+      pool = new WorkerPool<typeof Workloads>({ module: workloads, maxWorkers: threads, minWorkers: threads });
     },
-    {
-      name: 'piscina run',
-      start: (threads) => {
-        piscina = new Piscina({ filename: piscinaFile, minThreads: threads, maxThreads: threads, idleTimeout: 30_000 });
-      },
-      call: () => piscina.run(null),
-      stop: () => piscina.destroy(),
-    },
-    {
-      name: 'tinypool run',
-      start: (threads) => {
-        tinypool = new Tinypool({ filename: piscinaFile, minThreads: threads, maxThreads: threads, idleTimeout: 30_000 });
-      },
-      call: () => tinypool.run(null),
-      stop: () => tinypool.destroy(),
-    },
-    {
-      name: 'workerpool exec',
-      start: (threads) => {
-        wpool = workerpool.pool(fileURLToPath(workerFile('workerpool-task.mjs')), {
-          minWorkers: threads,
-          maxWorkers: threads,
-          workerType: 'thread',
-        });
-      },
-      call: () => wpool.exec('noop', []) as unknown as Promise<unknown>,
-      stop: () => wpool.terminate() as unknown as Promise<unknown>,
-    },
-    {
-      name: 'poolifier execute',
-      start: (threads) => {
-        poolifier = new FixedThreadPool(threads, fileURLToPath(workerFile('poolifier-task.mjs')));
-      },
-      call: () => poolifier.execute(null),
-      stop: () => poolifier.destroy(),
-    },
-  ];
+    call: () => pool.submit('noop') as PromiseLike<void> as Promise<void>,
+    stop: () => pool.shutdown(),
+  };
+  const peers = peerPools().map((peer) => ({
+    name: `${peer.name} ${peer.call}`,
+    start: peer.start,
+    call: () => peer.run(null),
+    stop: peer.stop,
+  }));
+  return [threadgate, ...peers];
 }
 
 export const poolOverhead: Suite = async (ctx) => {
