@@ -31,9 +31,10 @@ export interface WorkerPoolOptions {
   initArgs?: unknown[];
   /**
    * Retire a worker after it has run this many tasks (a map chunk counts as one) and start a
-   * fresh one: a cure for slow leaks in task code (Python's `max_tasks_per_child`). Queued work
-   * is not failed; a task that reached a worker just as it retired runs on the next one, possibly
-   * after a task queued behind it. An integer >= 1, or `Infinity` (default).
+   * fresh one: a cure for slow leaks in task code (Python's `max_tasks_per_child`). The retiring
+   * worker's last result is delivered and no queued task is sent to it, so nothing fails and the
+   * order is kept; permits its tasks left held come back when it exits. An integer >= 1, or
+   * `Infinity` (default).
    */
   maxTasksPerWorker?: number;
   /**
