@@ -375,10 +375,12 @@ export class Dispatcher {
 
   #onRetirement({ slot, id, threadId, outcome }: Retirement): void {
     const task = this.#slots[slot];
-    if (task === undefined || task.id !== id) return;
-    task.retired = true;
-    void this.#workers.get(threadId)?.terminate(); // Piscina sees the exit and starts a replacement on demand
-    this.#onOutcome(task, outcome);
+    if (task !== undefined && task.id === id) task.retired = true; // before the exit fails it in Piscina
+    // The worker runs nothing more whatever happens here: stop it, or it stays busy for good.
+    // Piscina sees the exit and starts a replacement on demand.
+    const worker = this.#workers.get(threadId) ?? this.#piscina.threads.find((w) => w.threadId === threadId);
+    void worker?.terminate();
+    if (task?.retired) this.#onOutcome(task, outcome);
   }
 
   /** Watches a new worker's exit: remembers its code, gives back its semaphore permits. */
