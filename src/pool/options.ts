@@ -48,7 +48,11 @@ export interface WorkerPoolOptions {
    * return, keeping its worker; after that its worker is terminated and replaced. Default 100 ms.
    */
   cancelGraceMs?: number;
-  /** V8 heap limits for each worker (`worker_threads` `resourceLimits`). A task exceeding them fails with `ERR_WORKER_CRASHED`. */
+  /**
+   * V8 heap limits for each worker (`worker_threads` `resourceLimits`). A task exceeding them fails
+   * with `ERR_WORKER_CRASHED`. `maxOldGenerationSizeMb` must be at least 4 and `stackSizeMb` at
+   * least 1: below those, starting a worker crashes the whole process on Node 24 / Node 20.
+   */
   resourceLimits?: ResourceLimits;
   /**
    * Node flags of the workers. Default: the parent's `process.execArgv`. Giving this replaces
