@@ -12,7 +12,9 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { WorkerPool, type WorkerPoolOptions } from 'threadgate';
+import { summarize } from './harness.js';
 import { machine, svg } from './report.js';
+import { seededRandom } from './seeded-random.js';
 
 const { values } = parseArgs({
   options: {
@@ -55,16 +57,6 @@ interface Sample {
   workers: number;
 }
 
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** The exports of workers/soak-tasks.mjs. */
 interface SoakModule {
   ok(i: number): number;
@@ -81,7 +73,7 @@ const options: WorkerPoolOptions = {
   maxTasksPerWorker: 100_000, // recycling is part of the mix
 };
 const pool = new WorkerPool<SoakModule>(options);
-const rnd = seeded(SEED);
+const rnd = seededRandom(SEED);
 const outcomes: Record<string, number> = {};
 const wrong: string[] = [];
 const count = (label: string, ok: boolean, detail: () => string): void => {
@@ -211,10 +203,9 @@ function trend(
   // "Beyond noise": the fitted growth over the whole window exceeds twice the samples' spread around the line.
   return { slopePerMin: slope * 60, growthMB: growth, noiseMB: noise, holds: growth <= Math.max(2 * noise, 1) };
 }
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0 ? 0 : (s[Math.floor((s.length - 1) / 2)] as number);
-};
+
+/** The same p50 as every benchmark table. */
+const median = (xs: number[]): number => summarize(xs).p50Ms;
 const first = samples.find((s) => s.seconds >= tasksEndedAt * WARM_UP) ?? samples[0];
 const last = samples.at(-1);
 const heap = trend('heapMB', 'tasks');
