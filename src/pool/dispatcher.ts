@@ -298,7 +298,7 @@ export class Dispatcher {
       setTimeout(() => this.#kill(task), KILL_RETRY_MS);
       return;
     }
-    const worker = this.#workers.get(threadId);
+    const worker = this.#liveWorker(threadId);
     if (worker === undefined) return; // it has already exited: Piscina settles the task
     task.killed = true;
     void worker.terminate(); // Piscina sees the exit, rejects the task, and starts a replacement
@@ -378,9 +378,13 @@ export class Dispatcher {
     if (task !== undefined && task.id === id) task.retired = true; // before the exit fails it in Piscina
     // The worker runs nothing more whatever happens here: stop it, or it stays busy for good.
     // Piscina sees the exit and starts a replacement on demand.
-    const worker = this.#workers.get(threadId) ?? this.#piscina.threads.find((w) => w.threadId === threadId);
-    void worker?.terminate();
+    void this.#liveWorker(threadId)?.terminate();
     if (task?.retired) this.#onOutcome(task, outcome);
+  }
+
+  /** The worker with this thread id, while it lives; Piscina's own list covers one not tracked yet. */
+  #liveWorker(threadId: number): Worker | undefined {
+    return this.#workers.get(threadId) ?? this.#piscina.threads.find((w) => w.threadId === threadId);
   }
 
   /** Watches a new worker's exit: remembers its code, gives back its semaphore permits. */
