@@ -1,6 +1,7 @@
 /**
- * A small seeded generator (mulberry32) for runs that must replay from their seed: the soak
- * run's fault mix here, the stress and fault-injection tests in test/.
+ * A small seeded generator (mulberry32) for runs that must replay from their seed, such as the
+ * soak run's fault mix. test/fixtures/tasks.ts keeps its own copy: worker modules run under
+ * Node 24's type stripping, which cannot resolve a relative `.js` import of a `.ts` file.
  */
 export function seededRandom(seed: number): () => number {
   let a = seed >>> 0;
