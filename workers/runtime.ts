@@ -8,17 +8,14 @@
  * skips tasks cancelled before they started, and retires the worker after `maxTasksPerWorker`.
  */
 import { parentPort, threadId, workerData } from 'node:worker_threads';
-import { reviveHandles } from '../src/handles.js';
+import { takeRevivedCallbacks } from '../src/pool/callback.js';
 import { connectProgress } from '../src/pool/progress.js';
 import type { Outcome, RanOutcome, Retirement, RuntimeData, TaskExtras, TaskMessage } from '../src/pool/protocol.js';
 import { FORBIDDEN_TASK_NAMES, RETIREMENT, SKIPPED } from '../src/pool/protocol.js';
 import { type SerializedError, serializeError } from '../src/pool/remote-error.js';
+import { reviveHandles } from '../src/revive.js';
 import type { RunningTask } from '../src/task-context.js';
 import { getTaskControl, QUEUED, RUNNING, SLOT_WORDS, STATE, setTaskControl, THREAD_ID } from '../src/task-control.js';
-// Imported for their side effect: they teach reviveHandles their handle kinds.
-import '../src/sync/shared-semaphore.js';
-import '../src/sync/shared-rate-limiter.js';
-import { takeRevivedCallbacks } from '../src/pool/callback.js';
 
 type TaskFunction = (...args: unknown[]) => unknown;
 

@@ -109,8 +109,13 @@ function prepare(value: unknown, path: string, state: WalkState): unknown {
     return out;
   }
   if (value instanceof Set) {
-    for (const v of value) prepare(v, `${path} (a Set member)`, state);
-    return value;
+    let swapped = false;
+    const members = [...value].map((v) => {
+      const p = prepare(v, `${path} (a Set member)`, state);
+      if (p !== v) swapped = true;
+      return p;
+    });
+    return swapped ? new Set(members) : value;
   }
   const proto = Object.getPrototypeOf(value);
   if (proto === Object.prototype || proto === null) {

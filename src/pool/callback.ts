@@ -1,7 +1,7 @@
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { expose, type Remote, releaseProxy, wrap } from 'comlink';
 import { invalidType, ThreadgateError } from '../errors.js';
-import { HANDLE_TAG, type Handle, registerReviver, type Shareable } from '../handles.js';
+import { HANDLE_TAG, type Handle, type Shareable } from '../handles.js';
 import { nodeEndpoint } from './node-endpoint.js';
 import type { AnyFunction } from './types.js';
 
@@ -74,9 +74,9 @@ export type CallerArgument<P> = P extends AnyFunction
 
 // ─── the caller's side ──────────────────────────────────────────────────────────────────────
 
-const KIND = 'callback';
+export const CALLBACK_KIND = 'callback';
 
-interface CallbackHandle extends Handle {
+export interface CallbackHandle extends Handle {
   port: MessagePort;
 }
 
@@ -92,7 +92,7 @@ export class CallbackChannels {
     expose(marked.fn, nodeEndpoint(port1));
     this.#ends.push(port1);
     this.ports.push(port2);
-    return { [HANDLE_TAG]: KIND, version: 1, port: port2 };
+    return { [HANDLE_TAG]: CALLBACK_KIND, version: 1, port: port2 };
   }
 
   /** Closes every channel (at the task's end, or when it is refused before it was queued). */
@@ -114,9 +114,7 @@ export interface TaskCallbacks {
 
 let revived: { pending: Set<Promise<unknown>>; release: () => void }[] = [];
 
-registerReviver(KIND, (handle) => reviveCallback(handle as CallbackHandle));
-
-function reviveCallback(handle: CallbackHandle): (...args: unknown[]) => Promise<unknown> {
+export function reviveCallback(handle: CallbackHandle): (...args: unknown[]) => Promise<unknown> {
   const remote = wrap<AnyFunction>(nodeEndpoint(handle.port)) as Remote<AnyFunction>;
   const pending = new Set<Promise<unknown>>();
   let released = false;

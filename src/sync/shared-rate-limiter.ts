@@ -1,12 +1,12 @@
 import { invalidType, invalidValue } from '../errors.js';
-import { HANDLE_TAG, type Handle, registerReviver, type Shareable, TO_HANDLE } from '../handles.js';
+import { HANDLE_TAG, type Handle, type Shareable, TO_HANDLE } from '../handles.js';
 import { checkDuration, checkInteger, checkOptions, MAX_INT32 } from '../validate.js';
 import { AsyncSemaphore } from './async-semaphore.js';
 import { type CallLimitOptions, callLimited, type LimitedResponse, type LimiterGates } from './limiter-core.js';
 import type { RateLimiterOptions } from './rate-limiter.js';
 import { SharedSemaphore, type SharedSemaphoreHandle } from './shared-semaphore.js';
 
-const KIND = 'SharedRateLimiter';
+export const SHARED_RATE_LIMITER_KIND = 'SharedRateLimiter';
 /** Calls of one thread that may wait in shared memory at once; the rest wait in the thread. */
 const FUNNEL_WIDTH = 64;
 /** Shared waiter slots of the concurrency semaphore: room for 64 busy threads. */
@@ -72,7 +72,7 @@ export class SharedRateLimiter implements Shareable {
 
   /** Rebuilds a limiter from its handle (the pool does this for task arguments). Validated. */
   static from(handle: SharedRateLimiterHandle): SharedRateLimiter {
-    if (typeof handle !== 'object' || handle === null || handle[HANDLE_TAG] !== KIND) {
+    if (typeof handle !== 'object' || handle === null || handle[HANDLE_TAG] !== SHARED_RATE_LIMITER_KIND) {
       throw invalidType('handle', handle, 'a SharedRateLimiter handle (from `limiter.handle`)');
     }
     if (!(handle.clock instanceof SharedArrayBuffer) || handle.clock.byteLength !== 16) {
@@ -88,7 +88,7 @@ export class SharedRateLimiter implements Shareable {
 
   get handle(): SharedRateLimiterHandle {
     return {
-      [HANDLE_TAG]: KIND,
+      [HANDLE_TAG]: SHARED_RATE_LIMITER_KIND,
       version: VERSION,
       concurrency: this.#concurrency.handle,
       spacing: this.#spacing.handle,
@@ -126,5 +126,3 @@ export class SharedRateLimiter implements Shareable {
 }
 
 let adopting: { concurrency: SharedSemaphore; spacing: SharedSemaphore; clock: BigInt64Array } | undefined;
-
-registerReviver(KIND, (handle) => SharedRateLimiter.from(handle as SharedRateLimiterHandle));

@@ -1,6 +1,6 @@
 import { threadId as currentThreadId, isMainThread } from 'node:worker_threads';
 import { AbortError, AcquireTimeoutError, abortErrorFrom, invalidType, invalidValue, outOfRange, ThreadgateError } from '../errors.js';
-import { HANDLE_TAG, type Handle, registerReviver, type Shareable, TO_HANDLE } from '../handles.js';
+import { HANDLE_TAG, type Handle, type Shareable, TO_HANDLE } from '../handles.js';
 import { isBeingKilled } from '../task-control.js';
 import { checkInteger, checkOptionalDuration, checkOptions, checkSignal, MAX_INT32 } from '../validate.js';
 import { holdEventLoop, releaseEventLoop } from './keep-alive.js';
@@ -99,7 +99,7 @@ const LOCK_SLEEP_MS = 5;
 
 const DEFAULT_MAX_HOLDERS = 256;
 const DEFAULT_MAX_WAITERS = 1024;
-const KIND = 'SharedSemaphore';
+export const SHARED_SEMAPHORE_KIND = 'SharedSemaphore';
 
 /** The cloneable form of a {@link SharedSemaphore}: pass it anywhere, rebuild with `SharedSemaphore.from`. */
 export interface SharedSemaphoreHandle extends Handle {
@@ -202,7 +202,7 @@ export class SharedSemaphore implements Semaphore, Shareable, ThreadScopedResour
 
   /** The cloneable form of this semaphore; send it anywhere and call `SharedSemaphore.from`. */
   get handle(): SharedSemaphoreHandle {
-    return { [HANDLE_TAG]: KIND, version: VERSION, buffer: this.#buffer };
+    return { [HANDLE_TAG]: SHARED_SEMAPHORE_KIND, version: VERSION, buffer: this.#buffer };
   }
 
   /** @internal Used by the pool to send this semaphore as a task argument. */
@@ -689,7 +689,7 @@ function validateHandle(handle: unknown): SharedSemaphoreHandle['buffer'] {
   const expected = 'a SharedSemaphore handle (from `sem.handle`)';
   if (typeof handle !== 'object' || handle === null) throw invalidType('handle', handle, expected);
   const h = handle as Partial<SharedSemaphoreHandle>;
-  if (h[HANDLE_TAG] !== KIND) throw invalidValue('handle', handle, expected);
+  if (h[HANDLE_TAG] !== SHARED_SEMAPHORE_KIND) throw invalidValue('handle', handle, expected);
   const buffer = h.buffer;
   if (!(buffer instanceof SharedArrayBuffer)) throw invalidType('handle.buffer', buffer, 'a SharedArrayBuffer');
   const fail = (why: string): never => {
@@ -714,5 +714,3 @@ function overRelease(n: number, out: number): ThreadgateError {
     `cannot release ${n} unit(s): only ${out} ${out === 1 ? 'is' : 'are'} out (a bounded semaphore never exceeds its capacity)`,
   );
 }
-
-registerReviver(KIND, (handle) => SharedSemaphore.from(handle as SharedSemaphoreHandle));
