@@ -94,6 +94,18 @@ describe('AsyncSemaphore', () => {
     expect(await sem.withPermit(async () => 7)).toBe(7);
     await expect(sem.withPermit(() => Promise.reject(new Error('x')))).rejects.toThrow('x');
     expect(sem.available).toBe(1);
+    // The unit is back by the time the caller resumes, also on the queued path.
+    const seen: number[] = [];
+    for (const fn of [async () => 1, async () => Promise.reject(new Error('y'))]) {
+      const held = sem.tryAcquire();
+      const queued = sem.withPermit(fn).then(
+        () => seen.push(sem.available),
+        () => seen.push(sem.available),
+      );
+      held?.release();
+      await queued;
+    }
+    expect(seen).toEqual([1, 1]);
   });
 
   it('withPermit keeps FIFO with acquire waiters, never runs fn inside a release(), and frees the unit on a sync throw', async () => {
