@@ -1,16 +1,21 @@
 /**
  * Map scaling: a coarse CPU workload (fib, ~10 ms an item) and a fine-grained one (~2 µs an
  * item). A serial loop on the main thread, threadgate `map` (automatic chunking), and one task
- * per item in Piscina, tinypool, workerpool and poolifier (`mapExecute`), interleaved; then
+ * per item in Piscina, tinypool, workerpool and poolifier (`mapExecute`), and the machine's
+ * ceiling (bare worker threads splitting the items evenly), interleaved; then
  * threadgate's speed-up over the serial loop as `maxWorkers` grows from 1 to one beyond the core
  * count (oversubscription).
  */
+import { Worker } from 'node:worker_threads';
 import { WorkerPool, workloads } from 'threadgate';
 import type * as Workloads from 'threadgate/workloads';
 import { fib } from 'threadgate/workloads';
 import { type Case, type CaseResult, runGroup } from '../harness.js';
-import type { Suite } from './context.js';
+import { type Suite, workerFile } from './context.js';
 import { type PeerPool, peerPools } from './peers.js';
+
+/** The row that shows what the machine allows (see `bareThreadsCase`). */
+export const CEILING_CASE = 'ceiling: bare threads, items split evenly';
 
 /** The smallest n whose fib(n) takes at least `ms` here (measured, so figures mean the same everywhere). */
 export function calibrateFib(ms: number): number {
@@ -52,6 +57,38 @@ function mapCase(name: string, n: number, items: number, workers: number): Case 
   };
 }
 
+/**
+ * What the machine allows: one bare worker thread per core, each given an equal share of the
+ * items in a single message. Any pool's speed-up is measured against the same serial loop, so
+ * this row says how much of the gap to the ideal is the pool's and how much the machine's.
+ */
+function bareThreadsCase(n: number, items: number, threads: number): Case {
+  let workers: Worker[] = [];
+  const share = (i: number): number => Math.floor(items / threads) + (i < items % threads ? 1 : 0);
+  return {
+    name: CEILING_CASE,
+    ops: items,
+    setup: async () => {
+      workers = Array.from({ length: threads }, () => new Worker(workerFile('split-fib.mjs')));
+      await Promise.all(workers.map((w) => runShare(w, n, 1)));
+    },
+    run: async () => {
+      await Promise.all(workers.map((w, i) => runShare(w, n, share(i))));
+    },
+    teardown: async () => {
+      await Promise.all(workers.map((w) => w.terminate()));
+    },
+  };
+}
+
+function runShare(worker: Worker, n: number, items: number): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    worker.once('message', resolve);
+    worker.once('error', reject);
+    worker.postMessage({ n, items });
+  });
+}
+
 /** A peer without chunking: every item is its own task, all submitted at once (what users of these pools write). */
 function perItemCase(peer: PeerPool, n: number, items: number, workers: number): Case {
   const inputs = new Array<number>(items).fill(n);
@@ -86,6 +123,7 @@ export const mapScaling: Suite = async (ctx) => {
     [
       serialCase(coarseN, coarseItems),
       mapCase('threadgate map', coarseN, coarseItems, cores),
+      bareThreadsCase(coarseN, coarseItems, cores),
       ...peerPools().map((p) => perItemCase(p, coarseN, coarseItems, cores)),
     ],
     ctx.group({ timeMs: ctx.quick ? 300 : 1_500, iterations: ctx.quick ? 2 : 4 }),
@@ -93,7 +131,7 @@ export const mapScaling: Suite = async (ctx) => {
   const fine = await runGroup(
     'map scaling',
     `fine: fib(${fineN}) × ${fineItems}, ${cores} workers`,
-    [serialCase(fineN, fineItems), mapCase('threadgate map', fineN, fineItems, cores)],
+    [serialCase(fineN, fineItems), mapCase('threadgate map', fineN, fineItems, cores), bareThreadsCase(fineN, fineItems, cores)],
     ctx.group({ timeMs: ctx.quick ? 300 : 2_000, iterations: ctx.quick ? 2 : 5 }),
   );
   // One task per item for 200k items takes many seconds; its per-item cost is the same over fewer.
