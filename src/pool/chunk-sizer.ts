@@ -4,9 +4,12 @@
  * A round trip to a worker costs some tens of microseconds. Items are first sent one per chunk
  * (one per worker) to measure how long an item runs; from then on each chunk carries about
  * `TARGET_CHUNK_MS` of work, re-estimated from every chunk that comes back. When the total is
- * known, chunks stay small enough that every worker gets several, so the last ones finish together.
+ * known, chunks stay small enough that every worker gets several, so the last ones finish together,
+ * but never below `MIN_TAIL_CHUNK_MS` of work: shrinking to single items made the last ~2% of a
+ * 200k-item map of 2.6 µs items take ~50 round trips and 4% of the run.
  */
 const TARGET_CHUNK_MS = 4;
+const MIN_TAIL_CHUNK_MS = 0.5;
 const MAX_AUTO_CHUNK = 16_384;
 /** Chunks in flight per worker: one running, one waiting, so a worker never idles between chunks. */
 export const CHUNKS_PER_WORKER = 2;
@@ -53,17 +56,30 @@ export class ChunkSizer {
     return Math.min(MAX_AUTO_BUFFER, Math.max(MIN_AUTO_BUFFER, BUFFERED_CHUNKS_PER_WORKER * this.#workers * chunk));
   }
 
-  /** Learns from a chunk of `items` items that ran `runMs`. */
+  /** How long a chunk of `items` items is expected to run (ms), or undefined before any has come back. */
+  expectedMs(items: number): number | undefined {
+    return this.#perItemMs === undefined ? undefined : this.#perItemMs * items;
+  }
+
+  /**
+   * Learns from a chunk of `items` items that ran `runMs`. Faster than thought is believed at
+   * once: the first items carry one-off costs (lookups, cold code), and smoothing them away took
+   * ten undersized chunks. Slower than thought is smoothed, so one slow chunk does not swing sizes.
+   */
   observe(runMs: number, items: number): void {
     if (items === 0) return;
     const sample = Math.max(runMs / items, 1e-4);
-    this.#perItemMs = this.#perItemMs === undefined ? sample : SMOOTHING * sample + (1 - SMOOTHING) * this.#perItemMs;
+    const known = this.#perItemMs;
+    this.#perItemMs = known === undefined || sample < known ? sample : SMOOTHING * sample + (1 - SMOOTHING) * known;
   }
 
   #auto(remaining: number | undefined): number {
     if (this.#perItemMs === undefined) return 1;
     let size = Math.round(TARGET_CHUNK_MS / this.#perItemMs);
-    if (remaining !== undefined) size = Math.min(size, Math.ceil(remaining / (4 * this.#workers)));
+    if (remaining !== undefined) {
+      const smallest = Math.round(MIN_TAIL_CHUNK_MS / this.#perItemMs);
+      size = Math.min(size, Math.max(smallest, Math.ceil(remaining / (4 * this.#workers))));
+    }
     return Math.min(MAX_AUTO_CHUNK, Math.max(1, size));
   }
 }
