@@ -28,6 +28,19 @@ describe('WorkerPool: submit', () => {
     expect(pool.maxWorkers).toBe(2);
   });
 
+  it('never queues a task behind a running one while another worker frees first', async () => {
+    const pool = tasksPool({ maxWorkers: 2, minWorkers: 2 });
+    await Promise.all([pool.submit('square', 1), pool.submit('square', 2)]); // both workers up
+    const order: string[] = [];
+    const long = pool.submit('delayed', 1_500).then(() => order.push('long'));
+    const short = pool.submit('delayed', 50).then(() => order.push('short'));
+    // Each worker has room for one more in its inbox: were tasks handed to busy workers, one of
+    // these would wait for the long task although the other worker is free after 50 ms.
+    const later = Array.from({ length: 4 }, (_, i) => pool.submit('delayed', 10).then(() => order.push(`later ${i}`)));
+    await within(5_000, Promise.all([long, short, ...later]), 'every task');
+    expect(order.at(-1)).toBe('long');
+  });
+
   it('exposes stats consistent with what ran', async () => {
     const pool = tasksPool();
     await Promise.all(Array.from({ length: 10 }, (_, i) => pool.submit('square', i)));
@@ -142,6 +155,14 @@ describe('WorkerPool: map', () => {
     const stats = pool.stats;
     expect(stats.queued).toBe(0);
     expect(stats.completed + stats.cancelled).toBeLessThan(20);
+  });
+
+  it('runs one chunk at a time per worker, also when short chunks wait in its inbox', async () => {
+    const pool = tasksPool({ maxWorkers: 2, minWorkers: 2 });
+    // ~1 ms async items: chunks are sized short, so the next one is handed to a busy worker.
+    const seen = await within(20_000, pool.map('overlapHere', new Array(600).fill(1)).toArray(), 'the map');
+    expect(seen).toHaveLength(600);
+    expect(seen.every((s) => s.running === 1 && s.sameTask)).toBe(true);
   });
 
   it('reports completed counts through onProgress, ending at the total', async () => {

@@ -28,10 +28,24 @@ let loadFailure: SerializedError | undefined;
 const functions = new Map<string, TaskFunction>();
 let tasksRun = 0;
 
+/** Tasks handed to this worker and not finished. Piscina may hand over the next while one runs. */
+let unfinished = 0;
+/** Settles when the last task handed over has finished: the next one starts after it, never beside it. */
+let lastTask: Promise<unknown> = Promise.resolve();
+const finished = (): void => {
+  unfinished--;
+};
+
 export default function run(message: TaskMessage): Outcome | Promise<Outcome> {
   // [fn, slot, id, args, extras]: see protocol.ts for why a tuple.
-  if (exports === undefined && loadFailure === undefined) return load().then(() => start(message));
-  return start(message);
+  let outcome: Outcome | Promise<Outcome>;
+  if (unfinished > 0) outcome = lastTask.then(() => start(message));
+  else if (exports === undefined && loadFailure === undefined) outcome = load().then(() => start(message));
+  else outcome = start(message);
+  if (!isThenable(outcome)) return outcome; // ran to the end already: nothing to wait for
+  unfinished++;
+  lastTask = outcome.then(finished, finished);
+  return outcome;
 }
 
 function start(message: TaskMessage): Outcome | Promise<Outcome> {

@@ -1,5 +1,5 @@
 import type { ResourceLimits, Worker } from 'node:worker_threads';
-import { Piscina } from 'piscina';
+import { Piscina, type PiscinaTask, queueOptionsSymbol } from 'piscina';
 import { TaskTimeoutError, WorkerCrashedError } from '../errors.js';
 import { FifoQueue } from '../sync/fifo-queue.js';
 import { forEachResource } from '../sync/registry.js';
@@ -22,10 +22,11 @@ export interface DispatcherConfig {
 }
 
 /**
- * Tasks handed to Piscina per worker. With two, Piscina's own queue holds the next task of each
- * worker, so a worker that finishes gets its next task in the same tick, and Piscina takes its
- * cheap queued path instead of rebuilding its worker list for every task. Starts stay exact
- * (the board), and a task cancelled in Piscina's queue is marked SKIP like any other.
+ * Tasks handed to Piscina per worker. With two, the next task of each worker is already waiting:
+ * in Piscina's queue (Piscina then takes its cheap queued path instead of rebuilding its worker
+ * list for every task), or, for a short task, in the worker's own inbox, where the runtime starts
+ * it the moment the running one ends. Starts stay exact (the board), and a task cancelled before
+ * it starts, wherever it waits, is marked SKIP like any other.
  */
 const TASKS_PER_WORKER = 2;
 /** A task whose worker died before starting it is run again, at most this many times. */
@@ -42,8 +43,10 @@ const PROBE: TaskMessage = ['', -1, -1, undefined];
  * Owns the Piscina pool and everything between a submitted task and its outcome.
  *
  * - Its own FIFO queue, and at most two tasks per worker handed to Piscina at once, one per slot
- *   of the task control board (see task-control.ts). A task's timeout is counted from the start
- *   its worker writes on the board, so it never includes queue time.
+ *   of the task control board (see task-control.ts). Only short tasks (map chunks) go to a busy
+ *   worker (`idleFirst`). A task's timeout is counted from the start its worker writes on the
+ *   board, so it never includes queue time; a worker that dies before starting a task it holds
+ *   has it run again elsewhere.
  * - Task errors come back as data; a Piscina rejection therefore means its worker died, and the
  *   board tells whether the task had started: if not, it is run again elsewhere; if it had, it
  *   fails with `ERR_WORKER_CRASHED`, with the exit code and thread id.
@@ -105,7 +108,12 @@ export class Dispatcher {
       minThreads: Math.max(1, config.minWorkers),
       maxThreads: config.maxWorkers,
       idleTimeout: config.idleTimeoutMs,
-      concurrentTasksPerWorker: 1,
+      // Both tasks of a worker's slots go to the worker at once: it runs them one after the other
+      // (the runtime queues the second), so it never sits idle waiting for the main thread to
+      // hand over the next one. A retiring worker must get no task beyond its last: one at a time.
+      concurrentTasksPerWorker: config.runtimeData.maxTasksPerWorker === Number.POSITIVE_INFINITY ? TASKS_PER_WORKER : 1,
+      loadBalancer: idleFirst(config.maxWorkers),
+      stricterFIFO: true, // a task no worker can take yet goes back to the front of Piscina's queue, not the end
       // Keep each worker's event loop turning between tasks: async acquires, progress ports and
       // timers of task code must keep working. (Piscina's default blocks it in Atomics.wait.)
       atomics: 'disabled',
@@ -246,6 +254,7 @@ export class Dispatcher {
     let sent: TaskExtras | undefined = extras;
     if (timeoutMs !== Number.POSITIVE_INFINITY) sent = { ...extras, watchStart: true };
     const message: TaskMessage = sent === undefined ? [fn, slot, task.id, args] : [fn, slot, task.id, args, sent];
+    if (task.spec.short) Object.defineProperty(message, queueOptionsSymbol, { value: SHORT }); // not cloned: a symbol key
     // No AbortSignal for Piscina: giving it one makes every task 'abortable' and costs a quarter
     // of the no-op throughput. A task is stopped by terminating its worker instead (#kill).
     const options = task.spec.transfer ? { transferList: task.spec.transfer as never } : undefined;
@@ -441,6 +450,28 @@ export class Dispatcher {
     const piscina = this.#piscina;
     piscina.run(PROBE).then(done, () => piscina === this.#piscina && done());
   }
+}
+
+/** Marks a short task for the balancer: Piscina hands a task's queue options on to it. */
+const SHORT = Object.freeze({ short: true });
+
+type LoadBalancer = NonNullable<ConstructorParameters<typeof Piscina>[0]>['loadBalancer'] & {};
+
+/**
+ * Piscina's balancer for this pool: a task goes to an idle worker. Only a short task (a map
+ * chunk) may go to a busy one, and only once every worker the pool may have is running: it waits
+ * in that worker's inbox and starts the moment the running task ends. Any other task waits in
+ * Piscina's queue for whichever worker frees first, so a long task never holds another back.
+ */
+function idleFirst(maxWorkers: number): LoadBalancer {
+  return (task: PiscinaTask, workers) => {
+    let busy: (typeof workers)[number] | null = null;
+    for (const worker of workers) {
+      if (worker.currentUsage === 0) return worker;
+      if (worker.currentUsage < TASKS_PER_WORKER && (busy === null || worker.currentUsage < busy.currentUsage)) busy = worker;
+    }
+    return task[queueOptionsSymbol] === SHORT && workers.length >= maxWorkers ? busy : null;
+  };
 }
 
 function exitCodeOf(error: unknown): number | undefined {

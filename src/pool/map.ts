@@ -40,14 +40,24 @@ export interface MapProgress {
   value?: unknown;
 }
 
+/**
+ * A chunk expected to run at most this long may wait in a worker's inbox behind the one it is
+ * running; longer ones wait in the pool's queue, where whichever worker frees first takes them.
+ */
+const SHORT_CHUNK_MS = 50;
+
 /** How a map hands chunks to its pool. */
 export interface ChunkRunner {
   readonly workers: number;
   readonly taskName: string;
-  /** Submits one chunk; throws when the pool refuses it (closed, queue full, bad item). */
+  /**
+   * Submits one chunk; throws when the pool refuses it (closed, queue full, bad item). `short`:
+   * the chunk is expected to run briefly, so it may wait in a busy worker's inbox (see TaskSpec).
+   */
   run(
     items: unknown[],
     firstIndex: number,
+    short: boolean,
     timeoutMs: number,
     onProgress: ((value: unknown) => void) | undefined,
     settle: (error: Error | undefined, outcome: RanOutcome | undefined) => void,
@@ -331,7 +341,9 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
       ? (value: unknown) => this.#onProgress?.({ completed: this.#completed, total: this.#total, value })
       : undefined;
     try {
-      chunk.handle = this.#runner.run(items, chunk.first, this.#timeoutMs * items.length, report, (error, outcome) =>
+      const expectedMs = this.#sizer.expectedMs(items.length);
+      const short = expectedMs !== undefined && expectedMs <= SHORT_CHUNK_MS;
+      chunk.handle = this.#runner.run(items, chunk.first, short, this.#timeoutMs * items.length, report, (error, outcome) =>
         this.#settle(chunk, error, outcome),
       );
     } catch (error) {

@@ -13,6 +13,11 @@ export interface TaskSpec {
   /** Counted from the task's start; Infinity = none. */
   timeoutMs: number;
   transfer: TransferListItem[] | undefined;
+  /**
+   * Expected to run briefly (a map chunk sized by the pool): it may be handed to a busy worker,
+   * to start there the moment the running task ends, instead of waiting for the main thread.
+   */
+  short: boolean;
   /** Called exactly once: with an error (cancel, timeout, crash), or with what the worker reported. */
   settle: (error: Error | undefined, outcome: RanOutcome | undefined) => void;
 }

@@ -208,6 +208,7 @@ export class WorkerPool<M = UntypedModule> implements AsyncDisposable {
         extras: taskExtras(prepared.revive, progress?.port),
         timeoutMs: call.timeoutMs,
         transfer: transferList(call.transfer, progress?.port, callbacks),
+        short: false, // its length is unknown: it waits for a free worker, never behind another task
         settle: (error, outcome) => {
           if (onAbort) signal?.removeEventListener('abort', onAbort);
           progress?.close();
@@ -240,7 +241,7 @@ export class WorkerPool<M = UntypedModule> implements AsyncDisposable {
     const runner: ChunkRunner = {
       workers: this.#options.maxWorkers,
       taskName: name,
-      run: (chunk, firstIndex, timeoutMs, onProgress, settle) => {
+      run: (chunk, firstIndex, short, timeoutMs, onProgress, settle) => {
         if (this.#closed) throw new PoolClosedError();
         if (!this.#dispatcher.hasRoom()) throw new QueueFullError(this.#options.maxQueue);
         const prepared = prepareArguments(name, chunk, (i) => `item ${firstIndex + i}`);
@@ -254,6 +255,7 @@ export class WorkerPool<M = UntypedModule> implements AsyncDisposable {
           extras,
           timeoutMs,
           transfer: transferList(undefined, progress?.port, callbacks),
+          short,
           settle: (error, outcome) => {
             progress?.close();
             callbacks?.close();
