@@ -83,8 +83,16 @@ function bareThreadsCase(n: number, items: number, threads: number): Case {
 
 function runShare(worker: Worker, n: number, items: number): Promise<unknown> {
   return new Promise((resolve, reject) => {
-    worker.once('message', resolve);
-    worker.once('error', reject);
+    const onMessage = (values: unknown): void => {
+      worker.off('error', onError);
+      resolve(values);
+    };
+    const onError = (error: Error): void => {
+      worker.off('message', onMessage);
+      reject(error);
+    };
+    worker.once('message', onMessage);
+    worker.once('error', onError);
     worker.postMessage({ n, items });
   });
 }
