@@ -4,7 +4,7 @@
  */
 import type { CaseResult } from './harness.js';
 import { CEILING_CASE } from './suites/map-scaling.js';
-import { PROGRESS_EVENTS } from './suites/pool-overhead.js';
+import { MAIN_THREAD_CPU, PROGRESS_EVENTS } from './suites/pool-overhead.js';
 
 export interface Target {
   issue: string;
@@ -37,13 +37,14 @@ export function evaluateTargets(results: CaseResult[]): Target[] {
     targets.push({ issue, what, goal, measured: `${value < 10 ? value.toFixed(3) : value.toFixed(1)} ${unit}`, holds: ok(value) });
   };
 
-  ratio(
-    '#2',
-    'submit throughput, no-op tasks, vs raw piscina.run (same threads)',
-    0.95,
-    find('pool overhead', 'no-op throughput', 'threadgate submit'),
-    find('pool overhead', 'no-op throughput', 'piscina run'),
-  );
+  const submit = find('pool overhead', 'no-op throughput', 'threadgate submit');
+  const piscinaRun = find('pool overhead', 'no-op throughput', 'piscina run');
+  ratio('#2', 'submit throughput, no-op tasks, vs raw piscina.run (same threads)', 0.95, submit, piscinaRun);
+  const cpu = (r: CaseResult | undefined) => r?.extra?.[MAIN_THREAD_CPU] as number | undefined;
+  const [ourCpu, theirCpu] = [cpu(submit), cpu(piscinaRun)];
+  if (ourCpu !== undefined && theirCpu !== undefined) {
+    (targets.at(-1) as Target).measured += ` (main-thread CPU per task: ${ourCpu.toFixed(1)} vs ${theirCpu.toFixed(1)} µs)`;
+  }
   ratio(
     '#2',
     'coarse CPU map (fib ~8 ms/item) vs serial loop',

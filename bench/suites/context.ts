@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { CaseResult, GroupOptions } from '../harness.js';
 
 /** What every suite gets from the runner. */
@@ -14,3 +15,16 @@ export interface SuiteContext {
 export type Suite = (ctx: SuiteContext) => Promise<CaseResult[]>;
 
 export const workerFile = (name: string): URL => new URL(`../workers/${name}`, import.meta.url);
+
+/**
+ * CPU time this thread has run, in ns (Linux: /proc/thread-self/schedstat), or undefined where
+ * that is not available. On the main thread, it is what a pool takes from the event loop of the
+ * service that uses it: work no worker thread can take over.
+ */
+export function threadCpuNs(): number | undefined {
+  try {
+    return Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]);
+  } catch {
+    return undefined;
+  }
+}
