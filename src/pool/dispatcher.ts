@@ -75,6 +75,8 @@ export class Dispatcher {
   readonly #waitTime = new LatencyWindow();
   #queued = 0;
   #inFlight = 0;
+  /** Tasks handed to Piscina that are not short: while there is one, no task waits in a busy worker's inbox. */
+  #inFlightNotShort = 0;
   #nextId = 1;
   #completed = 0;
   #failed = 0;
@@ -112,7 +114,7 @@ export class Dispatcher {
       // (the runtime queues the second), so it never sits idle waiting for the main thread to
       // hand over the next one. A retiring worker must get no task beyond its last: one at a time.
       concurrentTasksPerWorker: config.runtimeData.maxTasksPerWorker === Number.POSITIVE_INFINITY ? TASKS_PER_WORKER : 1,
-      loadBalancer: idleFirst(config.maxWorkers),
+      loadBalancer: idleFirst(config.maxWorkers, () => this.#inFlightNotShort === 0),
       stricterFIFO: true, // a task no worker can take yet goes back to the front of Piscina's queue, not the end
       // Keep each worker's event loop turning between tasks: async acquires, progress ports and
       // timers of task code must keep working. (Piscina's default blocks it in Atomics.wait.)
@@ -248,6 +250,7 @@ export class Dispatcher {
     task.phase = Phase.InFlight;
     this.#slots[slot] = task;
     this.#inFlight++;
+    if (!task.spec.short) this.#inFlightNotShort++;
     this.#board[base + THREAD_ID] = 0;
     Atomics.store(this.#board, base + STATE, QUEUED); // the worker may start it from now on
     const { fn, args, extras, timeoutMs } = task.spec;
@@ -371,6 +374,7 @@ export class Dispatcher {
     this.#slots[slot] = undefined;
     this.#freeSlots.push(slot);
     this.#inFlight--;
+    if (!task.spec.short) this.#inFlightNotShort--;
   }
 
   #checkIdle(): void {
@@ -459,18 +463,19 @@ type LoadBalancer = NonNullable<ConstructorParameters<typeof Piscina>[0]>['loadB
 
 /**
  * Piscina's balancer for this pool: a task goes to an idle worker. Only a short task (a map
- * chunk) may go to a busy one, and only once every worker the pool may have is running: it waits
- * in that worker's inbox and starts the moment the running task ends. Any other task waits in
- * Piscina's queue for whichever worker frees first, so a long task never holds another back.
+ * chunk) may go to a busy one, and only when every worker the pool may have is running and every
+ * task in flight is short: it waits in that worker's inbox and starts the moment the task before
+ * it ends, a few milliseconds later. Any other task waits in Piscina's queue for whichever worker
+ * frees first, and a short one never waits behind a task of unknown length.
  */
-function idleFirst(maxWorkers: number): LoadBalancer {
+function idleFirst(maxWorkers: number, onlyShortInFlight: () => boolean): LoadBalancer {
   return (task: PiscinaTask, workers) => {
     let busy: (typeof workers)[number] | null = null;
     for (const worker of workers) {
       if (worker.currentUsage === 0) return worker;
       if (worker.currentUsage < TASKS_PER_WORKER && (busy === null || worker.currentUsage < busy.currentUsage)) busy = worker;
     }
-    return task[queueOptionsSymbol] === SHORT && workers.length >= maxWorkers ? busy : null;
+    return task[queueOptionsSymbol] === SHORT && workers.length >= maxWorkers && onlyShortInFlight() ? busy : null;
   };
 }
 
