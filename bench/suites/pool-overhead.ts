@@ -113,26 +113,33 @@ export const MAIN_THREAD_CPU = 'main-thread CPU µs/task';
 /** Events each task reports in the progress group; the cost per event is the difference over this. */
 export const PROGRESS_EVENTS = 20;
 
-/** The same pool, tasks with and without progress calls, with and without an `onProgress`. */
+/**
+ * Tasks with and without progress calls, with and without an `onProgress`, each case on a pool
+ * of its own (the harness sets every case up before the first round, so they cannot share one
+ * variable).
+ */
 function progressCases(threads: number, inFlight: number): Case[] {
-  let pool: WorkerPool<typeof Workloads>;
   const onProgress = (): void => {};
-  const variants: [name: string, call: () => PromiseLike<unknown>][] = [
-    ['noop', () => pool.submit('noop')],
-    ['report, no onProgress', () => pool.submit('report', PROGRESS_EVENTS)],
-    ['noop + onProgress', () => pool.with({ onProgress }).submit('noop')],
-    ['report + onProgress', () => pool.with({ onProgress }).submit('report', PROGRESS_EVENTS)],
+  type Pool = WorkerPool<typeof Workloads>;
+  const variants: [name: string, call: (pool: Pool) => PromiseLike<unknown>][] = [
+    ['noop', (pool) => pool.submit('noop')],
+    ['report, no onProgress', (pool) => pool.submit('report', PROGRESS_EVENTS)],
+    ['noop + onProgress', (pool) => pool.with({ onProgress }).submit('noop')],
+    ['report + onProgress', (pool) => pool.with({ onProgress }).submit('report', PROGRESS_EVENTS)],
   ];
-  return variants.map(([name, call]) => ({
-    name,
-    ops: inFlight,
-    setup: async () => {
-      pool = new WorkerPool<typeof Workloads>({ module: workloads, maxWorkers: threads, minWorkers: threads });
-      await Promise.all(Array.from({ length: 100 }, call));
-    },
-    run: async () => {
-      await Promise.all(Array.from({ length: inFlight }, call));
-    },
-    teardown: () => pool.shutdown(),
-  }));
+  return variants.map(([name, call]) => {
+    let pool: Pool;
+    return {
+      name,
+      ops: inFlight,
+      setup: async () => {
+        pool = new WorkerPool<typeof Workloads>({ module: workloads, maxWorkers: threads, minWorkers: threads });
+        await Promise.all(Array.from({ length: 100 }, () => call(pool)));
+      },
+      run: async () => {
+        await Promise.all(Array.from({ length: inFlight }, () => call(pool)));
+      },
+      teardown: () => pool.shutdown(),
+    };
+  });
 }
