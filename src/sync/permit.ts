@@ -5,26 +5,31 @@
  */
 export class Permit implements Disposable {
   readonly #giveBack: (weight: number) => void;
-  /** How many units of the semaphore this permit holds. */
-  readonly weight: number;
-  #released = false;
+  /** The weight while held; its negation once released. One field, not two: every acquire makes one. */
+  #units: number;
 
   /** @internal Semaphores create permits; user code receives them. */
   constructor(weight: number, giveBack: (weight: number) => void) {
-    this.weight = weight;
+    this.#units = weight;
     this.#giveBack = giveBack;
+  }
+
+  /** How many units of the semaphore this permit holds (or held, once released). */
+  get weight(): number {
+    return Math.abs(this.#units);
   }
 
   /** Whether this permit has been released. */
   get released(): boolean {
-    return this.#released;
+    return this.#units < 0;
   }
 
   /** Returns the permit to its semaphore. Safe to call more than once. */
   release(): void {
-    if (this.#released) return;
-    this.#released = true;
-    this.#giveBack(this.weight);
+    const units = this.#units;
+    if (units < 0) return;
+    this.#units = -units;
+    this.#giveBack(units);
   }
 
   [Symbol.dispose](): void {
