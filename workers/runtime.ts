@@ -11,7 +11,7 @@ import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { takeRevivedCallbacks } from '../src/pool/callback.js';
 import { connectProgress } from '../src/pool/progress.js';
 import type { Outcome, RanOutcome, Retirement, RuntimeData, TaskExtras, TaskMessage } from '../src/pool/protocol.js';
-import { FORBIDDEN_TASK_NAMES, RETIREMENT, SKIPPED } from '../src/pool/protocol.js';
+import { BATCH, BATCH_OUTCOME, type BatchOutcome, FORBIDDEN_TASK_NAMES, RETIREMENT, SKIPPED } from '../src/pool/protocol.js';
 import { type SerializedError, serializeError } from '../src/pool/remote-error.js';
 import { reviveHandles } from '../src/revive.js';
 import type { RunningTask } from '../src/task-context.js';
@@ -50,6 +50,7 @@ export default function run(message: TaskMessage): Outcome | Promise<Outcome> {
 
 function start(message: TaskMessage): Outcome | Promise<Outcome> {
   const [fn, slot, id, args, extras] = message;
+  if (slot === BATCH) return runBatch(args as TaskMessage[], 0);
   if (slot < 0) return SKIPPED; // the pool's probe for a worker that starts: nothing to run
   const base = slot * SLOT_WORDS;
   Atomics.store(board, base + THREAD_ID, threadId);
@@ -79,6 +80,37 @@ function start(message: TaskMessage): Outcome | Promise<Outcome> {
     (value) => finish(startedAt, t0, [value]),
     (error: unknown) => finish(startedAt, t0, [], serializeError(error)),
   );
+}
+
+/**
+ * Runs the tasks of a batch one after the other, from `from` on, posting each outcome the moment
+ * its task ends (see protocol.ts). The batch's own Piscina result carries nothing.
+ */
+function runBatch(tasks: TaskMessage[], from: number): Outcome | Promise<Outcome> {
+  for (let i = from; i < tasks.length; i++) {
+    const task = tasks[i] as TaskMessage;
+    const outcome = start(task);
+    if (isThenable(outcome)) {
+      return outcome.then((settled) => {
+        postOutcome(task, settled);
+        return runBatch(tasks, i + 1);
+      });
+    }
+    postOutcome(task, outcome);
+  }
+  return SKIPPED;
+}
+
+function postOutcome([, slot, id]: TaskMessage, outcome: Outcome): void {
+  const message: BatchOutcome = [BATCH_OUTCOME, slot, id, outcome];
+  try {
+    parentPort?.postMessage(message);
+  } catch (error) {
+    // The result cannot be cloned (a function, a class instance with private state...): the
+    // task fails with that error instead of taking its worker and the rest of the batch down.
+    const [, startedAt = 0, runMs = 0] = outcome === SKIPPED ? [] : outcome;
+    parentPort?.postMessage([BATCH_OUTCOME, slot, id, [[], startedAt, runMs, serializeError(error)]] satisfies BatchOutcome);
+  }
 }
 
 /** Revives the handles among a task's arguments; the callbacks among them are the task's to release. */

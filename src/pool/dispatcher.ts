@@ -4,7 +4,18 @@ import { TaskTimeoutError, WorkerCrashedError } from '../errors.js';
 import { FifoQueue } from '../sync/fifo-queue.js';
 import { forEachResource } from '../sync/registry.js';
 import { CANCEL, IDLE, KILLING, QUEUED, RUNNING, SKIP, SLOT_WORDS, STATE, THREAD_ID } from '../task-control.js';
-import { isRetirement, type Outcome, type Retirement, type RuntimeData, SKIPPED, type TaskExtras, type TaskMessage } from './protocol.js';
+import {
+  BATCH,
+  type BatchOutcome,
+  isBatchOutcome,
+  isRetirement,
+  type Outcome,
+  type Retirement,
+  type RuntimeData,
+  SKIPPED,
+  type TaskExtras,
+  type TaskMessage,
+} from './protocol.js';
 import { LatencyWindow, type PoolStats } from './stats.js';
 import { Phase, Task, type TaskSpec } from './task.js';
 
@@ -29,6 +40,16 @@ export interface DispatcherConfig {
  * it starts, wherever it waits, is marked SKIP like any other.
  */
 const TASKS_PER_WORKER = 2;
+/** The most tasks in one batch message (see protocol.ts). */
+const MAX_BATCH = 16;
+/**
+ * Only tasks whose function has run at least `FAST_RUNS` times, taking `FAST_MS` or less on
+ * average lately, are batched: a task in a batch waits for the ones before it in the same worker.
+ */
+const FAST_RUNS = 8;
+const FAST_MS = 0.25;
+/** Weight of the newest run in a function's average. */
+const SPEED_SMOOTHING = 0.2;
 /** A task whose worker died before starting it is run again, at most this many times. */
 const MAX_RETRIES = 3;
 /** While a worker to be killed holds a shared lock, look again this often (ms). */
@@ -42,11 +63,12 @@ const PROBE: TaskMessage = ['', -1, -1, undefined];
 /**
  * Owns the Piscina pool and everything between a submitted task and its outcome.
  *
- * - Its own FIFO queue, and at most two tasks per worker handed to Piscina at once, one per slot
- *   of the task control board (see task-control.ts). Only short tasks (map chunks) go to a busy
- *   worker (`idleFirst`). A task's timeout is counted from the start its worker writes on the
- *   board, so it never includes queue time; a worker that dies before starting a task it holds
- *   has it run again elsewhere.
+ * - Its own FIFO queue, and at most two messages per worker handed to Piscina at once. A message
+ *   is one task, or a batch of tiny ones (protocol.ts); every task has its own slot of the task
+ *   control board (see task-control.ts). Only short tasks (map chunks) go to a busy worker
+ *   (`idleFirst`). A task's timeout is counted from the start its worker writes on the board, so
+ *   it never includes queue time; a worker that dies before starting a task it holds has it run
+ *   again elsewhere.
  * - Task errors come back as data; a Piscina rejection therefore means its worker died, and the
  *   board tells whether the task had started: if not, it is run again elsewhere; if it had, it
  *   fails with `ERR_WORKER_CRASHED`, with the exit code and thread id.
@@ -75,6 +97,11 @@ export class Dispatcher {
   readonly #waitTime = new LatencyWindow();
   #queued = 0;
   #inFlight = 0;
+  /** Messages handed to Piscina and not settled (a batch is one); at most `#messageLimit`. */
+  #messages = 0;
+  readonly #messageLimit: number;
+  /** Recent average run time (ms) and run count of each task function, to tell which are tiny. */
+  readonly #speed = new Map<string, { runs: number; ms: number }>();
   /** Tasks handed to Piscina that are not short: while there is one, no task waits in a busy worker's inbox. */
   #inFlightNotShort = 0;
   #nextId = 1;
@@ -82,6 +109,7 @@ export class Dispatcher {
   #failed = 0;
   #cancelled = 0;
   #crashedWorkers = 0;
+  #batched = 0;
   #busyMs = 0;
   #idleWaiters: (() => void)[] = [];
   #destroyed = false;
@@ -91,7 +119,8 @@ export class Dispatcher {
 
   constructor(config: DispatcherConfig) {
     this.#config = config;
-    const slots = config.maxWorkers * TASKS_PER_WORKER;
+    this.#messageLimit = config.maxWorkers * TASKS_PER_WORKER;
+    const slots = this.#messageLimit * (this.#batching() ? MAX_BATCH : 1);
     this.#board = new Int32Array(new SharedArrayBuffer(slots * SLOT_WORDS * 4));
     this.#freeSlots = Array.from({ length: slots }, (_, i) => slots - 1 - i);
     this.#slots = new Array(slots).fill(undefined);
@@ -129,7 +158,8 @@ export class Dispatcher {
       this.#track(info.id);
     });
     piscina.on('message', (message: unknown) => {
-      if (isRetirement(message)) this.#onRetirement(message);
+      if (isBatchOutcome(message)) this.#onBatchOutcome(message);
+      else if (isRetirement(message)) this.#onRetirement(message);
     });
     return piscina;
   }
@@ -145,8 +175,8 @@ export class Dispatcher {
     this.#queue.push(task);
     this.#queued++;
     this.#pump();
-    // Every slot is held by a task Piscina keeps for a worker that never started: ask for one.
-    if (this.#freeSlots.length === 0 && this.#piscina.threads.length === 0) this.#probe();
+    // Every message is held by Piscina for a worker that never started: ask for one.
+    if ((this.#messages >= this.#messageLimit || this.#freeSlots.length === 0) && this.#piscina.threads.length === 0) this.#probe();
     return task;
   }
 
@@ -216,6 +246,7 @@ export class Dispatcher {
       failed: this.#failed,
       cancelled: this.#cancelled,
       crashedWorkers: this.#crashedWorkers,
+      batched: this.#batched,
       utilization: elapsed > 0 ? Math.min(1, this.#busyMs / (elapsed * this.#config.maxWorkers)) : 0,
       runTime: this.#runTime.summary(),
       waitTime: this.#waitTime.summary(),
@@ -234,16 +265,65 @@ export class Dispatcher {
   // ─── dispatching ──────────────────────────────────────────────────────────────────────────
 
   #pump(): void {
-    while (this.#freeSlots.length > 0) {
-      const task = this.#queue.shift();
+    while (this.#messages < this.#messageLimit && this.#freeSlots.length > 0) {
+      const task = this.#nextQueued();
       if (task === undefined) return;
-      if (task.settled) continue; // cancelled while queued
-      this.#queued--;
+      // A backlog of tiny tasks goes out in batches, spread over every message slot left.
+      const size = Math.min(MAX_BATCH, this.#freeSlots.length, Math.ceil((this.#queued + 1) / (this.#messageLimit - this.#messages)));
+      if (size > 1 && this.#isTiny(task)) {
+        const batch = [task];
+        for (let next = this.#queue.peek(); batch.length < size && next !== undefined; next = this.#queue.peek()) {
+          if (!next.settled && !this.#isTiny(next)) break;
+          this.#queue.shift();
+          if (next.settled) continue;
+          this.#queued--;
+          batch.push(next);
+        }
+        if (batch.length > 1) {
+          this.#dispatchBatch(batch);
+          continue;
+        }
+      }
       this.#dispatch(task);
     }
   }
 
-  #dispatch(task: Task): void {
+  /** The next task of the queue that is still to run, taken out of it. */
+  #nextQueued(): Task | undefined {
+    for (let task = this.#queue.shift(); task !== undefined; task = this.#queue.shift()) {
+      if (task.settled) continue; // cancelled while queued
+      this.#queued--;
+      return task;
+    }
+    return undefined;
+  }
+
+  /** Batching needs one task per worker at a time to keep retirement exact. */
+  #batching(): boolean {
+    return this.#config.runtimeData.maxTasksPerWorker === Number.POSITIVE_INFINITY;
+  }
+
+  /** A plain call of a function known to be tiny: no ports, no transfer, no timeout, nothing to revive. */
+  #isTiny(task: Task): boolean {
+    const { spec } = task;
+    if (spec.extras !== undefined || spec.transfer !== undefined || spec.timeoutMs !== Number.POSITIVE_INFINITY || spec.short) return false;
+    const speed = this.#speed.get(spec.fn);
+    return speed !== undefined && speed.runs >= FAST_RUNS && speed.ms <= FAST_MS && this.#batching();
+  }
+
+  /** Learns how long a function takes, from the outcome of one plain call of it. */
+  #learn(task: Task, runMs: number): void {
+    if (task.spec.extras?.items !== undefined) return; // a map chunk: many calls in one run
+    const speed = this.#speed.get(task.spec.fn);
+    if (speed === undefined) this.#speed.set(task.spec.fn, { runs: 1, ms: runMs });
+    else {
+      speed.runs++;
+      speed.ms = SPEED_SMOOTHING * runMs + (1 - SPEED_SMOOTHING) * speed.ms;
+    }
+  }
+
+  /** Hands a task its board slot; the worker may start it from then on. */
+  #occupy(task: Task): number {
     const slot = this.#freeSlots.pop() as number;
     const base = slot * SLOT_WORDS;
     task.slot = slot;
@@ -252,7 +332,28 @@ export class Dispatcher {
     this.#inFlight++;
     if (!task.spec.short) this.#inFlightNotShort++;
     this.#board[base + THREAD_ID] = 0;
-    Atomics.store(this.#board, base + STATE, QUEUED); // the worker may start it from now on
+    Atomics.store(this.#board, base + STATE, QUEUED);
+    return slot;
+  }
+
+  #dispatchBatch(tasks: Task[]): void {
+    const entries: TaskMessage[] = tasks.map((task) => [task.spec.fn, this.#occupy(task), task.id, task.spec.args]);
+    this.#batched += tasks.length;
+    this.#messages++;
+    this.#piscina.run(['', BATCH, 0, entries] satisfies TaskMessage).then(
+      () => {
+        this.#messages--; // each task settles by its own outcome message, which may still be on its way
+        this.#pump();
+      },
+      (error: unknown) => {
+        this.#messages--;
+        this.#onBatchRejected(tasks, error);
+      },
+    );
+  }
+
+  #dispatch(task: Task): void {
+    const slot = this.#occupy(task);
     const { fn, args, extras, timeoutMs } = task.spec;
     let sent: TaskExtras | undefined = extras;
     if (timeoutMs !== Number.POSITIVE_INFINITY) sent = { ...extras, watchStart: true };
@@ -261,10 +362,16 @@ export class Dispatcher {
     // No AbortSignal for Piscina: giving it one makes every task 'abortable' and costs a quarter
     // of the no-op throughput. A task is stopped by terminating its worker instead (#kill).
     const options = task.spec.transfer ? { transferList: task.spec.transfer as never } : undefined;
+    this.#messages++;
     this.#piscina.run(message, options).then(
-      (outcome: Outcome) => this.#onOutcome(task, outcome),
+      (outcome: Outcome) => {
+        this.#messages--;
+        this.#onOutcome(task, outcome);
+      },
       (error: unknown) => {
-        if (!task.retired) this.#onRejected(task, error); // a retired worker's exit fails its last task in Piscina: we hold its outcome
+        this.#messages--;
+        if (!task.retired) this.#onRejected(task, error);
+        else this.#pump(); // a retired worker's exit fails its last task in Piscina: we hold its outcome
       },
     );
     if (sent?.watchStart) this.#watchStart(task, slot);
@@ -322,6 +429,7 @@ export class Dispatcher {
     this.#free(task);
     if (outcome !== SKIPPED) {
       const [, startedAt, runMs, error] = outcome;
+      this.#learn(task, runMs);
       this.#busyMs += runMs;
       this.#runTime.record(runMs);
       this.#waitTime.record(Math.max(0, startedAt - (performance.timeOrigin + task.submittedAt)));
@@ -333,6 +441,33 @@ export class Dispatcher {
     }
     this.#pump();
     this.#checkIdle();
+  }
+
+  /** One task of a batch has ended. Stale if its slot has moved on (it was settled already). */
+  #onBatchOutcome([, slot, id, outcome]: BatchOutcome): void {
+    const task = this.#slots[slot];
+    if (task !== undefined && task.id === id) this.#onOutcome(task, outcome);
+  }
+
+  /**
+   * A batch's worker died. Outcomes it posted before dying may still be on their way: Node
+   * delivers them before the worker's `'exit'`, so the batch's unsettled tasks are judged only
+   * after it (run again if they never started, crashed if one was running).
+   */
+  #onBatchRejected(tasks: Task[], error: unknown): void {
+    const unsettled = (): Task[] => tasks.filter((task) => task.phase === Phase.InFlight && this.#slots[task.slot] === task);
+    let threadId = 0;
+    for (const task of unsettled()) threadId ||= this.#board[task.slot * SLOT_WORDS + THREAD_ID] as number;
+    const judge = (): void => {
+      const crashes = this.#crashedWorkers;
+      for (const task of unsettled()) this.#onRejected(task, error);
+      // No task was running when it died (an uncaught error after the last one, say): it still crashed.
+      if (this.#crashedWorkers === crashes && !this.#destroyed && !tasks.some((task) => task.killed)) this.#crashedWorkers++;
+      this.#pump();
+    };
+    const worker = threadId === 0 ? undefined : this.#workers.get(threadId);
+    if (worker === undefined) judge();
+    else worker.once('exit', () => queueMicrotask(judge));
   }
 
   #onRejected(task: Task, error: unknown): void {

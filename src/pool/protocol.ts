@@ -2,7 +2,7 @@ import type { MessagePort } from 'node:worker_threads';
 import type { SerializedError } from './remote-error.js';
 
 /**
- * What the pool sends to its worker runtime (one Piscina task per message) and what comes back.
+ * What the pool sends to its worker runtime (one Piscina task per message, or a batch) and what comes back.
  * Task functions' own errors travel as data in an `Outcome`, never as a Piscina rejection, so a
  * rejection from Piscina always means the worker itself failed.
  *
@@ -69,6 +69,24 @@ export const RETIREMENT = '@@threadgate/retirement';
 
 export function isRetirement(message: unknown): message is Retirement {
   return typeof message === 'object' && message !== null && (message as Partial<Retirement>)[RETIREMENT] === true;
+}
+
+/**
+ * A batch: several plain tasks in one Piscina message, `['', BATCH, 0, tasks]`, so a burst of
+ * tiny tasks does not pay Piscina's per-message cost for each. Every task keeps its own board
+ * slot (start, cancel and kill stay exact per task), and the runtime posts each outcome on its
+ * `parentPort` the moment the task ends, so a worker that dies mid-batch loses no finished result
+ * (Node delivers those messages before the worker's `'exit'`).
+ */
+export const BATCH = -2;
+
+/** One task's outcome from a batch, as a `parentPort` message (Piscina re-emits it as `'message'`). */
+export type BatchOutcome = [tag: typeof BATCH_OUTCOME, slot: number, id: number, outcome: Outcome];
+
+export const BATCH_OUTCOME = '@@threadgate/outcome';
+
+export function isBatchOutcome(message: unknown): message is BatchOutcome {
+  return Array.isArray(message) && message[0] === BATCH_OUTCOME;
 }
 
 /** What every worker of a pool is started with (Piscina `workerData`). */

@@ -1,0 +1,96 @@
+import { type Future, WorkerCrashedError } from 'threadgate';
+import { describe, expect, it } from 'vitest';
+import { delay, type Tasks, tasksPool, waitUntil, within } from './helpers.js';
+
+/**
+ * A backlog of tiny tasks travels in batches (several tasks, one message). Each test warms the
+ * `tiny` function up first, so the pool knows it is tiny, then submits a burst and checks that
+ * every task settled on its own, with a run counter per task in shared memory: no task runs
+ * twice, and the ones that should run, run once.
+ */
+const BURST = 600;
+
+type Fate = Parameters<typeof Tasks.tiny>[2];
+type Settled = { value: unknown } | { error: Error };
+
+async function burst(fate: Fate, meanwhile?: (futures: Future<unknown>[], runs: Int32Array) => Promise<void>) {
+  const pool = tasksPool({ maxWorkers: 2, minWorkers: 2, cancelGraceMs: 20 });
+  const warm = new Int32Array(new SharedArrayBuffer(64 * 4));
+  await Promise.all(Array.from({ length: 64 }, (_, i) => pool.submit('tiny', i, warm)));
+  const batchedBefore = pool.stats.batched;
+  const runs = new Int32Array(new SharedArrayBuffer(BURST * 4));
+  const futures = Array.from({ length: BURST }, (_, i) => pool.submit('tiny', i, runs, fate));
+  const settled = Promise.all(
+    futures.map((f) =>
+      f.then(
+        (value): Settled => ({ value }),
+        (error: unknown): Settled => ({ error: error as Error }),
+      ),
+    ),
+  );
+  await meanwhile?.(futures, runs);
+  const outcomes = await within(20_000, settled, 'the burst');
+  return { pool, runs, outcomes, batched: pool.stats.batched - batchedBefore };
+}
+
+describe('batches of tiny tasks', () => {
+  it('a burst goes out in batches, and every task settles with its own result', async () => {
+    const { runs, outcomes, batched } = await burst({});
+    expect(batched).toBeGreaterThan(BURST / 2);
+    expect(outcomes).toEqual(Array.from({ length: BURST }, (_, i) => ({ value: i * 2 })));
+    for (let i = 0; i < BURST; i++) expect(Atomics.load(runs, i), `runs of task ${i}`).toBe(1);
+  });
+
+  it('a worker exiting mid-batch loses no finished result, and the tasks after it run elsewhere, once', async () => {
+    const exitAt = 300;
+    const { pool, runs, outcomes, batched } = await burst({ exitAt });
+    expect(batched).toBeGreaterThan(BURST / 2);
+    for (const [i, outcome] of outcomes.entries()) {
+      if (i === exitAt) expect(outcome).toMatchObject({ error: expect.any(WorkerCrashedError) });
+      else expect(outcome, `task ${i}`).toEqual({ value: i * 2 });
+      expect(Atomics.load(runs, i), `runs of task ${i}`).toBe(1);
+    }
+    expect(((outcomes[exitAt] as { error: WorkerCrashedError }).error as WorkerCrashedError).exitCode).toBe(9);
+    expect(pool.stats.crashedWorkers).toBe(1);
+    expect(await pool.submit('square', 3)).toBe(9);
+  });
+
+  it('a running task killed mid-batch takes no other task with it; one cancelled before it starts never runs', async () => {
+    const hangAt = 250;
+    const skipAt = 590;
+    const { pool, runs, outcomes } = await burst({ hangAt }, async (futures, runs) => {
+      await waitUntil(() => Atomics.load(runs, hangAt) === 1, 10_000, 'the hanging task to start');
+      (futures[skipAt] as Future<unknown>).cancel(); // still waiting: in the queue or in a batch
+      await delay(5);
+      (futures[hangAt] as Future<unknown>).cancel(); // running, never looks at its signal: killed after the grace
+    });
+    for (const [i, outcome] of outcomes.entries()) {
+      if (i === hangAt || i === skipAt) expect(outcome, `task ${i}`).toMatchObject({ error: { name: 'AbortError' } });
+      else expect(outcome, `task ${i}`).toEqual({ value: i * 2 });
+      expect(Atomics.load(runs, i), `runs of task ${i}`).toBe(i === skipAt ? 0 : 1);
+    }
+    expect(await pool.submit('square', 4)).toBe(16);
+  });
+
+  it('a worker failing on an uncaught error right after a task keeps every result it had sent', async () => {
+    const uncaughtAfter = Array.from({ length: 14 }, (_, k) => 30 + 40 * k); // 14 workers die: 14 chances for the race
+    const { pool, runs, outcomes } = await burst({ uncaughtAfter });
+    // The error arrives on another port than the outcomes: tasks are judged only once every
+    // outcome the worker sent has been read, so none is taken for crashed or run again.
+    for (const [i, outcome] of outcomes.entries()) {
+      expect(outcome, `task ${i}`).toEqual({ value: i * 2 });
+      expect(Atomics.load(runs, i), `runs of task ${i}`).toBe(1);
+    }
+    expect(pool.stats.crashedWorkers).toBeGreaterThanOrEqual(1);
+  });
+
+  it('a result that cannot be cloned fails its own task only', async () => {
+    const uncloneableAt = 123;
+    const { runs, outcomes } = await burst({ uncloneableAt });
+    for (const [i, outcome] of outcomes.entries()) {
+      if (i === uncloneableAt) expect(outcome, `task ${i}`).toMatchObject({ error: { name: 'DataCloneError' } });
+      else expect(outcome, `task ${i}`).toEqual({ value: i * 2 });
+      expect(Atomics.load(runs, i), `runs of task ${i}`).toBe(1);
+    }
+  });
+});
