@@ -1,5 +1,6 @@
 import { type Future, WorkerCrashedError } from 'threadgate';
 import { describe, expect, it } from 'vitest';
+import { random } from './fixtures/tasks.js';
 import { delay, type Tasks, tasksPool, waitUntil, within } from './helpers.js';
 
 /**
@@ -93,4 +94,31 @@ describe('batches of tiny tasks', () => {
       expect(Atomics.load(runs, i), `runs of task ${i}`).toBe(1);
     }
   });
+
+  // Seeded: a worker exiting and workers failing on uncaught errors mid-batch, and cancels at
+  // random moments, all in one burst. `BATCH_SEEDS=n` runs more.
+  for (let seed = 700; seed < 700 + Number(process.env.BATCH_SEEDS ?? 4); seed++) {
+    it(`seed ${seed}: under exits, uncaught errors and random cancels, every task settles as allowed and none runs twice`, async () => {
+      const rand = random(seed);
+      const pick = (): number => Math.floor(rand() * BURST);
+      const exitAt = pick();
+      const uncaughtAfter = [pick(), pick(), pick()];
+      const cancels = new Set(Array.from({ length: 40 }, pick));
+      const { pool, runs, outcomes } = await burst({ exitAt, uncaughtAfter }, async (futures) => {
+        for (const i of cancels) {
+          if (rand() < 0.5) await delay(rand() * 3);
+          (futures[i] as Future<unknown>).cancel();
+        }
+      });
+      for (const [i, outcome] of outcomes.entries()) {
+        const ran = Atomics.load(runs, i);
+        expect(ran, `runs of task ${i}`).toBeLessThanOrEqual(1);
+        if (cancels.has(i) && 'error' in outcome && outcome.error.name === 'AbortError') continue; // cancelled in time
+        if (i === exitAt) expect(outcome, `task ${i}`).toMatchObject({ error: expect.any(WorkerCrashedError) });
+        else expect(outcome, `task ${i}`).toEqual({ value: i * 2 });
+        expect(ran, `runs of task ${i}`).toBe(1);
+      }
+      expect(await pool.submit('square', 5)).toBe(25);
+    });
+  }
 });
