@@ -333,6 +333,17 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
     return this.#total === undefined ? undefined : this.#total - this.#pulled;
   }
 
+  /**
+   * Whether fewer than a few chunks of this size are left to pull (called once this one is
+   * pulled). Then a chunk must not wait in a busy worker's inbox: another worker may be about to
+   * run out of work, and the map would end one chunk late (measured: 4% of a 40-item map of
+   * 9 ms items).
+   */
+  #inTail(size: number): boolean {
+    const remaining = this.#remaining();
+    return remaining !== undefined && remaining < size * CHUNKS_PER_WORKER * this.#runner.workers;
+  }
+
   #launch(items: unknown[]): void {
     const chunk: Chunk = { first: this.#pulled, count: items.length, values: undefined, handle: undefined };
     this.#pulled += items.length;
@@ -342,7 +353,7 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
       : undefined;
     try {
       const expectedMs = this.#sizer.expectedMs(items.length);
-      const short = expectedMs !== undefined && expectedMs <= SHORT_CHUNK_MS;
+      const short = expectedMs !== undefined && expectedMs <= SHORT_CHUNK_MS && !this.#inTail(items.length);
       chunk.handle = this.#runner.run(items, chunk.first, short, this.#timeoutMs * items.length, report, (error, outcome) =>
         this.#settle(chunk, error, outcome),
       );
