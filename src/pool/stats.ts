@@ -50,7 +50,7 @@ export interface PoolStats {
   /**
    * Tasks that went to a worker in a batch with others: when plain calls of a function that
    * takes at most ~0.25 ms queue up, up to 16 travel in one message (each still starts, settles
-   * and can be cancelled on its own).
+   * and can be cancelled on its own). See "Tiny tasks travel in batches" in the README.
    */
   batched: number;
   /** Fraction of the pool's capacity (maxWorkers × time since creation) spent running tasks, 0..1. */
