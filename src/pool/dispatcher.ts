@@ -100,6 +100,8 @@ export class Dispatcher {
   /** Messages handed to Piscina and not settled (a batch is one); at most `#messageLimit`. */
   #messages = 0;
   readonly #messageLimit: number;
+  /** Batching needs one task per worker at a time to keep retirement exact: off under `maxTasksPerWorker`. */
+  readonly #canBatch: boolean;
   /** Recent average run time (ms) and run count of each task function, to tell which are tiny. */
   readonly #speed = new Map<string, { runs: number; ms: number }>();
   /** Tasks handed to Piscina that are not short: while there is one, no task waits in a busy worker's inbox. */
@@ -120,7 +122,8 @@ export class Dispatcher {
   constructor(config: DispatcherConfig) {
     this.#config = config;
     this.#messageLimit = config.maxWorkers * TASKS_PER_WORKER;
-    const slots = this.#messageLimit * (this.#batching() ? MAX_BATCH : 1);
+    this.#canBatch = config.runtimeData.maxTasksPerWorker === Number.POSITIVE_INFINITY;
+    const slots = this.#messageLimit * (this.#canBatch ? MAX_BATCH : 1);
     this.#board = new Int32Array(new SharedArrayBuffer(slots * SLOT_WORDS * 4));
     this.#freeSlots = Array.from({ length: slots }, (_, i) => slots - 1 - i);
     this.#slots = new Array(slots).fill(undefined);
@@ -142,7 +145,7 @@ export class Dispatcher {
       // Both tasks of a worker's slots go to the worker at once: it runs them one after the other
       // (the runtime queues the second), so it never sits idle waiting for the main thread to
       // hand over the next one. A retiring worker must get no task beyond its last: one at a time.
-      concurrentTasksPerWorker: config.runtimeData.maxTasksPerWorker === Number.POSITIVE_INFINITY ? TASKS_PER_WORKER : 1,
+      concurrentTasksPerWorker: this.#canBatch ? TASKS_PER_WORKER : 1,
       loadBalancer: idleFirst(config.maxWorkers, () => this.#inFlightNotShort === 0),
       stricterFIFO: true, // a task no worker can take yet goes back to the front of Piscina's queue, not the end
       // Keep each worker's event loop turning between tasks: async acquires, progress ports and
@@ -298,17 +301,20 @@ export class Dispatcher {
     return undefined;
   }
 
-  /** Batching needs one task per worker at a time to keep retirement exact. */
-  #batching(): boolean {
-    return this.#config.runtimeData.maxTasksPerWorker === Number.POSITIVE_INFINITY;
-  }
-
   /** A plain call of a function known to be tiny: no ports, no transfer, no timeout, nothing to revive. */
   #isTiny(task: Task): boolean {
     const { spec } = task;
-    if (spec.extras !== undefined || spec.transfer !== undefined || spec.timeoutMs !== Number.POSITIVE_INFINITY || spec.short) return false;
+    if (
+      !this.#canBatch ||
+      spec.extras !== undefined ||
+      spec.transfer !== undefined ||
+      spec.timeoutMs !== Number.POSITIVE_INFINITY ||
+      spec.short
+    ) {
+      return false;
+    }
     const speed = this.#speed.get(spec.fn);
-    return speed !== undefined && speed.runs >= FAST_RUNS && speed.ms <= FAST_MS && this.#batching();
+    return speed !== undefined && speed.runs >= FAST_RUNS && speed.ms <= FAST_MS;
   }
 
   /** Learns how long a function takes, from the outcome of one plain call of it. */
