@@ -3,8 +3,9 @@
  *
  * It imports the user's module once per worker (then runs the `initializer`), dispatches tasks by
  * export name (only the module's own exported functions: nothing inherited, nothing else), runs
- * whole chunks of a map in one message, and returns errors as data (name, message, stack, cause,
- * own properties, and which item failed). It reports a task's start on the task control board,
+ * whole chunks of a map in one message, and batches of tiny tasks (posting each outcome as its
+ * task ends), and returns errors as data (name, message, stack, cause, own properties, and which
+ * item failed). It runs one task at a time, reports a task's start on the task control board,
  * skips tasks cancelled before they started, and retires the worker after `maxTasksPerWorker`.
  */
 import { parentPort, threadId, workerData } from 'node:worker_threads';
