@@ -146,6 +146,32 @@ describe('SharedSemaphore across threads', () => {
     await waitUntil(() => sem.available === 3, 5_000, 'the second retired worker to give its units back');
   });
 
+  it('hand-off: units a worker took and another thread gave back are not given back again when it exits', async () => {
+    const pool = tasksPool({ maxWorkers: 1, maxTasksPerWorker: 1 });
+    const sem = new SharedSemaphore(3);
+    const worker = await within(10_000, pool.submit('leakPermit', sem, 2));
+    sem.release(2); // on the worker's behalf
+    const mine = sem.tryAcquire(2); // the main thread holds them now
+    expect(mine?.weight).toBe(2);
+    await waitUntil(() => sem.heldBy(worker) === 0, 5_000, 'the retired worker to be reclaimed');
+    expect(sem.available).toBe(1); // giving the worker's 2 back again would make 5 of 3
+    expect(sem.tryAcquire(2)).toBeUndefined();
+    mine?.release();
+    expect(sem.available).toBe(3);
+  });
+
+  it('hand-off, over and over: the units a worker is recorded to hold stay bounded', async () => {
+    const pool = tasksPool({ maxWorkers: 1 });
+    const sem = new SharedSemaphore(2);
+    let worker = -1;
+    for (let round = 0; round < 50; round++) {
+      worker = await within(10_000, pool.submit('leakPermit', sem, 1));
+      sem.release(); // the main thread gives back what the worker took
+    }
+    expect(sem.available).toBe(2);
+    expect(sem.heldBy(worker)).toBeLessThanOrEqual(1);
+  });
+
   it('a holder cancelled (and killed, since it ignores the signal) gives its units back', async () => {
     const pool = tasksPool({ maxWorkers: 1, cancelGraceMs: 20 });
     const sem = new SharedSemaphore(2);
@@ -155,6 +181,22 @@ describe('SharedSemaphore across threads', () => {
     await expect(holder).rejects.toMatchObject({ name: 'AbortError' });
     await waitUntil(() => sem.available === 2, 5_000, 'the killed worker to give its units back');
     expect(sem.waiting).toBe(0);
+  });
+
+  it('workers killed at random points of a lock-free take/give loop lose no unit and make none up', async () => {
+    const churners = 4;
+    const pool = tasksPool({ maxWorkers: churners, cancelGraceMs: 0 });
+    const sem = new SharedSemaphore(5);
+    for (let round = 0; round < 15; round++) {
+      const running = Array.from({ length: churners }, () => shared(1));
+      const churns = running.map((flag) => pool.submit('churnSemaphore', sem, flag));
+      await waitUntil(() => running.every((flag) => Atomics.load(flag, 0) === 1), 10_000, 'every churn to start');
+      await delay(Math.random() * 5);
+      for (const churn of churns) churn.cancel(); // each worker is terminated wherever it is in its loop
+      await within(10_000, Promise.allSettled(churns), 'the killed churns');
+      await waitUntil(() => sem.available === 5, 5_000, `round ${round}: every unit back, none made up`);
+      expect(sem.waiting).toBe(0);
+    }
   });
 
   for (const seed of [11, 23, 42]) {

@@ -115,6 +115,16 @@ describe('SharedSemaphore: methods', () => {
     expect(sem.available).toBe(2);
   });
 
+  it('a Permit whose units were already released on its behalf throws on release and changes nothing', () => {
+    const sem = new SharedSemaphore(2);
+    const permit = sem.tryAcquire();
+    sem.release(); // the hand-off: somebody gave its unit back for it
+    expect(sem.available).toBe(2);
+    expect(() => permit?.release()).toThrow(expect.objectContaining({ code: 'ERR_SEMAPHORE_OVER_RELEASE' }));
+    expect(sem.available).toBe(2);
+    expect(sem.tryAcquire(2)?.weight).toBe(2); // nothing made up, nothing lost
+  });
+
   it('withPermit releases however the function ends', async () => {
     const sem = new SharedSemaphore(1);
     expect(await sem.withPermit(() => 'ok')).toBe('ok');
