@@ -16,7 +16,7 @@ import { BATCH, BATCH_OUTCOME, type BatchOutcome, FORBIDDEN_TASK_NAMES, RETIREME
 import { type SerializedError, serializeError } from '../src/pool/remote-error.js';
 import { reviveHandles } from '../src/revive.js';
 import type { RunningTask } from '../src/task-context.js';
-import { getTaskControl, QUEUED, RUNNING, SLOT_WORDS, STATE, setTaskControl, THREAD_ID } from '../src/task-control.js';
+import { getTaskControl, KILLING, QUEUED, RUNNING, SLOT_WORDS, STATE, setTaskControl, THREAD_ID } from '../src/task-control.js';
 
 type TaskFunction = (...args: unknown[]) => unknown;
 
@@ -186,11 +186,16 @@ function finish(startedAt: number, t0: number, values: unknown[], error?: Serial
 }
 
 /**
- * Returns the outcome to Piscina, except the last one of a worker that has run its
- * `maxTasksPerWorker`: that one goes to the pool as a `Retirement`, and the Piscina task never
- * returns, so Piscina sends this worker nothing more until the pool terminates it.
+ * Returns the outcome to Piscina, except in two cases where the Piscina task never returns, so
+ * Piscina sends this worker nothing more until the pool terminates it:
+ * - the pool is terminating this worker (KILLING): the task stopped early, maybe backing out of
+ *   a shared semaphore with permits of its own still held. Handed back, it would free the worker
+ *   for another task, which the kill would take down, or which would run beside those permits;
+ * - the last task of a worker that has run its `maxTasksPerWorker`: its outcome goes to the pool
+ *   as a `Retirement`.
  */
 function settle(running: RunningTask, outcome: RanOutcome): Outcome | Promise<Outcome> {
+  if (Atomics.load(running.board, running.slot * SLOT_WORDS + STATE) === KILLING) return new Promise<never>(() => {});
   if (++tasksRun < data.maxTasksPerWorker) return outcome;
   const retirement: Retirement = { [RETIREMENT]: true, slot: running.slot, id: running.id, threadId, outcome };
   parentPort?.postMessage(retirement);
