@@ -199,6 +199,13 @@ describe('SharedSemaphore across threads', () => {
     }
   });
 
+  it('without WebAssembly (--jitless) works on a bare SharedArrayBuffer, across threads, on the locked path', async () => {
+    const run = await runChild('jitless-child.mjs', 20_000, ['--jitless']);
+    expect(run.stderr).not.toMatch(/Error/);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toBe('worker saw 1 free; after it: 2 free, 0 waiting\n');
+  });
+
   for (const seed of [11, 23, 42]) {
     it(`stress (seed ${seed}): 8 threads, random hold, timeouts and aborts: never above capacity, capacity reached, all back`, async () => {
       const pool = tasksPool({ maxWorkers: 8 });

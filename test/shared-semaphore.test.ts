@@ -2,6 +2,13 @@ import { AbortError, AcquireTimeoutError, type Permit, SharedSemaphore } from 't
 import { describe, expect, it } from 'vitest';
 import { delay, within } from './helpers.js';
 
+/** Node 20's type definitions have no WebAssembly namespace. */
+const Wasm = (
+  globalThis as unknown as {
+    WebAssembly: { Memory: new (d: { initial: number; maximum: number; shared: true }) => { buffer: SharedArrayBuffer } };
+  }
+).WebAssembly;
+
 describe('SharedSemaphore: construction and bad input', () => {
   it.each([
     [0, 'RangeError'],
@@ -167,29 +174,36 @@ describe('SharedSemaphore: methods', () => {
     permit.release();
   });
 
-  it('rehydrates from its handle onto the same memory', async () => {
-    const sem = new SharedSemaphore(2);
-    const twin = SharedSemaphore.from(structuredClone(sem.handle));
-    const permit = twin.tryAcquire(2);
-    expect(sem.available).toBe(0);
-    permit?.release();
-    expect(sem.available).toBe(2);
-  });
-
-  it('from() rejects foreign, truncated and future buffers', () => {
+  it('from() rejects foreign, truncated and future memory, and handles that are not one', () => {
     const good = new SharedSemaphore(2).handle;
-    expect(() => SharedSemaphore.from({ ...good, buffer: new SharedArrayBuffer(good.buffer.byteLength) })).toThrow(/the marker is missing/);
-    const truncated = new SharedArrayBuffer(200);
-    new Uint8Array(truncated).set(new Uint8Array(good.buffer, 0, 200));
-    expect(() => SharedSemaphore.from({ ...good, buffer: truncated })).toThrow(/its header needs/);
-    expect(() => SharedSemaphore.from({ ...good, buffer: new SharedArrayBuffer(8) })).toThrow(/shorter than the header/);
-    const future = new SharedArrayBuffer(good.buffer.byteLength);
-    new Uint8Array(future).set(new Uint8Array(good.buffer));
+    const memory = good.memory as { buffer: SharedArrayBuffer };
+    const bytes = memory.buffer.byteLength;
+    const bare = (buffer: unknown): never => ({ ...good, memory: undefined, buffer }) as never;
+    const copy = (length: number): SharedArrayBuffer => {
+      const buffer = new SharedArrayBuffer(length);
+      new Uint8Array(buffer).set(new Uint8Array(memory.buffer, 0, length));
+      return buffer;
+    };
+    expect(SharedSemaphore.from(bare(copy(bytes))).capacity).toBe(2); // a bare buffer is a valid form
+    expect(() => SharedSemaphore.from(bare(new SharedArrayBuffer(bytes)))).toThrow(/the marker is missing/);
+    const foreignMemory = new Wasm.Memory({ initial: 1, maximum: 1, shared: true });
+    expect(() => SharedSemaphore.from({ ...good, memory: foreignMemory })).toThrow(/the marker is missing/);
+    expect(() => SharedSemaphore.from(bare(copy(200)))).toThrow(/its header needs/);
+    expect(() => SharedSemaphore.from(bare(new SharedArrayBuffer(8)))).toThrow(/shorter than the header/);
+    const future = copy(bytes);
     new Int32Array(future)[1] = 99;
-    expect(() => SharedSemaphore.from({ ...good, buffer: future })).toThrow(/layout version 99/);
-    expect(() => SharedSemaphore.from({ ...good, buffer: new ArrayBuffer(64) as never })).toThrow(/a SharedArrayBuffer/);
+    expect(() => SharedSemaphore.from(bare(future))).toThrow(/layout version 99/);
+    expect(() => SharedSemaphore.from(bare(new ArrayBuffer(64)))).toThrow(/a SharedArrayBuffer/);
+    expect(() => SharedSemaphore.from({ ...good, buffer: copy(bytes) })).toThrow(/a memory or a buffer, not both/);
+    expect(() => SharedSemaphore.from({ ...good, memory: { buffer: memory.buffer } })).toThrow(/a shared WebAssembly\.Memory/);
     expect(() => SharedSemaphore.from({} as never)).toThrow(/a SharedSemaphore handle/);
     expect(() => SharedSemaphore.from(null as never)).toThrow(TypeError);
+  });
+
+  it('from() in a thread that has the semaphore already returns that one', () => {
+    const sem = new SharedSemaphore(2);
+    expect(SharedSemaphore.from(structuredClone(sem.handle))).toBe(sem);
+    expect(SharedSemaphore.from(structuredClone(new SharedSemaphore(2).handle))).not.toBe(sem);
   });
 
   it('refuses more waiters than maxWaiters with ERR_TOO_MANY_WAITERS, losing nobody in line', async () => {

@@ -3,6 +3,7 @@ import { AbortError, AcquireTimeoutError, abortErrorFrom, invalidType, invalidVa
 import { HANDLE_TAG, type Handle, type Shareable, TO_HANDLE } from '../handles.js';
 import { isBeingKilled } from '../task-control.js';
 import { checkInteger, checkOptionalDuration, checkOptions, checkSignal, MAX_INT32 } from '../validate.js';
+import { type FastPaths, fastPathsOn, isWasmMemory, sharedMemory, type WasmMemory } from './fast-path.js';
 import { holdEventLoop, releaseEventLoop } from './keep-alive.js';
 import { Permit } from './permit.js';
 import { registerResource, type ThreadScopedResource } from './registry.js';
@@ -10,11 +11,14 @@ import { type AcquireOptions, type Semaphore, withPermitOf } from './semaphore.j
 
 /*
  * ─── Memory layout ────────────────────────────────────────────────────────────────────────────
- * One SharedArrayBuffer, viewed as Int32Array `m`. Links are slot numbers + 1, so 0 means none.
+ * One SharedArrayBuffer, viewed as Int32Array `m`: the buffer of a shared WebAssembly.Memory, on
+ * which the fast paths run (fast-path.ts), or a bare SharedArrayBuffer where this process has no
+ * WebAssembly (`--jitless`; every operation then takes the locked path). Links are slot numbers
+ * + 1, so 0 means none.
  *
  *   header  m[0..15]
  *     0 MAGIC         0x54475331 ('TGS1'): marks a SharedSemaphore buffer
- *     1 VERSION       layout version (3)
+ *     1 VERSION       layout version (4)
  *     2 CAPACITY      total units, 1..2^31-1
  *     3 LOCK          0 = free, else (threadId + 1) of the thread inside the critical section
  *     4 LOCK_WAITERS  threads blocked (or about to block) on LOCK
@@ -27,6 +31,8 @@ import { type AcquireOptions, type Semaphore, withPermitOf } from './semaphore.j
  *    11 FREE          first slot of the free list
  *    12 DEBT          units given back by threads that held fewer than they gave (a hand-off),
  *                     still counted in the holder table of whoever took them
+ *    13 ID_LO, 14 ID_HI  random at creation: `from()` in a thread that already has this
+ *                     semaphore returns that object (its fast paths and holder entry set up)
  *   holder table  MAX_HOLDERS × [ OWNER (threadId+1, 0 = free entry), OWN ]
  *   waiter slots  MAX_WAITERS × [ STATE, WEIGHT, OWNER (threadId+1), NEXT, PREV, SEQ ]
  *
@@ -54,19 +60,16 @@ import { type AcquireOptions, type Semaphore, withPermitOf } from './semaphore.j
  *   I6  LINE is set exactly when the line is not empty, and changes only under LOCK. While it is
  *       set, only the LOCK holder writes STATE; while it is clear, anyone may, by compare-exchange.
  *
- * ─── Fast paths (no LOCK: one compare-exchange on STATE each) ────────────────────────────────
+ * ─── Fast paths (no LOCK: one compare-exchange on STATE each, in WebAssembly) ────────────────
  *   take w     STATE >= w (LINE clear, enough free) and DEBT = 0: CAS STATE s→s−w, then OWN += w
  *   give w     STATE >= 0, s + w <= CAPACITY, OWN >= w: CAS STATE s→s+w, then OWN −= w
  *   A failed CAS changes nothing and falls back to the locked path. With LINE set both fail, so
  *   a newcomer never overtakes a waiter (I4) and a release always grants the head (I5).
- *   Why no thread dies with I1 half updated, though a pool kills workers (`worker.terminate()`)
- *   without asking: V8 stops a thread only where it checks for interrupts, at function entries
- *   (an Atomics builtin's included, before it acts) and loop back edges. So the CAS comes first,
- *   and after it only plain stores: no call, no loop, not even another Atomics call. Measured on
- *   Node 20 and 24 with two bare workers looping take/give, terminated at random: writing OWN
- *   before the CAS, or with Atomics.add after it, lost or made up a unit in about one kill in
- *   three; CAS first, then a plain store, never did in 800 kills. The test "workers killed at
- *   random points of a lock-free take/give loop" guards this order.
+ *   Each is one Wasm function without calls or loops, so a pool's kill (`worker.terminate()`),
+ *   which V8 delivers only at function entries and loop back edges, never lands between the
+ *   CAS and the store to OWN: no thread dies with I1 half updated (fast-path.ts says how this
+ *   was measured; the test "workers killed at random points of a lock-free take/give loop"
+ *   guards it).
  *
  * ─── Waiter state machine (one slot per request that has to wait) ────────────────────────────
  *   FREE ──join the line (lock)──▶ WAITING ──grantHead (lock): units leave AVAILABLE, notify──▶ GRANTED
@@ -96,7 +99,7 @@ import { type AcquireOptions, type Semaphore, withPermitOf } from './semaphore.j
  * `java.util.concurrent.Semaphore`.
  */
 const MAGIC = 0x54475331;
-const VERSION = 3;
+const VERSION = 4;
 const M_MAGIC = 0;
 const M_VERSION = 1;
 const M_CAPACITY = 2;
@@ -110,6 +113,8 @@ const M_MAX_HOLDERS = 9;
 const M_MAX_WAITERS = 10;
 const M_FREE = 11;
 const M_DEBT = 12;
+const M_ID_LO = 13;
+const M_ID_HI = 14;
 const HEADER_WORDS = 16;
 const HOLDER_WORDS = 2;
 const H_OWN = 1;
@@ -139,9 +144,21 @@ const DEFAULT_MAX_HOLDERS = 256;
 const DEFAULT_MAX_WAITERS = 1024;
 export const SHARED_SEMAPHORE_KIND = 'SharedSemaphore';
 
-/** The cloneable form of a {@link SharedSemaphore}: pass it anywhere, rebuild with `SharedSemaphore.from`. */
+/**
+ * The cloneable form of a {@link SharedSemaphore}: pass it anywhere, rebuild with
+ * `SharedSemaphore.from`. It holds exactly one of `memory` and `buffer`.
+ */
 export interface SharedSemaphoreHandle extends Handle {
-  readonly buffer: SharedArrayBuffer;
+  /** The semaphore's shared `WebAssembly.Memory`, whose buffer holds its state. */
+  readonly memory?: WasmMemory;
+  /** Its state as a bare SharedArrayBuffer, from a process without WebAssembly (`--jitless`). */
+  readonly buffer?: SharedArrayBuffer;
+}
+
+/** The memory of a semaphore: a shared Wasm memory and its buffer, or a bare buffer. */
+interface Storage {
+  memory: WasmMemory | undefined;
+  buffer: SharedArrayBuffer;
 }
 
 /** Options of the {@link SharedSemaphore} constructor. */
@@ -200,7 +217,9 @@ interface Ticket {
  */
 export class SharedSemaphore implements Semaphore, Shareable, ThreadScopedResource {
   readonly #m: Int32Array;
-  readonly #buffer: SharedArrayBuffer;
+  readonly #storage: Storage;
+  /** The Wasm fast paths on this thread, or undefined where there is no WebAssembly. */
+  readonly #fast: FastPaths | undefined;
   readonly #capacity: number;
   readonly #maxHolders: number;
   readonly #maxWaiters: number;
@@ -216,16 +235,20 @@ export class SharedSemaphore implements Semaphore, Shareable, ThreadScopedResour
    * @param capacity how many units may be out at once: an integer from 1 to 2^31-1.
    */
   constructor(capacity: number, options?: SharedSemaphoreOptions) {
-    let buffer = adopting;
+    let storage = adopting;
     adopting = undefined;
-    if (buffer === undefined) buffer = createBuffer(capacity, options);
-    this.#buffer = buffer;
-    this.#m = new Int32Array(buffer);
+    if (storage === undefined) storage = createStorage(capacity, options);
+    this.#storage = storage;
+    this.#m = new Int32Array(storage.buffer);
+    this.#fast = storage.memory && fastPathsOn(storage.memory, M_STATE * 4, M_DEBT * 4);
     this.#capacity = this.#m[M_CAPACITY] as number;
     this.#maxHolders = this.#m[M_MAX_HOLDERS] as number;
     this.#maxWaiters = this.#m[M_MAX_WAITERS] as number;
     this.#slotBase = HEADER_WORDS + this.#maxHolders * HOLDER_WORDS;
     registerResource(this);
+    const id = idOf(this.#m);
+    inThisThread.set(id, new WeakRef(this));
+    forgetWhenCollected.register(this, id);
   }
 
   /**
@@ -234,13 +257,19 @@ export class SharedSemaphore implements Semaphore, Shareable, ThreadScopedResour
    * `ERR_INVALID_HANDLE`, never silently used.
    */
   static from(handle: SharedSemaphoreHandle): SharedSemaphore {
-    adopting = validateHandle(handle);
+    const storage = validateHandle(handle);
+    const m = new Int32Array(storage.buffer);
+    const known = inThisThread.get(idOf(m))?.deref();
+    if (known !== undefined && known.#storage.buffer.byteLength === storage.buffer.byteLength) return known;
+    adopting = storage;
     return new SharedSemaphore(1);
   }
 
   /** The cloneable form of this semaphore; send it anywhere and call `SharedSemaphore.from`. */
   get handle(): SharedSemaphoreHandle {
-    return { [HANDLE_TAG]: SHARED_SEMAPHORE_KIND, version: VERSION, buffer: this.#buffer };
+    const { memory, buffer } = this.#storage;
+    const tag = { [HANDLE_TAG]: SHARED_SEMAPHORE_KIND, version: VERSION };
+    return memory ? { ...tag, memory } : { ...tag, buffer };
   }
 
   /** @internal Used by the pool to send this semaphore as a task argument. */
@@ -418,26 +447,12 @@ export class SharedSemaphore implements Semaphore, Shareable, ThreadScopedResour
 
   /** Takes `weight` units with one compare-exchange if nobody waits, enough are free and DEBT is 0. */
   #takeFast(weight: number): boolean {
-    const m = this.#m;
-    const own = this.#own;
-    const s = m[M_STATE] as number; // a guess, checked by the compare-exchange
-    if (s < weight || own < 0 || m[M_DEBT] !== 0 || m[own - H_OWN] !== ME) return false;
-    if (Atomics.compareExchange(m, M_STATE, s, s - weight) !== s) return false; // raced: take the lock
-    m[own] = (m[own] as number) + weight; // I1: no call or loop since the exchange, so no thread dies here
-    return true;
+    return this.#own >= 0 && this.#fast?.take(weight, this.#own * 4, ME) === 1;
   }
 
   /** Gives `weight` of this thread's own units back with one compare-exchange if nobody waits. */
   #giveFast(weight: number): boolean {
-    const m = this.#m;
-    const own = this.#own;
-    const s = m[M_STATE] as number;
-    if (s < 0 || weight > this.#capacity - s || own < 0 || m[own - H_OWN] !== ME) return false;
-    const held = m[own] as number;
-    if (held < weight) return false; // a hand-off: the locked path books the rest to DEBT
-    if (Atomics.compareExchange(m, M_STATE, s, s + weight) !== s) return false; // raced: take the lock
-    m[own] = held - weight; // I1: no call or loop since the exchange, so no thread dies here
-    return true;
+    return this.#own >= 0 && this.#fast?.give(weight, this.#own * 4, ME, this.#capacity) === 1;
   }
 
   // ─── waiting ──────────────────────────────────────────────────────────────────────────────
@@ -764,16 +779,28 @@ export class SharedSemaphore implements Semaphore, Shareable, ThreadScopedResour
   }
 }
 
-/** Set by `from()` for the one constructor call that adopts an existing, validated buffer. */
-let adopting: SharedArrayBuffer | undefined;
+/** Set by `from()` for the one constructor call that adopts an existing, validated memory. */
+let adopting: Storage | undefined;
+/** The semaphores this thread has, by ID: `from()` hands out the one it already made. */
+const inThisThread = new Map<string, WeakRef<SharedSemaphore>>();
+const forgetWhenCollected = new FinalizationRegistry<string>((id) => {
+  if (inThisThread.get(id)?.deref() === undefined) inThisThread.delete(id);
+});
 
-function createBuffer(capacity: number, options: SharedSemaphoreOptions | undefined): SharedArrayBuffer {
+const idOf = (m: Int32Array): string => `${m[M_ID_HI]}:${m[M_ID_LO]}`;
+
+const WASM_PAGE = 65_536;
+
+function createStorage(capacity: number, options: SharedSemaphoreOptions | undefined): Storage {
   checkInteger('capacity', capacity, 1, MAX_INT32);
   const opts = checkOptions<SharedSemaphoreOptions>('options', options);
   const maxWaiters = checkInteger('options.maxWaiters', opts.maxWaiters ?? DEFAULT_MAX_WAITERS, 1, 2 ** 20);
   const maxHolders = checkInteger('options.maxHolders', opts.maxHolders ?? DEFAULT_MAX_HOLDERS, 1, 2 ** 16);
-  const buffer = new SharedArrayBuffer(bytesFor(maxHolders, maxWaiters));
+  const bytes = bytesFor(maxHolders, maxWaiters);
+  const memory = sharedMemory(Math.ceil(bytes / WASM_PAGE));
+  const buffer = memory ? (memory.buffer as SharedArrayBuffer) : new SharedArrayBuffer(bytes);
   const m = new Int32Array(buffer);
+  crypto.getRandomValues(m.subarray(M_ID_LO, M_ID_HI + 1));
   m[M_VERSION] = VERSION;
   m[M_CAPACITY] = capacity;
   m[M_STATE] = capacity; // all free, nobody in line
@@ -783,7 +810,7 @@ function createBuffer(capacity: number, options: SharedSemaphoreOptions | undefi
   for (let slot = 0; slot < maxWaiters; slot++) m[slotBase + slot * SLOT_WORDS + S_NEXT] = slot + 2 > maxWaiters ? 0 : slot + 2;
   m[M_FREE] = 1; // every slot on the free list, in order
   Atomics.store(m, M_MAGIC, MAGIC); // last: a half-built buffer never passes validation
-  return buffer;
+  return { memory, buffer };
 }
 
 function bytesFor(maxHolders: number, maxWaiters: number): number {
@@ -794,15 +821,20 @@ function revoked(): AbortError {
   return new AbortError('the wait was cancelled: its thread was reclaimed (reclaim() is for threads that have exited)');
 }
 
-function validateHandle(handle: unknown): SharedSemaphoreHandle['buffer'] {
+function validateHandle(handle: unknown): Storage {
   const expected = 'a SharedSemaphore handle (from `sem.handle`)';
   if (typeof handle !== 'object' || handle === null) throw invalidType('handle', handle, expected);
   const h = handle as Partial<SharedSemaphoreHandle>;
   if (h[HANDLE_TAG] !== SHARED_SEMAPHORE_KIND) throw invalidValue('handle', handle, expected);
-  const buffer = h.buffer;
-  if (!(buffer instanceof SharedArrayBuffer)) throw invalidType('handle.buffer', buffer, 'a SharedArrayBuffer');
+  const { memory } = h;
+  if (memory !== undefined && h.buffer !== undefined)
+    throw invalidValue('handle', handle, `${expected}, with a memory or a buffer, not both`);
+  if (memory !== undefined && !isWasmMemory(memory)) throw invalidType('handle.memory', memory, 'a shared WebAssembly.Memory');
+  const buffer = memory === undefined ? h.buffer : memory.buffer;
+  if (!(buffer instanceof SharedArrayBuffer))
+    throw invalidType(memory ? 'handle.memory.buffer' : 'handle.buffer', buffer, 'a SharedArrayBuffer');
   const fail = (why: string): never => {
-    throw new ThreadgateError('ERR_INVALID_HANDLE', `handle.buffer is not a usable SharedSemaphore buffer: ${why}`);
+    throw new ThreadgateError('ERR_INVALID_HANDLE', `the handle's memory is not a usable SharedSemaphore memory: ${why}`);
   };
   if (buffer.byteLength < HEADER_WORDS * 4) fail(`it is ${buffer.byteLength} bytes, shorter than the header`);
   const m = new Int32Array(buffer);
@@ -814,7 +846,7 @@ function validateHandle(handle: unknown): SharedSemaphoreHandle['buffer'] {
   if (capacity < 1 || holders < 1 || waiters < 1) fail('the header is corrupt');
   const bytes = bytesFor(holders, waiters);
   if (buffer.byteLength < bytes) fail(`it is ${buffer.byteLength} bytes; its header needs ${bytes}`);
-  return buffer;
+  return { memory, buffer };
 }
 
 function overRelease(n: number, out: number): ThreadgateError {
