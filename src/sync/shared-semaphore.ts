@@ -560,17 +560,23 @@ export class SharedSemaphore implements Semaphore, Shareable, ThreadScopedResour
   #giveLocked(n: number): void {
     this.#lock();
     const m = this.#m;
-    if (!this.#putBack(n)) {
-      const out = this.#capacity - (Atomics.load(m, M_STATE) & MAX_INT32);
-      this.#unlock();
-      throw overRelease(n, out);
-    }
     const own = this.#findEntry();
-    const fromOwn = own < 0 ? 0 : Math.min(n, m[own] as number);
-    if (own >= 0) m[own] = (m[own] as number) - fromOwn;
-    m[M_DEBT] = (m[M_DEBT] as number) + n - fromOwn; // I1: released on another thread's behalf
+    const ownBefore = own < 0 ? 0 : (m[own] as number);
+    const debtBefore = m[M_DEBT] as number;
+    const fromOwn = Math.min(n, ownBefore);
+    if (own >= 0) m[own] = ownBefore - fromOwn;
+    m[M_DEBT] = debtBefore + n - fromOwn; // I1: released on another thread's behalf
     if (own >= 0) this.#payDebt(own);
+    // Last, so that waking a waiter is the last thing before unlocking: it finds LOCK free.
+    if (this.#putBack(n)) {
+      this.#unlock();
+      return;
+    }
+    if (own >= 0) m[own] = ownBefore;
+    m[M_DEBT] = debtBefore;
+    const out = this.#capacity - (Atomics.load(m, M_STATE) & MAX_INT32);
     this.#unlock();
+    throw overRelease(n, out);
   }
 
   /**
