@@ -20,8 +20,9 @@ import { type AcquireOptions, type Semaphore, withPermitOf } from './semaphore.j
  *     0 MAGIC         0x54475331 ('TGS1'): marks a SharedSemaphore buffer
  *     1 VERSION       layout version (4)
  *     2 CAPACITY      total units, 1..2^31-1
- *     3 LOCK          0 = free, else (threadId + 1) of the thread inside the critical section
- *     4 LOCK_WAITERS  threads blocked (or about to block) on LOCK
+ *     3 LOCK          0 = free, else (threadId + 1) of the thread inside the critical section,
+ *                     plus bit 30 CONTENDED once a thread may be asleep on the word
+ *     4 (unused)
  *     5 STATE         bit 31 LINE: somebody waits in line; bits 0..30: AVAILABLE, the free units
  *     6 HEAD          first slot of the line (the oldest waiting request)
  *     7 TAIL          last slot of the line
@@ -104,7 +105,6 @@ const M_MAGIC = 0;
 const M_VERSION = 1;
 const M_CAPACITY = 2;
 const M_LOCK = 3;
-const M_LOCK_WAITERS = 4;
 const M_STATE = 5;
 const M_HEAD = 6;
 const M_TAIL = 7;
@@ -136,6 +136,8 @@ const GRANTED = 2;
 /** This thread's mark in LOCK, OWNER words and the holder table. */
 const ME = currentThreadId + 1;
 
+/** LOCK's flag: somebody may be asleep on the word, so the unlocker must notify. Owners stay below it. */
+const CONTENDED = 1 << 30;
 const LOCK_SPINS = 64;
 /** Upper bound of one sleep on LOCK: a thread that died holding it is noticed this soon after reclaim. */
 const LOCK_SLEEP_MS = 5;
@@ -406,7 +408,8 @@ export class SharedSemaphore implements Semaphore, Shareable, ThreadScopedResour
     const owner = threadId + 1;
     const m = this.#m;
     // A dead thread can only have held LOCK in its back-out path, having written nothing.
-    if (Atomics.compareExchange(m, M_LOCK, owner, 0) === owner) Atomics.notify(m, M_LOCK);
+    const lock = Atomics.load(m, M_LOCK);
+    if ((lock & ~CONTENDED) === owner && Atomics.compareExchange(m, M_LOCK, lock, 0) === lock) Atomics.notify(m, M_LOCK);
     this.#lock();
     let units = 0;
     for (let e = 0; e < this.#maxHolders; e++) {
@@ -440,7 +443,7 @@ export class SharedSemaphore implements Semaphore, Shareable, ThreadScopedResour
 
   /** @internal For the pool: true while thread `threadId` is inside this semaphore's critical section. */
   isLockedBy(threadId: number): boolean {
-    return Atomics.load(this.#m, M_LOCK) === threadId + 1;
+    return (Atomics.load(this.#m, M_LOCK) & ~CONTENDED) === threadId + 1;
   }
 
   // ─── fast paths (no LOCK; see "Fast paths" above) ─────────────────────────────────────────
@@ -702,23 +705,28 @@ export class SharedSemaphore implements Semaphore, Shareable, ThreadScopedResour
   // ─── the internal lock ────────────────────────────────────────────────────────────────────
 
   /**
-   * Takes LOCK (a futex-style mutex that records its owner). Spins briefly, then sleeps on the
-   * word; LOCK_WAITERS tells the unlocker whether anyone needs a notify. A thread being killed
-   * by its pool backs out right after taking the lock, having written nothing.
+   * Takes LOCK: a futex mutex after Drepper's "Futexes are tricky" (mutex 2), whose word records
+   * its owner. Spins briefly, then marks the word CONTENDED and sleeps on it; a thread woken from
+   * sleep takes the lock as CONTENDED, since others may still sleep. The mark lives in the word,
+   * not in a count of sleepers, so a thread killed in its sleep costs one needless notify at the
+   * next unlock and nothing after. A thread being killed by its pool backs out right after taking
+   * the lock, having written nothing.
    */
   #lock(): void {
     const m = this.#m;
-    if (Atomics.compareExchange(m, M_LOCK, 0, ME) !== 0) {
-      let spins = LOCK_SPINS;
-      let owner = Atomics.compareExchange(m, M_LOCK, 0, ME);
-      while (owner !== 0 && spins-- > 0) owner = Atomics.compareExchange(m, M_LOCK, 0, ME);
-      if (owner !== 0) {
-        Atomics.add(m, M_LOCK_WAITERS, 1); // announce before the last try: the unlocker will notify
-        while ((owner = Atomics.compareExchange(m, M_LOCK, 0, ME)) !== 0) {
-          Atomics.wait(m, M_LOCK, owner, LOCK_SLEEP_MS);
+    let lock = Atomics.compareExchange(m, M_LOCK, 0, ME);
+    for (let spins = LOCK_SPINS; lock !== 0 && spins > 0; spins--) lock = Atomics.compareExchange(m, M_LOCK, 0, ME);
+    while (lock !== 0) {
+      if ((lock & CONTENDED) === 0) {
+        const seen = Atomics.compareExchange(m, M_LOCK, lock, lock | CONTENDED); // the owner will notify on unlock
+        if (seen !== lock) {
+          lock = seen === 0 ? Atomics.compareExchange(m, M_LOCK, 0, ME | CONTENDED) : seen; // freed meanwhile: take it
+          continue;
         }
-        Atomics.sub(m, M_LOCK_WAITERS, 1);
+        lock |= CONTENDED;
       }
+      Atomics.wait(m, M_LOCK, lock, LOCK_SLEEP_MS); // returns at once if the word is no longer `lock`
+      lock = Atomics.compareExchange(m, M_LOCK, 0, ME | CONTENDED);
     }
     // Only pool workers are ever terminated mid-task; the main thread need not look.
     if (!isMainThread && isBeingKilled()) {
@@ -728,9 +736,7 @@ export class SharedSemaphore implements Semaphore, Shareable, ThreadScopedResour
   }
 
   #unlock(): void {
-    const m = this.#m;
-    Atomics.store(m, M_LOCK, 0);
-    if (Atomics.load(m, M_LOCK_WAITERS) > 0) Atomics.notify(m, M_LOCK, 1);
+    if ((Atomics.exchange(this.#m, M_LOCK, 0) & CONTENDED) !== 0) Atomics.notify(this.#m, M_LOCK, 1); // wake one sleeper
   }
 
   // ─── helpers ──────────────────────────────────────────────────────────────────────────────
