@@ -141,6 +141,15 @@ const failIf = (condition: number[]): number[] => [...condition, op.if, VOID_BLO
 const casFails = (state: number[], s: number, replacement: number[]): number[] =>
   failIf([...state, ...get(s), ...replacement, op.atomicPrefix, op.i32AtomicRmwCmpxchg, ...WORD, ...get(s), op.i32Ne]);
 const notMine = (own: number, me: number): number[] => failIf([...load([...get(own), ...constant(4), op.i32Sub]), ...get(me), op.i32Ne]);
+/** `(i32.store (local.get $own) (value)) (i32.const 1)`: OWN's new value, then success; the body ends. */
+const storeOwnAndSucceed = (own: number, value: number[]): number[] => [
+  ...get(own),
+  ...value,
+  op.i32Store,
+  ...WORD,
+  ...constant(1),
+  op.end,
+];
 
 function assemble(stateAt: number, debtAt: number): Uint8Array {
   const state = constant(stateAt);
@@ -151,14 +160,7 @@ function assemble(stateAt: number, debtAt: number): Uint8Array {
     ...failIf(load(constant(debtAt))),
     ...notMine(1, 2),
     ...casFails(state, 3, [...get(3), ...get(0), op.i32Sub]),
-    ...get(1),
-    ...load(get(1)),
-    ...get(0),
-    op.i32Add,
-    op.i32Store,
-    ...WORD,
-    ...constant(1),
-    op.end,
+    ...storeOwnAndSucceed(1, [...load(get(1)), ...get(0), op.i32Add]),
   ];
   // give(weight 0, own 1, me 2, capacity 3; s 4, held 5)
   const give = [
@@ -168,14 +170,7 @@ function assemble(stateAt: number, debtAt: number): Uint8Array {
     ...notMine(1, 2),
     ...failIf([...load(get(1)), op.localTee, 5, ...get(0), op.i32LtS]),
     ...casFails(state, 4, [...get(4), ...get(0), op.i32Add]),
-    ...get(1),
-    ...get(5),
-    ...get(0),
-    op.i32Sub,
-    op.i32Store,
-    ...WORD,
-    ...constant(1),
-    op.end,
+    ...storeOwnAndSucceed(1, [...get(5), ...get(0), op.i32Sub]),
   ];
   const FUNC = 0x60;
   const types = vector([
