@@ -524,7 +524,6 @@ export class SharedSemaphore implements Semaphore, Shareable, ThreadScopedResour
         `too many requests are waiting on this semaphore (maxWaiters: ${this.#maxWaiters}); raise options.maxWaiters`,
       );
     }
-    this.#claimEntry(); // reserve now (may throw, before any write): reading the grant needs it
     const slot = free - 1;
     const base = this.#slotBase + slot * SLOT_WORDS;
     m[M_FREE] = m[base + S_NEXT] as number; // off the free list
@@ -548,7 +547,7 @@ export class SharedSemaphore implements Semaphore, Shareable, ThreadScopedResour
   /** Takes `weight` for this thread if nobody waits and it is free (the locked `#takeFast`). */
   #takeLocked(weight: number): boolean {
     const m = this.#m;
-    const own = HEADER_WORDS + this.#claimEntry() * HOLDER_WORDS + H_OWN; // may throw: before any write
+    const own = this.#claimEntry(); // may throw, before any write; a request that queues needs it too, to read its grant
     this.#payDebt(own);
     for (;;) {
       const s = Atomics.load(m, M_STATE);
@@ -682,10 +681,10 @@ export class SharedSemaphore implements Semaphore, Shareable, ThreadScopedResour
     return -1;
   }
 
-  /** This thread's holder entry, claiming a free one if it has none. Under LOCK; throws (unlocked) when full. */
+  /** This thread's OWN word, claiming a free holder entry if it has none. Under LOCK; throws (unlocked) when full. */
   #claimEntry(): number {
     const found = this.#findEntry();
-    if (found >= 0) return (found - H_OWN - HEADER_WORDS) / HOLDER_WORDS;
+    if (found >= 0) return found;
     const m = this.#m;
     for (let e = 0; e < this.#maxHolders; e++) {
       const at = HEADER_WORDS + e * HOLDER_WORDS;
@@ -693,7 +692,7 @@ export class SharedSemaphore implements Semaphore, Shareable, ThreadScopedResour
       m[at + H_OWN] = 0;
       Atomics.store(m, at, ME);
       this.#own = at + H_OWN;
-      return e;
+      return this.#own;
     }
     this.#unlock();
     throw new ThreadgateError(
