@@ -79,13 +79,16 @@ export function isWasmMemory(value: unknown): value is WasmMemory {
   return wasm !== undefined && value instanceof wasm.Memory;
 }
 
-let compiled: object | undefined;
+/** Compiled modules of this thread, by the offsets assembled into them. */
+const compiled = new Map<string, object>();
 
-/** The fast paths on `memory`, instantiated for this thread (the module is compiled once per thread). */
+/** The fast paths on `memory`, instantiated for this thread (each layout compiled once per thread). */
 export function fastPathsOn(memory: WasmMemory, stateAt: number, debtAt: number): FastPaths {
   const api = wasm as WasmApi; // a WasmMemory exists only where WebAssembly does
-  compiled ??= new api.Module(assemble(stateAt, debtAt));
-  return new api.Instance(compiled, { semaphore: { memory } }).exports as FastPaths;
+  const key = `${stateAt},${debtAt}`;
+  let module = compiled.get(key);
+  if (module === undefined) compiled.set(key, (module = new api.Module(assemble(stateAt, debtAt))));
+  return new api.Instance(module, { semaphore: { memory } }).exports as FastPaths;
 }
 
 // ─── the assembler: just what the two functions need ─────────────────────────────────────────
