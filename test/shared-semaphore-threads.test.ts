@@ -197,7 +197,7 @@ describe('SharedSemaphore across threads', () => {
       await waitUntil(() => sem.available === 5, 5_000, `round ${round}: every unit back, none made up`);
       expect(sem.waiting).toBe(0);
     }
-  });
+  }, 60_000); // 60 kills and worker restarts: 12-14 s alone, more in a loaded suite; each wait above is bounded
 
   it('without WebAssembly (--jitless) works on a bare SharedArrayBuffer, across threads, on the locked path', async () => {
     const run = await runChild('jitless-child.mjs', 20_000, ['--jitless']);
