@@ -7,7 +7,9 @@
  * slot i:  [ STATE, THREAD_ID ]
  *
  *   IDLE ──dispatch──▶ QUEUED ──worker starts it──▶ RUNNING ──cancel/timeout──▶ CANCEL ──grace over──▶ KILLING
- *                        │                             (worker writes THREAD_ID first)
+ *                        │                             │ (worker writes           │
+ *                        │                             │  THREAD_ID first)        │
+ *                        │                             └──worker ends it──▶ ENDED ◀┘
  *                        └──cancel before start──▶ SKIP  (the worker never runs it)
  * ```
  *
@@ -20,6 +22,11 @@
  * - KILLING is the last word before the worker is terminated. Shared semaphores check it after
  *   taking their internal lock and back out untouched, so a worker is never terminated halfway
  *   through a change to shared memory (see `SharedSemaphore`).
+ * - The worker moves RUNNING or CANCEL→ENDED with a compare-exchange as it hands its outcome back;
+ *   the pool moves CANCEL→KILLING the same way. If the worker wins, its outcome is on its way and
+ *   the worker lives on: a timeout that fires after the task ended (the pool's thread was busy)
+ *   stands down, and so does a kill after the grace period. If the pool wins, the worker never
+ *   hands the task back and waits to be terminated.
  * - The slot goes back to IDLE only on the pool's side, once Piscina has settled the task.
  */
 export const SLOT_WORDS = 2;
@@ -32,6 +39,7 @@ export const RUNNING = 2;
 export const SKIP = 3;
 export const CANCEL = 4;
 export const KILLING = 5;
+export const ENDED = 6;
 
 /** What the worker runtime publishes about the task this thread is running. */
 export interface TaskControl {

@@ -45,7 +45,7 @@ describe('map under faults', () => {
           for await (const v of pool.starmap(
             'faultyItem',
             items.map((item) => [item, runs] as const),
-            { timeoutMs: 20 },
+            { timeoutMs: 50 }, // per item; a 20 ms budget for a 1-item chunk was within reach of a busy host's scheduling stalls
           ))
             values.push(v);
         })().then(

@@ -197,6 +197,19 @@ describe('WorkerPool: timeouts count from the start of the task', () => {
     expect(after).not.toBe(before);
   });
 
+  it('a task that ends within its timeout keeps its result, even if the pool thread was too busy to see it in time', async () => {
+    const pool = tasksPool({ maxWorkers: 1 });
+    await pool.submit('whoAmI');
+    const task = pool.with({ timeoutMs: 150 }).submit('busy', 100);
+    await waitUntil(() => task.running, 5_000, 'the task to start');
+    await delay(10); // the pool has seen the start and set its timer
+    const blockedUntil = performance.now() + 500; // the task ends at ~100 ms, the timer is due at ~150 ms
+    while (performance.now() < blockedUntil) {
+      // this thread is busy: when it turns again, the overdue timer runs before the outcome is read
+    }
+    expect(await within(5_000, task)).toBeTypeOf('number');
+  });
+
   it('the pool-wide taskTimeoutMs applies, and a per-call timeout overrides it', async () => {
     const pool = tasksPool({ maxWorkers: 1, taskTimeoutMs: 100, cancelGraceMs: 10 });
     await expect(within(10_000, pool.submit('busy', 400))).rejects.toBeInstanceOf(TaskTimeoutError);

@@ -16,7 +16,18 @@ import { BATCH, BATCH_OUTCOME, type BatchOutcome, FORBIDDEN_TASK_NAMES, RETIREME
 import { type SerializedError, serializeError } from '../src/pool/remote-error.js';
 import { reviveHandles } from '../src/revive.js';
 import type { RunningTask } from '../src/task-context.js';
-import { getTaskControl, KILLING, QUEUED, RUNNING, SLOT_WORDS, STATE, setTaskControl, THREAD_ID } from '../src/task-control.js';
+import {
+  CANCEL,
+  ENDED,
+  getTaskControl,
+  KILLING,
+  QUEUED,
+  RUNNING,
+  SLOT_WORDS,
+  STATE,
+  setTaskControl,
+  THREAD_ID,
+} from '../src/task-control.js';
 
 type TaskFunction = (...args: unknown[]) => unknown;
 
@@ -186,8 +197,9 @@ function finish(startedAt: number, t0: number, values: unknown[], error?: Serial
 }
 
 /**
- * Returns the outcome to Piscina, except in two cases where the Piscina task never returns, so
- * Piscina sends this worker nothing more until the pool terminates it:
+ * Marks the task ENDED on the board and returns the outcome to Piscina, except in two cases where
+ * the Piscina task never returns, so Piscina sends this worker nothing more until the pool
+ * terminates it:
  * - the pool is terminating this worker (KILLING): the task stopped early, maybe backing out of
  *   a shared semaphore with permits of its own still held. Handed back, it would free the worker
  *   for another task, which the kill would take down, or which would run beside those permits;
@@ -195,7 +207,11 @@ function finish(startedAt: number, t0: number, values: unknown[], error?: Serial
  *   as a `Retirement`.
  */
 function settle(running: RunningTask, outcome: RanOutcome): Outcome | Promise<Outcome> {
-  if (Atomics.load(running.board, running.slot * SLOT_WORDS + STATE) === KILLING) return new Promise<never>(() => {});
+  const word = running.slot * SLOT_WORDS + STATE;
+  // RUNNING or CANCEL → ENDED: the pool's timeout and kill stand down. KILLING means the pool won.
+  let state = Atomics.compareExchange(running.board, word, RUNNING, ENDED);
+  if (state === CANCEL) state = Atomics.compareExchange(running.board, word, CANCEL, ENDED);
+  if (state === KILLING) return new Promise<never>(() => {});
   if (++tasksRun < data.maxTasksPerWorker) return outcome;
   const retirement: Retirement = { [RETIREMENT]: true, slot: running.slot, id: running.id, threadId, outcome };
   parentPort?.postMessage(retirement);

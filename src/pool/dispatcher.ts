@@ -3,7 +3,7 @@ import { Piscina, type PiscinaTask, queueOptionsSymbol } from 'piscina';
 import { TaskTimeoutError, WorkerCrashedError } from '../errors.js';
 import { FifoQueue } from '../sync/fifo-queue.js';
 import { forEachResource } from '../sync/registry.js';
-import { CANCEL, IDLE, KILLING, QUEUED, RUNNING, SKIP, SLOT_WORDS, STATE, THREAD_ID } from '../task-control.js';
+import { CANCEL, ENDED, IDLE, KILLING, QUEUED, RUNNING, SKIP, SLOT_WORDS, STATE, THREAD_ID } from '../task-control.js';
 import {
   BATCH,
   type BatchOutcome,
@@ -192,7 +192,7 @@ export class Dispatcher {
   isRunning(task: Task): boolean {
     if (task.phase !== Phase.InFlight) return false;
     const state = Atomics.load(this.#board, task.slot * SLOT_WORDS + STATE);
-    return state === RUNNING || state === CANCEL || state === KILLING;
+    return state === RUNNING || state === CANCEL || state === KILLING || state === ENDED;
   }
 
   /** Stops a task and rejects its caller with `error` at once. False if it had already settled. */
@@ -404,16 +404,17 @@ export class Dispatcher {
 
   #timeOut(task: Task): void {
     task.timer = undefined;
+    // Ended before this thread got round to its timer (it was busy): the outcome is on its way.
+    if (Atomics.load(this.#board, task.slot * SLOT_WORDS + STATE) === ENDED) return;
     this.cancel(task, new TaskTimeoutError(task.spec.fn, task.spec.timeoutMs), 'failed');
   }
 
   /** Terminates the worker of a cancelled task that did not stop in time, once it holds no shared lock. */
   #kill(task: Task): void {
     if (task.phase !== Phase.InFlight) return; // it stopped within the grace period: the worker lives on
-    const word = task.slot * SLOT_WORDS + STATE;
-    if (Atomics.compareExchange(this.#board, word, CANCEL, KILLING) !== CANCEL) {
-      Atomics.compareExchange(this.#board, word, RUNNING, KILLING);
-    }
+    // CANCEL → KILLING (or KILLING already, on a retry). ENDED: it ended in its grace period and lives on.
+    const state = Atomics.compareExchange(this.#board, task.slot * SLOT_WORDS + STATE, CANCEL, KILLING);
+    if (state !== CANCEL && state !== KILLING) return;
     const threadId = this.#board[task.slot * SLOT_WORDS + THREAD_ID] as number;
     let locked = false;
     forEachResource((resource) => {
