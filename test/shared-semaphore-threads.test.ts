@@ -1,7 +1,7 @@
 import { SharedSemaphore, WorkerCrashedError } from 'threadgate';
 import { describe, expect, it } from 'vitest';
 import { ACQUIRED, HOLDERS, MAX_HOLDERS, VIOLATIONS } from './fixtures/tasks.js';
-import { delay, runChild, tasksPool, waitUntil, within } from './helpers.js';
+import { type ChildRun, delay, runChild, tasksPool, waitUntil, within } from './helpers.js';
 
 const shared = (n: number): Int32Array => new Int32Array(new SharedArrayBuffer(n * 4));
 
@@ -198,6 +198,18 @@ describe('SharedSemaphore across threads', () => {
       expect(sem.waiting).toBe(0);
     }
   }, 60_000); // 60 kills and worker restarts: 12-14 s alone, more in a loaded suite; each wait above is bounded
+
+  // In a child process: a stall here blocks the stalled thread's event loop, so no in-process
+  // timeout could fail the test. Before the fix, each child stalled about one run in three, and
+  // one in two under --jitless (no fast paths, no optimized code: more kills land in the lock).
+  for (const flags of [[], ['--jitless']]) {
+    it(`workers killed while backing out of the internal lock never stall the pool's thread${flags.length > 0 ? ` (${flags.join(' ')})` : ''}`, async () => {
+      const run = await runChild('kill-lock-child.mjs', 30_000, [...flags, '--no-warnings']).catch((e: Error) => e);
+      expect(run).not.toBeInstanceOf(Error); // it exited by itself: no 'exit' handler waited forever
+      expect((run as ChildRun).stdout).toBe('killed 80; backed out true; available 1; waiting 0\n');
+      expect((run as ChildRun).code).toBe(0);
+    }, 40_000);
+  }
 
   it('without WebAssembly (--jitless) works on a bare SharedArrayBuffer, across threads, on the locked path', async () => {
     const run = await runChild('jitless-child.mjs', 20_000, ['--jitless']);

@@ -2,7 +2,7 @@ import type { ResourceLimits, Worker } from 'node:worker_threads';
 import { Piscina, type PiscinaTask, queueOptionsSymbol } from 'piscina';
 import { TaskTimeoutError, WorkerCrashedError } from '../errors.js';
 import { FifoQueue } from '../sync/fifo-queue.js';
-import { forEachResource } from '../sync/registry.js';
+import { forEachResource, forgetTerminated, markTerminated } from '../sync/registry.js';
 import { CANCEL, ENDED, IDLE, KILLING, QUEUED, RUNNING, SKIP, SLOT_WORDS, STATE, THREAD_ID } from '../task-control.js';
 import {
   BATCH,
@@ -427,6 +427,7 @@ export class Dispatcher {
     const worker = this.#liveWorker(threadId);
     if (worker === undefined) return; // it has already exited: Piscina settles the task
     task.killed = true;
+    markTerminated(threadId); // from here on it takes a shared lock only to back out: see registry.ts
     void worker.terminate(); // Piscina sees the exit, rejects the task, and starts a replacement
   }
 
@@ -552,6 +553,7 @@ export class Dispatcher {
       this.#exitCodes.set(threadId, code);
       if (this.#exitCodes.size > EXIT_CODES_KEPT) this.#exitCodes.delete(this.#exitCodes.keys().next().value as number);
       forEachResource((resource) => resource.reclaim(threadId));
+      forgetTerminated(threadId);
     });
   }
 

@@ -6,7 +6,7 @@ import { checkInteger, checkOptionalDuration, checkOptions, checkSignal, MAX_INT
 import { type FastPaths, fastPathsOn, isWasmMemory, sharedMemory, type WasmMemory } from './fast-path.js';
 import { holdEventLoop, releaseEventLoop } from './keep-alive.js';
 import { Permit } from './permit.js';
-import { registerResource, type ThreadScopedResource } from './registry.js';
+import { registerResource, type ThreadScopedResource, wasTerminated } from './registry.js';
 import { type AcquireOptions, type Semaphore, withPermitOf } from './semaphore.js';
 
 /*
@@ -92,8 +92,10 @@ import { type AcquireOptions, type Semaphore, withPermitOf } from './semaphore.j
  * allocates on the shared side, and is a few dozen instructions long. A worker that the pool is
  * about to terminate sees KILLING right after taking LOCK and backs out without writing (see
  * task-control.ts); the pool terminates it only while it does not hold LOCK, so a terminated
- * worker can never leave half-written state. If a thread dies holding LOCK anyway (out of memory
- * in the back-out path), `reclaim()` frees it: nothing was written by then.
+ * worker can never leave half-written state. It may still take LOCK once more before it stops,
+ * and stop holding it: then nothing was written, and the thread that terminated it takes the
+ * lock over (`#lock`; it may not be able to wait for that thread's `'exit'`). If a thread dies
+ * holding LOCK in any other way (out of memory in the back-out path), `reclaim()` frees it.
  *
  * Memory effects: Atomics operations are sequentially consistent, so everything a thread wrote
  * before `release()` is visible to the thread whose acquire that release lets through, as with
@@ -724,13 +726,32 @@ export class SharedSemaphore implements Semaphore, Shareable, ThreadScopedResour
         }
         lock |= CONTENDED;
       }
+      // Held by a thread we terminated: it can only be backing out, having written nothing. Take it over.
+      if (wasTerminated((lock & ~CONTENDED) - 1) && Atomics.compareExchange(m, M_LOCK, lock, ME | CONTENDED) === lock) break;
       Atomics.wait(m, M_LOCK, lock, LOCK_SLEEP_MS); // returns at once if the word is no longer `lock`
       lock = Atomics.compareExchange(m, M_LOCK, 0, ME | CONTENDED);
     }
     // Only pool workers are ever terminated mid-task; the main thread need not look.
     if (!isMainThread && isBeingKilled()) {
-      this.#unlock();
+      this.#backOut();
       throw new AbortError('this task is being stopped by its pool');
+    }
+  }
+
+  /**
+   * Frees LOCK after taking it in a thread its pool is terminating, only if it is still ours: the
+   * pool's thread may have taken it over meanwhile (see `#lock`), and then it is not ours to free.
+   */
+  #backOut(): void {
+    const m = this.#m;
+    let lock = Atomics.load(m, M_LOCK);
+    while ((lock & ~CONTENDED) === ME) {
+      const seen = Atomics.compareExchange(m, M_LOCK, lock, 0);
+      if (seen === lock) {
+        if ((lock & CONTENDED) !== 0) Atomics.notify(m, M_LOCK, 1);
+        return;
+      }
+      lock = seen; // somebody marked it CONTENDED, or took it over
     }
   }
 
