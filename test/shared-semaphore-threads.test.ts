@@ -1,3 +1,4 @@
+import { Worker } from 'node:worker_threads';
 import { SharedSemaphore, WorkerCrashedError } from 'threadgate';
 import { describe, expect, it } from 'vitest';
 import { ACQUIRED, HOLDERS, MAX_HOLDERS, VIOLATIONS } from './fixtures/tasks.js';
@@ -135,6 +136,32 @@ describe('SharedSemaphore across threads', () => {
     expect(permit.weight).toBe(3);
     permit.release();
     expect(sem.available).toBe(3);
+  });
+
+  it('a Worker you manage yourself: reclaim(threadId) from its exit gives its units back and a blocked waiter proceeds', async () => {
+    const sem = new SharedSemaphore(3);
+    const go = shared(1);
+    const worker = new Worker(
+      `const { workerData } = require('node:worker_threads');
+       const { SharedSemaphore } = require('threadgate');
+       SharedSemaphore.from(workerData.handle).tryAcquire(2);
+       Atomics.wait(workerData.go, 0, 0, 10_000); // ends holding both units`,
+      { eval: true, workerData: { handle: sem.handle, go } },
+    );
+    const id = worker.threadId; // -1 by the time 'exit' fires
+    const reclaimed = new Promise<number>((resolve, reject) => {
+      worker.once('error', reject);
+      worker.once('exit', () => resolve(sem.reclaim(id)));
+    });
+    await waitUntil(() => sem.heldBy(id) === 2, 10_000, 'the worker to take 2 units');
+    const waiter = sem.acquire({ weight: 3 });
+    Atomics.store(go, 0, 1);
+    Atomics.notify(go, 0);
+    expect(await within(10_000, reclaimed, 'the worker to exit')).toBe(2);
+    const permit = await within(2_000, waiter, 'the blocked waiter');
+    permit.release();
+    expect(sem.available).toBe(3);
+    expect(sem.heldBy(id)).toBe(0);
   });
 
   it('a worker retired by maxTasksPerWorker gives back the units its task left held', async () => {

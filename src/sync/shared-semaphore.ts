@@ -402,7 +402,8 @@ export class SharedSemaphore implements Semaphore, Shareable, ThreadScopedResour
   /**
    * Gives back every unit thread `threadId` holds and drops its waiting requests, waking the
    * waiters that can now go. For threads that have exited: `WorkerPool` calls this for its own
-   * workers; call it from a `Worker`'s `'exit'` handler for threads you manage yourself.
+   * workers; call it from a `Worker`'s `'exit'` handler for threads you manage yourself, with the
+   * `threadId` read when the worker started (`worker.threadId` is -1 by the time `'exit'` fires).
    * Returns how many units came back.
    */
   reclaim(threadId: number): number {
