@@ -95,7 +95,8 @@ import { type AcquireOptions, type Semaphore, withPermitOf } from './semaphore.j
  * worker can never leave half-written state. It may still take LOCK once more before it stops,
  * and stop holding it: then nothing was written, and the thread that terminated it takes the
  * lock over (`#lock`; it may not be able to wait for that thread's `'exit'`). If a thread dies
- * holding LOCK in any other way (out of memory in the back-out path), `reclaim()` frees it.
+ * holding LOCK in any other way (out of memory in the back-out path), `reclaim()` takes it over
+ * the same way.
  *
  * Memory effects: Atomics operations are sequentially consistent, so everything a thread wrote
  * before `release()` is visible to the thread whose acquire that release lets through, as with
@@ -141,7 +142,7 @@ const ME = currentThreadId + 1;
 /** LOCK's flag: somebody may be asleep on the word, so the unlocker must notify. Owners stay below it. */
 const CONTENDED = 1 << 30;
 const LOCK_SPINS = 64;
-/** Upper bound of one sleep on LOCK: a thread that died holding it is noticed this soon after reclaim. */
+/** Upper bound of one sleep on LOCK: a sleeper looks again this often, in case the holder died and no unlock will notify. */
 const LOCK_SLEEP_MS = 5;
 
 const DEFAULT_MAX_HOLDERS = 256;
@@ -410,10 +411,7 @@ export class SharedSemaphore implements Semaphore, Shareable, ThreadScopedResour
     checkInteger('threadId', threadId, 0);
     const owner = threadId + 1;
     const m = this.#m;
-    // A dead thread can only have held LOCK in its back-out path, having written nothing.
-    const lock = Atomics.load(m, M_LOCK);
-    if ((lock & ~CONTENDED) === owner && Atomics.compareExchange(m, M_LOCK, lock, 0) === lock) Atomics.notify(m, M_LOCK);
-    this.#lock();
+    this.#lock(threadId); // it has exited: if it still holds LOCK, take it over
     let units = 0;
     for (let e = 0; e < this.#maxHolders; e++) {
       const at = HEADER_WORDS + e * HOLDER_WORDS;
@@ -712,9 +710,10 @@ export class SharedSemaphore implements Semaphore, Shareable, ThreadScopedResour
    * sleep takes the lock as CONTENDED, since others may still sleep. The mark lives in the word,
    * not in a count of sleepers, so a thread killed in its sleep costs one needless notify at the
    * next unlock and nothing after. A thread being killed by its pool backs out right after taking
-   * the lock, having written nothing.
+   * the lock, having written nothing; so a lock held by `deadThread` (one that has exited, from
+   * `reclaim`) or by a thread this one has terminated is taken over instead of waited for.
    */
-  #lock(): void {
+  #lock(deadThread = -1): void {
     const m = this.#m;
     let lock = Atomics.compareExchange(m, M_LOCK, 0, ME);
     for (let spins = LOCK_SPINS; lock !== 0 && spins > 0; spins--) lock = Atomics.compareExchange(m, M_LOCK, 0, ME);
@@ -727,8 +726,9 @@ export class SharedSemaphore implements Semaphore, Shareable, ThreadScopedResour
         }
         lock |= CONTENDED;
       }
-      // Held by a thread we terminated: it can only be backing out, having written nothing. Take it over.
-      if (wasTerminated((lock & ~CONTENDED) - 1) && Atomics.compareExchange(m, M_LOCK, lock, ME | CONTENDED) === lock) break;
+      // Held by a thread that is gone or going: it can only have been backing out, writing nothing.
+      const holder = (lock & ~CONTENDED) - 1;
+      if ((holder === deadThread || wasTerminated(holder)) && Atomics.compareExchange(m, M_LOCK, lock, ME | CONTENDED) === lock) break;
       Atomics.wait(m, M_LOCK, lock, LOCK_SLEEP_MS); // returns at once if the word is no longer `lock`
       lock = Atomics.compareExchange(m, M_LOCK, 0, ME | CONTENDED);
     }
