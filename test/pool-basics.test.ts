@@ -72,6 +72,16 @@ describe('WorkerPool: map', () => {
     expect(results).toEqual(items.map((i) => i * i));
   });
 
+  it('reads a hole in an input array as undefined, as for...of does', async () => {
+    const pool = tasksPool();
+    const items = new Array<number>(6);
+    items[0] = 2;
+    items[4] = 3; // holes at 1, 2, 3 and 5
+    const expected = [...items].map((n) => n * n); // [4, NaN, NaN, NaN, 9, NaN]
+    expect(await within(10_000, pool.map('square', items).toArray())).toEqual(expected);
+    expect(await within(10_000, pool.map('square', items, { chunkSize: 4 }).toArray())).toEqual(expected);
+  });
+
   it('yields in completion order with ordered: false, in input order by default', async () => {
     const pool = tasksPool({ maxWorkers: 2 });
     const unordered: number[] = [];

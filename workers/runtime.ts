@@ -135,7 +135,9 @@ function revive(running: RunningTask, values: unknown[] | undefined): unknown[] 
 /** Runs a map chunk item by item, synchronously until an item returns a promise. */
 function runChunk(running: RunningTask, extras: TaskExtras, fn: TaskFunction, startedAt: number, t0: number): Outcome | Promise<Outcome> {
   const items = (extras.revive ? revive(running, extras.items) : extras.items) as unknown[];
-  const values: unknown[] = new Array(items.length);
+  // Filled by appending, never preallocated: a holey array (`new Array(n)`) takes V8's slow
+  // structured-clone path, ~140 ns an item instead of ~26 for numbers.
+  const values: unknown[] = [];
   const call = extras.spread ? (item: unknown) => fn(...(item as unknown[])) : (item: unknown) => fn(item);
   for (let i = 0; i < items.length; i++) {
     let result: unknown;
@@ -146,7 +148,7 @@ function runChunk(running: RunningTask, extras: TaskExtras, fn: TaskFunction, st
       return finish(startedAt, t0, values, serializeError(error), i);
     }
     if (isThenable(result)) return continueAsync(call, items, values, i, result, startedAt, t0);
-    values[i] = result;
+    values.push(result);
   }
   return finish(startedAt, t0, values);
 }
@@ -162,8 +164,8 @@ async function continueAsync(
 ): Promise<Outcome> {
   let i = from;
   try {
-    values[i] = await pending;
-    for (i = from + 1; i < items.length; i++) values[i] = await call(items[i]);
+    values.push(await pending);
+    for (i = from + 1; i < items.length; i++) values.push(await call(items[i]));
   } catch (error) {
     values.length = i;
     return finish(startedAt, t0, values, serializeError(error), i);

@@ -4,7 +4,7 @@ import { parentPort } from 'node:worker_threads';
 import { fib } from 'threadgate/workloads';
 
 parentPort.on('message', ({ n, items }) => {
-  const out = new Array(items);
-  for (let i = 0; i < items; i++) out[i] = fib(n);
+  const out = []; // packed: a preallocated (holey) array is 5-6x slower to post
+  for (let i = 0; i < items; i++) out.push(fib(n));
   parentPort.postMessage(out);
 });
