@@ -8,7 +8,7 @@ import { deserializeError } from './remote-error.js';
 export interface MapOptions {
   /**
    * Items per message to a worker. `'auto'` (the default) measures the first items and sizes
-   * chunks to about 4 ms of work each, so overhead stays a few percent whether an item takes a
+   * chunks to about 20 ms of work each, so overhead stays a percent or two whether an item takes a
    * microsecond or a second. A number fixes the size.
    */
   chunkSize?: number | 'auto';
