@@ -30,25 +30,23 @@ interface Acquirer {
 
 /**
  * A waiter of `withPermit` without options: one unit, held for `fn` directly. It cannot give up
- * (no timeout, no signal), so it needs no state, and its weight is always 1: three fields, as a
- * burst of 100k queued calls is mostly the garbage collector moving these.
+ * (no timeout, no signal), so it needs no state, and its weight is always 1. Two fields and no
+ * `reject`: a burst of 100k queued calls is mostly the garbage collector moving what they keep
+ * alive, and a reject function kept per call made that 5-9% slower.
  */
 class HeldCall {
   constructor(
     readonly fn: () => unknown,
     readonly resolve: (value: unknown) => void,
-    readonly reject: (error: unknown) => void,
   ) {}
 }
 
 type Waiter = Acquirer | HeldCall;
 
 let capturedResolve: (value: unknown) => void = () => {};
-let capturedReject: (error: unknown) => void = () => {};
-/** The executor of every `withPermit` promise: hands its settlers over through the two variables above. */
-function captureSettlers(resolve: (value: never) => void, reject: (error: unknown) => void): void {
+/** The executor of every `withPermit` promise: hands its resolve function over through the variable above. */
+function captureResolve(resolve: (value: never) => void): void {
   capturedResolve = resolve as (value: unknown) => void;
-  capturedReject = reject;
 }
 
 /**
@@ -157,8 +155,8 @@ export class AsyncSemaphore implements Semaphore {
     if (options !== undefined) return withPermitOf(this, fn, options);
     // No timeout or signal to honour: hold one unit for fn directly, with no Permit, no acquire
     // promise and no closure in between. This is the queued-burst path (p-limit's use case).
-    const promise = new Promise<T>(captureSettlers); // a shared executor: no closure per call
-    const call = new HeldCall(fn, capturedResolve, capturedReject);
+    const promise = new Promise<T>(captureResolve); // a shared executor: no closure per call
+    const call = new HeldCall(fn, capturedResolve);
     if (this.#waiting === 0 && this.#available >= 1) {
       this.#available -= 1;
       this.#run(call);
@@ -170,18 +168,16 @@ export class AsyncSemaphore implements Semaphore {
   }
 
   #run(call: HeldCall): void {
-    let result: PromiseLike<unknown>;
+    let result: Promise<unknown>;
     try {
       result = Promise.resolve(call.fn());
     } catch (error) {
-      this.#releaseOne();
-      call.reject(error);
-      return;
+      result = Promise.reject(error);
     }
-    // Reactions run in the order they were added: the unit is back before the caller resumes.
-    // Settling from a reaction, not with resolve(result), spares a thenable job per call.
+    // Reactions run in the order they were added: the unit is back before the caller resumes,
+    // as the caller's promise, resolved with `result`, adopts it one job later.
     result.then(this.#releaseOne, this.#releaseOne);
-    result.then(call.resolve, call.reject);
+    call.resolve(result);
   }
 
   release(n = 1): void {
