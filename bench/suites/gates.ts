@@ -197,6 +197,24 @@ export const gates: Suite = async (ctx) => {
     );
   }
 
+  // Cost per task against queue length, from a queue that fits in the CPU's caches to one that
+  // does not: an O(n) queue climbs with every step; an O(1) queue (and the bare chain) steps up
+  // once, when what the queued calls keep alive outgrows the caches and the young generation.
+  if (!ctx.quick) {
+    const sizes = [1_000, 10_000, 100_000, 1_000_000];
+    results.push(
+      ...(await runGroup(
+        'gates',
+        'queue length sweep, concurrency 1 (per task)',
+        sizes.flatMap((size) => [
+          burst(`AsyncSemaphore, ${size / 1000}k queued`, size, asyncSemaphoreGate),
+          burst(`bare promise chain, ${size / 1000}k queued`, size, promiseChainGate),
+        ]),
+        ctx.group({ timeMs: 300, iterations: 2 }),
+      )),
+    );
+  }
+
   results.push(...(await handoff(ctx.quick ? 300 : 3_000, ctx.progress)));
   return results;
 };
