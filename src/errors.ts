@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { inspect } from 'node:util';
 
 /** The stable codes of {@link ThreadgateError} subclasses. */
 export type ThreadgateErrorCode =
@@ -64,7 +65,7 @@ export class WorkerCrashedError extends ThreadgateError {
   readonly exitCode: number | undefined;
   /** The `threadId` of the worker that died, when known. */
   readonly threadId: number | undefined;
-  constructor(taskName: string, details: { exitCode?: number; threadId?: number; cause?: unknown; startFailed?: number }) {
+  constructor(taskName: string, details: CrashDetails) {
     super('ERR_WORKER_CRASHED', crashMessage(taskName, details), { cause: details.cause });
     this.exitCode = details.exitCode;
     this.threadId = details.threadId;
@@ -74,17 +75,27 @@ export class WorkerCrashedError extends ThreadgateError {
   }
 }
 
-function crashMessage(taskName: string, details: { exitCode?: number; threadId?: number; cause?: unknown; startFailed?: number }): string {
+/** How a worker ended: `uncaught` when it died of an error rather than by exiting. */
+interface CrashDetails {
+  exitCode?: number;
+  threadId?: number;
+  cause?: unknown;
+  uncaught?: boolean;
+  startFailed?: number;
+}
+
+function crashMessage(taskName: string, details: CrashDetails): string {
   if (details.startFailed !== undefined) {
     return `task '${taskName}' could not run: ${details.startFailed} workers in a row failed to start (${describeCause(details.cause)})`;
   }
   const thread = details.threadId !== undefined ? ` (thread ${details.threadId})` : '';
+  const code = details.exitCode !== undefined ? `, exit code ${details.exitCode}` : '';
   const how =
     (details.cause as { code?: unknown } | undefined)?.code === 'ERR_WORKER_OUT_OF_MEMORY'
       ? 'ran out of memory (the resourceLimits heap limit); see cause'
-      : details.exitCode !== undefined
-        ? `exited with code ${details.exitCode}`
-        : `died (${describeCause(details.cause)})`;
+      : details.uncaught || details.exitCode === undefined
+        ? `died (${describeCause(details.cause)})${code}`
+        : `exited with code ${details.exitCode}`;
   return `the worker running task '${taskName}'${thread} ${how}`;
 }
 
@@ -132,6 +143,11 @@ export function abortErrorFrom(signal: AbortSignal): AbortError {
 
 function describeCause(cause: unknown): string {
   if (cause instanceof Error) return cause.message;
+  const message = (cause as { message?: unknown } | null)?.message;
+  if (typeof message === 'string') return message;
+  // An error Node could not serialize (a DOMException, say) reaches this thread as an empty object.
+  if (typeof cause === 'object' && cause !== null)
+    return `an error that lost its name and message on its way from the worker: ${inspect(cause, { depth: 1 })}`;
   return String(cause);
 }
 

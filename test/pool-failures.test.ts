@@ -109,6 +109,34 @@ describe('WorkerPool: every task settles', () => {
     expect(pool.stats.crashedWorkers).toBe(1);
   });
 
+  it('a result that cannot be cloned fails its task with DataCloneError, in a submit or at its item of a map; the next task runs', async () => {
+    const pool = tasksPool({ maxWorkers: 1 });
+    const sync = (await within(
+      10_000,
+      pool.submit('functionFor', 0).catch((e: unknown) => e),
+    )) as Error;
+    expect(sync.name).toBe('DataCloneError');
+    expect(sync.message).toMatch(/could not be cloned/);
+    const later = (await within(
+      10_000,
+      pool.submit('functionLater').catch((e: unknown) => e),
+    )) as Error;
+    expect(later.name).toBe('DataCloneError');
+    expect(await within(10_000, pool.submit('add', 1, 2))).toBe(3);
+
+    const delivered: number[] = [];
+    const failure = await within(
+      10_000,
+      (async () => {
+        for await (const value of pool.map('functionFor', [3, 2, 1, 0, 5], { chunkSize: 5 })) delivered.push(value as number);
+      })().catch((e: unknown) => e),
+    );
+    expect((failure as Error).name).toBe('DataCloneError');
+    expect((failure as { mapIndex?: number }).mapIndex).toBe(3);
+    expect(delivered).toEqual([3, 2, 1]);
+    expect(await within(10_000, pool.submit('add', 2, 2))).toBe(4);
+  });
+
   it('a task exhausting its heap under resourceLimits rejects with ERR_WORKER_CRASHED, cause out of memory; the others are unaffected', async () => {
     const pool = tasksPool({ maxWorkers: 2, resourceLimits: { maxOldGenerationSizeMb: 32 } });
     const before = pool.submit('busy', 50);
@@ -158,6 +186,14 @@ describe('WorkerPool: every task settles', () => {
     expect(error.code).toBe('ERR_WORKER_CRASHED');
     expect((error.cause as Error).message).toBe('uncaught in worker');
     expect(await pool.submit('add', 2, 2)).toBe(4);
+    // Node cannot send a DOMException across: it arrives as an empty object, and the message says so.
+    const opaque = (await within(
+      10_000,
+      pool.submit('throwUncaught', true).catch((e: unknown) => e),
+    )) as WorkerCrashedError;
+    expect(opaque.code).toBe('ERR_WORKER_CRASHED');
+    expect(opaque.message).toMatch(/died \(an error that lost its name and message on its way from the worker: /);
+    expect(opaque.message).not.toMatch(/\[object Object\]/);
   });
 
   it('tasks queued behind a crash still run', async () => {

@@ -214,11 +214,56 @@ function settle(running: RunningTask, outcome: RanOutcome): Outcome | Promise<Ou
   let state = Atomics.compareExchange(running.board, word, RUNNING, ENDED);
   if (state === CANCEL) state = Atomics.compareExchange(running.board, word, CANCEL, ENDED);
   if (state === KILLING) return new Promise<never>(() => {});
-  if (++tasksRun < data.maxTasksPerWorker) return outcome;
+  if (++tasksRun < data.maxTasksPerWorker) {
+    handedBack(running, outcome);
+    return outcome;
+  }
   const retirement: Retirement = { [RETIREMENT]: true, slot: running.slot, id: running.id, threadId, outcome };
   parentPort?.postMessage(retirement);
   return new Promise<never>(() => {});
 }
+
+/**
+ * The last two outcomes handed back (a worker holds at most two tasks). Piscina posts a lone
+ * task's outcome itself, after `run` returns; when that fails because the result cannot be cloned
+ * (a function, say), Piscina rethrows the `DataCloneError` as an uncaught error, which ends the
+ * worker and reaches the pool as an empty object (a DOMException loses its fields on the way).
+ * Before the worker dies, the monitor below tells the pool which task it was and why, as a batch
+ * outcome would, so that task fails with the `DataCloneError` itself.
+ */
+let latestOutcome: { running: RunningTask; outcome: RanOutcome } | undefined;
+let previousOutcome: typeof latestOutcome;
+let forgetting = false;
+/** Keeps an outcome until Piscina has posted it: that happens before the running microtasks drain, and a tick runs after. */
+function handedBack(running: RunningTask, outcome: RanOutcome): void {
+  previousOutcome = latestOutcome;
+  latestOutcome = { running, outcome };
+  if (forgetting) return;
+  forgetting = true;
+  process.nextTick(forgetOutcomes);
+}
+function forgetOutcomes(): void {
+  forgetting = false;
+  latestOutcome = previousOutcome = undefined;
+}
+
+process.on('uncaughtExceptionMonitor', (error: unknown) => {
+  if ((error as { name?: unknown } | null)?.name !== 'DataCloneError') return;
+  for (const handed of [previousOutcome, latestOutcome]) {
+    if (handed === undefined) continue;
+    const [values, startedAt, runMs] = handed.outcome;
+    // The first value that cannot be cloned fails there, as an item of a map would; the ones before it are kept.
+    for (let i = 0; i < values.length; i++) {
+      try {
+        structuredClone(values[i]);
+      } catch (cloneError) {
+        const failed: RanOutcome = [values.slice(0, i), startedAt, runMs, serializeError(cloneError), i];
+        parentPort?.postMessage([BATCH_OUTCOME, handed.running.slot, handed.running.id, failed] satisfies BatchOutcome);
+        break;
+      }
+    }
+  }
+});
 
 /** Only the module's own exported functions, never anything inherited or forbidden. */
 function lookup(name: string): TaskFunction {

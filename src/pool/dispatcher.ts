@@ -353,7 +353,7 @@ export class Dispatcher {
       },
       (error: unknown) => {
         this.#messages--;
-        this.#onBatchRejected(tasks, error);
+        this.#onWorkerLost(tasks, error);
       },
     );
   }
@@ -376,7 +376,7 @@ export class Dispatcher {
       },
       (error: unknown) => {
         this.#messages--;
-        if (!task.retired) this.#onRejected(task, error);
+        if (!task.retired) this.#onWorkerLost([task], error);
         else this.#pump(); // a retired worker's exit fails its last task in Piscina: we hold its outcome
       },
     );
@@ -458,11 +458,12 @@ export class Dispatcher {
   }
 
   /**
-   * A batch's worker died. Outcomes it posted before dying may still be on their way: Node
-   * delivers them before the worker's `'exit'`, so the batch's unsettled tasks are judged only
-   * after it (run again if they never started, crashed if one was running).
+   * Piscina failed a message: its worker died. Outcomes the worker posted before dying may still
+   * be on their way (a batch's, or a lone task's result that Piscina could not clone, see the
+   * runtime): Node delivers them before the worker's `'exit'`, so the message's unsettled tasks
+   * are judged only after it (run again if they never started, crashed if one was running).
    */
-  #onBatchRejected(tasks: Task[], error: unknown): void {
+  #onWorkerLost(tasks: Task[], error: unknown): void {
     const unsettled = (): Task[] => tasks.filter((task) => task.phase === Phase.InFlight && this.#slots[task.slot] === task);
     let threadId = 0;
     for (const task of unsettled()) threadId ||= this.#board[task.slot * SLOT_WORDS + THREAD_ID] as number;
@@ -491,8 +492,12 @@ export class Dispatcher {
         this.#crashedWorkers++;
         this.#failed++;
         const name = task.spec.fn;
-        const exitCode = exitCodeOf(error) ?? this.#exitCodes.get(threadId);
-        task.notify(new WorkerCrashedError(name, { exitCode, threadId: threadId || undefined, cause: error }), undefined);
+        const exited = exitCodeOf(error); // Piscina's report of an exit; anything else killed the worker
+        const exitCode = exited ?? this.#exitCodes.get(threadId);
+        task.notify(
+          new WorkerCrashedError(name, { exitCode, threadId: threadId || undefined, cause: error, uncaught: exited === undefined }),
+          undefined,
+        );
       }
     }
     this.#pump();
