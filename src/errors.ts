@@ -142,10 +142,11 @@ export function abortErrorFrom(signal: AbortSignal): AbortError {
 }
 
 function describeCause(cause: unknown): string {
-  if (cause instanceof Error) return cause.message;
-  const message = (cause as { message?: unknown } | null)?.message;
-  if (typeof message === 'string') return message;
-  // An error Node could not serialize (a DOMException, say) reaches this thread as an empty object.
+  const { message, stack } = (typeof cause === 'object' && cause !== null ? cause : {}) as { message?: unknown; stack?: unknown };
+  if (typeof message === 'string' && message !== '') return message;
+  // Node cannot send some errors from a worker (a DOMException, say): they arrive empty, on
+  // Node 20 as a plain object, on Node 24 as an Error that kept only its stack.
+  if (typeof stack === 'string' && stack !== '') return stack.split('\n', 1)[0] as string;
   if (typeof cause === 'object' && cause !== null)
     return `an error that lost its name and message on its way from the worker: ${inspect(cause, { depth: 1 })}`;
   return String(cause);
