@@ -7,10 +7,10 @@
  * the next already in their inbox), so 4 ms chunks lost 5-10% of a fine map and 20 ms chunks lose
  * ~1-2%. Items are first sent one per chunk (one per worker) to measure how long an item runs;
  * from then on each chunk carries about `TARGET_CHUNK_MS` of work, re-estimated from every chunk
- * that comes back. When the total is
- * known, chunks stay small enough that every worker gets several, so the last ones finish together,
- * but never below `MIN_TAIL_CHUNK_MS` of work: shrinking to single items made the last ~2% of a
- * 200k-item map of 2.6 µs items take ~50 round trips and 4% of the run.
+ * that comes back. When the total is known, chunks stay small enough that every worker gets
+ * several, so the last ones finish together, but never below `MIN_TAIL_CHUNK_MS` of work:
+ * shrinking to single items made the last ~2% of a 200k-item map of 2.6 µs items take ~50 round
+ * trips and 4% of the run.
  */
 const TARGET_CHUNK_MS = 20;
 const MIN_TAIL_CHUNK_MS = 0.5;
