@@ -170,7 +170,7 @@ export const mapScaling: Suite = async (ctx) => {
     const serial = sweep[0] as CaseResult;
     for (const [i, r] of sweep.entries()) {
       if (i === 0) continue;
-      r.extra = { workers: ctx.workers[i - 1] as number, speedup: serial.meanMs / r.meanMs, workload: label };
+      r.extra = { workers: ctx.workers[i - 1] as number, speedup: serial.p50Ms / r.p50Ms, workload: label };
     }
     results.push(...sweep);
   }
