@@ -120,9 +120,28 @@ function postOutcome([, slot, id]: TaskMessage, outcome: Outcome): void {
   } catch (error) {
     // The result cannot be cloned (a function, a class instance with private state...): the
     // task fails with that error instead of taking its worker and the rest of the batch down.
-    const [, startedAt = 0, runMs = 0] = outcome === SKIPPED ? [] : outcome;
-    parentPort?.postMessage([BATCH_OUTCOME, slot, id, [[], startedAt, runMs, serializeError(error)]] satisfies BatchOutcome);
+    const ran: RanOutcome = outcome === SKIPPED ? [[], 0, 0] : outcome;
+    const unsendable = firstUnsendable(ran[0]);
+    postFailedAt(slot, id, ran, unsendable?.at ?? 0, unsendable?.error ?? error);
   }
+}
+
+/** The first of `values` that cannot be sent to another thread, and why; undefined if all can. */
+function firstUnsendable(values: unknown[]): { at: number; error: unknown } | undefined {
+  for (let at = 0; at < values.length; at++) {
+    try {
+      structuredClone(values[at]);
+    } catch (error) {
+      return { at, error };
+    }
+  }
+  return undefined;
+}
+
+/** Fails task `slot`/`id` with `error` at value `at`, keeping the values before it, as for a map's failing item. */
+function postFailedAt(slot: number, id: number, [values, startedAt, runMs]: RanOutcome, at: number, error: unknown): void {
+  const failed: RanOutcome = [values.slice(0, at), startedAt, runMs, serializeError(error), at];
+  parentPort?.postMessage([BATCH_OUTCOME, slot, id, failed] satisfies BatchOutcome);
 }
 
 /** Revives the handles among a task's arguments; the callbacks among them are the task's to release. */
@@ -251,17 +270,8 @@ process.on('uncaughtExceptionMonitor', (error: unknown) => {
   if ((error as { name?: unknown } | null)?.name !== 'DataCloneError') return;
   for (const handed of [previousOutcome, latestOutcome]) {
     if (handed === undefined) continue;
-    const [values, startedAt, runMs] = handed.outcome;
-    // The first value that cannot be cloned fails there, as an item of a map would; the ones before it are kept.
-    for (let i = 0; i < values.length; i++) {
-      try {
-        structuredClone(values[i]);
-      } catch (cloneError) {
-        const failed: RanOutcome = [values.slice(0, i), startedAt, runMs, serializeError(cloneError), i];
-        parentPort?.postMessage([BATCH_OUTCOME, handed.running.slot, handed.running.id, failed] satisfies BatchOutcome);
-        break;
-      }
-    }
+    const unsendable = firstUnsendable(handed.outcome[0]);
+    if (unsendable !== undefined) postFailedAt(handed.running.slot, handed.running.id, handed.outcome, unsendable.at, unsendable.error);
   }
 });
 
