@@ -1,4 +1,4 @@
-import { AbortError, AcquireTimeoutError, AsyncSemaphore, type Permit, type Semaphore, SharedSemaphore } from 'threadgate';
+import { AbortError, AcquireTimeoutError, AsyncSemaphore, Permit, type Semaphore, SharedSemaphore } from 'threadgate';
 import { describe, expect, it } from 'vitest';
 import { within } from './helpers.js';
 
@@ -87,6 +87,20 @@ describe('AsyncSemaphore', () => {
       expect(sem.available).toBe(2);
     }
     expect(sem.available).toBe(2);
+  });
+
+  it('a permit is a Permit that reads its weight and state, from either semaphore; only semaphores make one', async () => {
+    for (const sem of [new AsyncSemaphore(3), new SharedSemaphore(3)]) {
+      const permit = await sem.acquire({ weight: 2 });
+      expect(permit).toBeInstanceOf(Permit);
+      expect([permit.weight, permit.released, sem.available]).toEqual([2, false, 1]);
+      permit.release();
+      expect([permit.weight, permit.released, sem.available]).toEqual([2, true, 3]);
+      expect(Object.keys(permit)).toEqual([]);
+    }
+    expect(() => new (Permit as unknown as new () => Permit)()).toThrow(
+      expect.objectContaining({ name: 'TypeError', message: expect.stringContaining('acquire()') }),
+    );
   });
 
   it('withPermit releases on success and failure', async () => {

@@ -1,7 +1,7 @@
 import { AcquireTimeoutError, abortErrorFrom, outOfRange, ThreadgateError } from '../errors.js';
 import { checkInteger, checkOptionalDuration, checkOptions, checkSignal, MAX_INT32 } from '../validate.js';
 import { FifoQueue } from './fifo-queue.js';
-import { Permit } from './permit.js';
+import { newPermit, type Permit } from './permit.js';
 import { type AcquireOptions, type Semaphore, withPermitOf } from './semaphore.js';
 
 /*
@@ -95,7 +95,7 @@ export class AsyncSemaphore implements Semaphore {
     this.#checkWeight('weight', weight);
     if (this.#waiting > 0 || this.#available < weight) return undefined;
     this.#available -= weight;
-    return new Permit(weight, this.#giveBack);
+    return newPermit(weight, this.#giveBack);
   }
 
   acquire(options?: AcquireOptions): Promise<Permit> {
@@ -116,7 +116,7 @@ export class AsyncSemaphore implements Semaphore {
     }
     if (this.#waiting === 0 && this.#available >= weight) {
       this.#available -= weight;
-      return Promise.resolve(new Permit(weight, this.#giveBack));
+      return Promise.resolve(newPermit(weight, this.#giveBack));
     }
     if (timeoutMs === 0) return Promise.reject(new AcquireTimeoutError(0));
     return new Promise<Permit>((resolve, reject) => {
@@ -130,7 +130,7 @@ export class AsyncSemaphore implements Semaphore {
         weight,
         grant: () => {
           cleanup();
-          resolve(new Permit(weight, this.#giveBack));
+          resolve(newPermit(weight, this.#giveBack));
         },
       };
       const giveUp = (error: Error): void => {

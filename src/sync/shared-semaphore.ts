@@ -5,7 +5,7 @@ import { isBeingKilled } from '../task-control.js';
 import { checkInteger, checkOptionalDuration, checkOptions, checkSignal, MAX_INT32 } from '../validate.js';
 import { type FastPaths, fastPathsOn, isWasmMemory, sharedMemory, type WasmMemory } from './fast-path.js';
 import { holdEventLoop, releaseEventLoop } from './keep-alive.js';
-import { Permit } from './permit.js';
+import { newPermit, type Permit } from './permit.js';
 import { registerResource, type ThreadScopedResource, wasTerminated } from './registry.js';
 import { type AcquireOptions, type Semaphore, withPermitOf } from './semaphore.js';
 
@@ -790,7 +790,7 @@ export class SharedSemaphore implements Semaphore, Shareable, ThreadScopedResour
   }
 
   #permit(weight: number): Permit {
-    return new Permit(weight, this.#releaseUnits);
+    return newPermit(weight, this.#releaseUnits);
   }
 
   #slotWord(slot: number, word: number): number {
