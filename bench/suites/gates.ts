@@ -4,6 +4,8 @@
  * whether the cost per task grows with the queue), and the cross-thread hand-off latency of
  * SharedSemaphore next to a bare Atomics ping-pong and a MessagePort ping-pong.
  */
+import { PerformanceObserver } from 'node:perf_hooks';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { MessageChannel } from 'node:worker_threads';
 import { Sema } from 'async-sema';
 import pLimit from 'p-limit';
@@ -32,6 +34,55 @@ function burst(name: string, size: number, make: () => BurstGate): Case {
       await Promise.all(pending);
     },
   };
+}
+
+/**
+ * The garbage collector's share of each burst: the pauses (`perf_hooks` 'gc' entries) that start
+ * inside a case's timed runs, per task. The cost per task steps up with queue length once what the
+ * queued calls keep alive no longer dies young; this column says how much of a step is collection.
+ */
+class GcShare {
+  readonly #pauses: Array<[start: number, duration: number]> = [];
+  readonly #runs = new Map<string, { windows: Array<[start: number, end: number]>; tasks: number }>();
+  readonly #observer = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) this.#pauses.push([entry.startTime, entry.duration]);
+  });
+
+  constructor() {
+    this.#observer.observe({ entryTypes: ['gc'] });
+  }
+
+  /** The case, with each run's window recorded. */
+  track(burstCase: Case): Case {
+    const runs = { windows: [] as Array<[number, number]>, tasks: 0 };
+    this.#runs.set(burstCase.name, runs);
+    return {
+      ...burstCase,
+      run: async () => {
+        const started = performance.now();
+        await burstCase.run();
+        runs.windows.push([started, performance.now()]);
+        runs.tasks += burstCase.ops;
+      },
+    };
+  }
+
+  /** Adds a `GC µs/task` figure to each tracked result, and stops observing. */
+  async annotate(results: CaseResult[]): Promise<CaseResult[]> {
+    await nextTurn(); // gc entries are queued from the collector's callback on a later turn
+    await nextTurn();
+    this.#observer.disconnect();
+    for (const result of results) {
+      const runs = this.#runs.get(result.name);
+      if (runs === undefined || runs.tasks === 0) continue;
+      let pausedMs = 0;
+      for (const [start, duration] of this.#pauses) {
+        if (runs.windows.some(([from, to]) => start >= from && start < to)) pausedMs += duration;
+      }
+      result.extra = { ...result.extra, 'GC µs/task': Number(((pausedMs * 1000) / runs.tasks).toFixed(3)) };
+    }
+    return results;
+  }
 }
 
 /** No gate at all, only what any gate's queue costs at least: each task chained on the one before. */
@@ -182,19 +233,19 @@ export const gates: Suite = async (ctx) => {
   );
 
   for (const size of ctx.quick ? [10_000] : [10_000, 100_000]) {
-    results.push(
-      ...(await runGroup(
-        'gates',
-        `queued burst of ${size / 1000}k at concurrency 1`,
-        [
-          burst('p-limit', size, pLimitGate),
-          burst('AsyncSemaphore', size, asyncSemaphoreGate),
-          burst('async-sema', size, asyncSemaGate),
-          burst('reference: a bare promise chain', size, promiseChainGate),
-        ],
-        ctx.group({ timeMs: ctx.quick ? 100 : 500, iterations: 3 }),
-      )),
+    const gc = new GcShare();
+    const group = await runGroup(
+      'gates',
+      `queued burst of ${size / 1000}k at concurrency 1`,
+      [
+        burst('p-limit', size, pLimitGate),
+        burst('AsyncSemaphore', size, asyncSemaphoreGate),
+        burst('async-sema', size, asyncSemaGate),
+        burst('reference: a bare promise chain', size, promiseChainGate),
+      ].map((c) => gc.track(c)),
+      ctx.group({ timeMs: ctx.quick ? 100 : 500, iterations: 3 }),
     );
+    results.push(...(await gc.annotate(group)));
   }
 
   // Cost per task against queue length, from a queue that fits in the CPU's caches to one that
@@ -202,17 +253,19 @@ export const gates: Suite = async (ctx) => {
   // once, when what the queued calls keep alive outgrows the caches and the young generation.
   if (!ctx.quick) {
     const sizes = [1_000, 10_000, 100_000, 1_000_000];
-    results.push(
-      ...(await runGroup(
-        'gates',
-        'queue length sweep, concurrency 1 (per task)',
-        sizes.flatMap((size) => [
+    const gc = new GcShare();
+    const sweep = await runGroup(
+      'gates',
+      'queue length sweep, concurrency 1 (per task)',
+      sizes
+        .flatMap((size) => [
           burst(`AsyncSemaphore, ${size / 1000}k queued`, size, asyncSemaphoreGate),
           burst(`bare promise chain, ${size / 1000}k queued`, size, promiseChainGate),
-        ]),
-        ctx.group({ timeMs: 300, iterations: 2 }),
-      )),
+        ])
+        .map((c) => gc.track(c)),
+      ctx.group({ timeMs: 300, iterations: 2 }),
     );
+    results.push(...(await gc.annotate(sweep)));
   }
 
   results.push(...(await handoff(ctx.quick ? 300 : 3_000, ctx.progress)));
