@@ -1,3 +1,4 @@
+import { inspect } from 'node:util';
 import { AbortError, AcquireTimeoutError, AsyncSemaphore, Permit, type Semaphore, SharedSemaphore } from 'threadgate';
 import { describe, expect, it } from 'vitest';
 import { within } from './helpers.js';
@@ -97,6 +98,7 @@ describe('AsyncSemaphore', () => {
       permit.release();
       expect([permit.weight, permit.released, sem.available]).toEqual([2, true, 3]);
       expect(Object.keys(permit)).toEqual([]);
+      expect(inspect(permit)).toBe('Permit { weight: 2, released: true }');
     }
     expect(() => new (Permit as unknown as new () => Permit)()).toThrow(
       expect.objectContaining({ name: 'TypeError', message: expect.stringContaining('acquire()') }),

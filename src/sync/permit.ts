@@ -41,6 +41,11 @@ export class Permit implements Disposable {
   [Symbol.dispose](): void {
     this.release();
   }
+
+  /** What `console.log` and `util.inspect` show: the weight and state, not the internal keys. */
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return `Permit { weight: ${this.weight}, released: ${this.released} }`;
+  }
 }
 
 /**
