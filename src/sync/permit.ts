@@ -3,39 +3,35 @@ const UNITS = Symbol('units');
 /** The semaphore's function that takes units back. */
 const GIVE_BACK = Symbol('giveBack');
 
-/** What a permit holds, under keys only this module has. */
-interface PermitState {
-  [UNITS]: number;
-  [GIVE_BACK]: (weight: number) => void;
-}
-
 /**
  * A permit handed out by a semaphore. `release()` is idempotent: the first call returns the
  * permit's weight to its semaphore, later calls do nothing. `using permit = await sem.acquire()`
  * releases it when the block ends. Semaphores make permits; `new Permit()` throws.
  */
 export class Permit implements Disposable {
+  declare private [UNITS]: number;
+  declare private [GIVE_BACK]: (weight: number) => void;
+
   private constructor() {
     throw new TypeError('Permits are made by semaphores: call acquire(), acquireSync() or tryAcquire()');
   }
 
   /** How many units of the semaphore this permit holds (or held, once released). */
   get weight(): number {
-    return Math.abs((this as unknown as PermitState)[UNITS]);
+    return Math.abs(this[UNITS]);
   }
 
   /** Whether this permit has been released. */
   get released(): boolean {
-    return (this as unknown as PermitState)[UNITS] < 0;
+    return this[UNITS] < 0;
   }
 
   /** Returns the permit to its semaphore. Safe to call more than once. */
   release(): void {
-    const state = this as unknown as PermitState;
-    const units = state[UNITS];
+    const units = this[UNITS];
     if (units < 0) return;
-    state[UNITS] = -units;
-    state[GIVE_BACK](units);
+    this[UNITS] = -units;
+    this[GIVE_BACK](units);
   }
 
   [Symbol.dispose](): void {
@@ -63,9 +59,9 @@ export class Permit implements Disposable {
 export const newPermit: (weight: number, giveBack: (weight: number) => void) => Permit = (() => {
   const prototype = Permit.prototype;
   return (weight, giveBack) => {
-    const permit = Object.create(prototype) as PermitState;
+    const permit: Permit = Object.create(prototype);
     permit[UNITS] = weight;
     permit[GIVE_BACK] = giveBack;
-    return permit as unknown as Permit;
+    return permit;
   };
 })();
