@@ -52,7 +52,7 @@ class GcShare {
     this.#observer.observe({ entryTypes: ['gc'] });
   }
 
-  /** The case, with each run's window recorded. */
+  /** The case, with each run's window recorded (on `performance.now()`, the clock of 'gc' entries). */
   track(burstCase: Case): Case {
     const runs = { windows: [] as Array<[number, number]>, tasks: 0 };
     this.#runs.set(burstCase.name, runs);
