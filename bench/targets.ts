@@ -6,7 +6,7 @@
  */
 import type { CaseResult } from './harness.js';
 import { CEILING_CASE } from './suites/map-scaling.js';
-import { MAIN_THREAD_CPU, PROGRESS_EVENTS } from './suites/pool-overhead.js';
+import { MAIN_THREAD_CPU, PROGRESS_EVENTS, PROGRESS_LISTENED, PROGRESS_SILENT } from './suites/pool-overhead.js';
 
 export interface Target {
   issue: string;
@@ -64,9 +64,17 @@ export function evaluateTargets(results: CaseResult[]): Target[] {
     find('map scaling', 'fine: fib', 'threadgate map'),
     find('map scaling', 'fine: fib', 'piscina, one task per item'),
   );
-  const progress = (name: string) => find('pool overhead', 'progress', name);
-  const [noop, silent, channel, reported] = ['noop', 'report, no onProgress', 'noop + onProgress', 'report + onProgress'].map(progress);
-  ratio('#6', `task calling progress() ${PROGRESS_EVENTS}× with no onProgress, vs a no-op task`, 0.9, silent, noop);
+  const silent = (name: string) => find('pool overhead', PROGRESS_SILENT, name);
+  ratio(
+    '#6',
+    `task calling progress() ${PROGRESS_EVENTS}× with no onProgress, vs a no-op task`,
+    0.9,
+    silent('report, no onProgress'),
+    silent('noop'),
+  );
+  const [noop, channel, reported] = ['noop', 'noop + onProgress', 'report + onProgress'].map((name) =>
+    find('pool overhead', PROGRESS_LISTENED, name),
+  );
   if (noop && channel && reported) {
     targets.push({
       issue: '#6',

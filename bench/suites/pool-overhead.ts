@@ -100,8 +100,14 @@ export const poolOverhead: Suite = async (ctx) => {
     )),
     ...(await runGroup(
       'pool overhead',
-      `progress: ${PROGRESS_EVENTS} events per task, ${inFlight / 4} in flight, ${threads} threads`,
-      progressCases(threads, inFlight / 4),
+      `${PROGRESS_SILENT}: ${PROGRESS_EVENTS} calls per task, no onProgress, ${inFlight / 4} in flight, ${threads} threads`,
+      progressCases(threads, inFlight / 4, false),
+      ctx.group({ timeMs: ctx.quick ? 150 : 600 }),
+    )),
+    ...(await runGroup(
+      'pool overhead',
+      `${PROGRESS_LISTENED}: ${PROGRESS_EVENTS} events per task, ${inFlight / 4} in flight, ${threads} threads`,
+      progressCases(threads, inFlight / 4, true),
       ctx.group({ timeMs: ctx.quick ? 150 : 600 }),
     )),
   ];
@@ -110,23 +116,33 @@ export const poolOverhead: Suite = async (ctx) => {
 /** The extra column of the throughput group: the main thread's CPU time per task. */
 export const MAIN_THREAD_CPU = 'main-thread CPU µs/task';
 
-/** Events each task reports in the progress group; the cost per event is the difference over this. */
+/** Events each task reports in the progress groups; the cost per event is the difference over this. */
 export const PROGRESS_EVENTS = 20;
+/** The group that compares a task calling `progress()` without a listener with a no-op task. */
+export const PROGRESS_SILENT = 'progress without a listener';
+/** The group that measures what an `onProgress` channel and each event cost. */
+export const PROGRESS_LISTENED = 'progress with onProgress';
 
 /**
- * Tasks with and without progress calls, with and without an `onProgress`, all on one pool: the
- * figures compare what a task costs, and two pools side by side on two cores differ by more than
- * that (a second pool's tasks measured up to 20% slower in the same run).
+ * Tasks with and without progress calls, with and without an `onProgress`, on one pool per group:
+ * the figures compare what a task costs, and two pools side by side on two cores differ by more
+ * than that (a second pool's tasks measured up to 20% slower in the same run). Two groups: whether
+ * `progress()` costs anything without a listener is measured between two light cases only; beside
+ * the `onProgress` cases, whichever case follows one in a round may pay for the ports it left behind.
  */
-function progressCases(threads: number, inFlight: number): Case[] {
+function progressCases(threads: number, inFlight: number, listened: boolean): Case[] {
   const onProgress = (): void => {};
   const pool = new WorkerPool<typeof Workloads>({ module: workloads, maxWorkers: threads, minWorkers: threads });
-  const variants: [name: string, call: () => PromiseLike<unknown>][] = [
-    ['noop', () => pool.submit('noop')],
-    ['report, no onProgress', () => pool.submit('report', PROGRESS_EVENTS)],
-    ['noop + onProgress', () => pool.with({ onProgress }).submit('noop')],
-    ['report + onProgress', () => pool.with({ onProgress }).submit('report', PROGRESS_EVENTS)],
-  ];
+  const variants: [name: string, call: () => PromiseLike<unknown>][] = listened
+    ? [
+        ['noop', () => pool.submit('noop')],
+        ['noop + onProgress', () => pool.with({ onProgress }).submit('noop')],
+        ['report + onProgress', () => pool.with({ onProgress }).submit('report', PROGRESS_EVENTS)],
+      ]
+    : [
+        ['noop', () => pool.submit('noop')],
+        ['report, no onProgress', () => pool.submit('report', PROGRESS_EVENTS)],
+      ];
   return variants.map(([name, call], i) => ({
     name,
     ops: inFlight,
