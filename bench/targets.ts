@@ -5,6 +5,7 @@
  * means' ratio beside it. A target that falls short says so.
  */
 import type { CaseResult } from './harness.js';
+import { GC_PER_TASK } from './suites/gates.js';
 import { CEILING_CASE } from './suites/map-scaling.js';
 import { MAIN_THREAD_CPU, PROGRESS_EVENTS, PROGRESS_LISTENED, PROGRESS_SILENT } from './suites/pool-overhead.js';
 
@@ -132,8 +133,8 @@ export function evaluateTargets(results: CaseResult[]): Target[] {
       ? `; per task at 1k / 10k / 100k / 1M queued: ${sweep.map((r) => ((r as CaseResult).p50Ms * 1000).toFixed(2)).join(' / ')} µs`
       : '';
     // Garbage collection is measured as a total over the runs, so it is set against the means.
-    const gc10 = burst10.extra?.['GC µs/task'];
-    const gc100 = burst100.extra?.['GC µs/task'];
+    const gc10 = burst10.extra?.[GC_PER_TASK];
+    const gc100 = burst100.extra?.[GC_PER_TASK];
     let collected = '';
     if (typeof gc10 === 'number' && typeof gc100 === 'number') {
       const rest10 = burst10.meanMs * 1000 - gc10;

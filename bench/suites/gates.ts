@@ -36,6 +36,9 @@ function burst(name: string, size: number, make: () => BurstGate): Case {
   };
 }
 
+/** The extra column of the burst groups: the garbage collector's pauses per task. */
+export const GC_PER_TASK = 'GC µs/task';
+
 /**
  * The garbage collector's share of each burst: the pauses (`perf_hooks` 'gc' entries) that start
  * inside a case's timed runs, per task. The cost per task steps up with queue length once what the
@@ -67,11 +70,17 @@ class GcShare {
     };
   }
 
-  /** Adds a `GC µs/task` figure to each tracked result, and stops observing. */
+  /**
+   * Adds the {@link GC_PER_TASK} figure to each tracked result, and stops observing. Adds nothing
+   * when no pause was seen at all: bursts of 10k+ calls always collect, so that is a measurement
+   * that failed (one full run reported every case of a group at 0), not a figure.
+   */
   async annotate(results: CaseResult[]): Promise<CaseResult[]> {
     await nextTurn(); // gc entries are queued from the collector's callback on a later turn
     await nextTurn();
+    for (const entry of this.#observer.takeRecords()) this.#pauses.push([entry.startTime, entry.duration]);
     this.#observer.disconnect();
+    if (this.#pauses.length === 0) return results;
     for (const result of results) {
       const runs = this.#runs.get(result.name);
       if (runs === undefined || runs.tasks === 0) continue;
@@ -79,7 +88,7 @@ class GcShare {
       for (const [start, duration] of this.#pauses) {
         if (runs.windows.some(([from, to]) => start >= from && start < to)) pausedMs += duration;
       }
-      result.extra = { ...result.extra, 'GC µs/task': Number(((pausedMs * 1000) / runs.tasks).toFixed(3)) };
+      result.extra = { ...result.extra, [GC_PER_TASK]: Number(((pausedMs * 1000) / runs.tasks).toFixed(3)) };
     }
     return results;
   }
