@@ -194,6 +194,7 @@ export function describe(value: unknown): string {
       return `function ${value.name || '(anonymous)'}`;
     default: {
       if (Array.isArray(value)) return `an array of length ${value.length}`;
+      if (value instanceof URL) return `the URL ${describe(value.href)}`;
       const ctor = (value as object).constructor;
       return ctor && ctor !== Object ? `an instance of ${ctor.name}` : 'an object';
     }

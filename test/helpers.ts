@@ -65,10 +65,12 @@ export interface ChildRun {
  */
 export function runChild(fixture: string, ms: number, nodeArgs: string[] = []): Promise<ChildRun> {
   const script = fileURLToPath(new URL(`./fixtures/${fixture}`, import.meta.url));
-  const child = spawn(process.execPath, [...nodeArgs, script], {
-    cwd: fileURLToPath(new URL('..', import.meta.url)),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  return runNode([...nodeArgs, script], fileURLToPath(new URL('..', import.meta.url)), ms);
+}
+
+/** Runs `node ...args` in `cwd` and waits for it to exit by itself; kills it and rejects after `ms`. */
+export function runNode(args: string[], cwd: string, ms: number): Promise<ChildRun> {
+  const child = spawn(process.execPath, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   const run: ChildRun = { code: null, stdout: '', stderr: '', lastOutputAt: 0, exitedAt: 0 };
   child.stdout.on('data', (d: Buffer) => {
     run.stdout += d;
@@ -80,7 +82,7 @@ export function runChild(fixture: string, ms: number, nodeArgs: string[] = []): 
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`${fixture} did not exit within ${ms} ms; stdout: ${run.stdout}; stderr: ${run.stderr}`));
+      reject(new Error(`node ${args.join(' ')} did not exit within ${ms} ms; stdout: ${run.stdout}; stderr: ${run.stderr}`));
     }, ms);
     child.on('exit', (code) => {
       clearTimeout(timer);

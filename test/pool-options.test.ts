@@ -1,6 +1,6 @@
 import { WorkerPool, workloads } from 'threadgate';
 import { describe, expect, it } from 'vitest';
-import { TASKS, tasksPool } from './helpers.js';
+import { TASKS, type Tasks, tasksPool } from './helpers.js';
 
 type Case = [option: string, value: unknown, error: 'TypeError' | 'RangeError', mentions: string];
 
@@ -57,7 +57,10 @@ describe('WorkerPool options: every bad value is refused with a clear error', ()
 
   it('options.module must exist, be a file URL or absolute path', () => {
     expect(() => new WorkerPool({ module: new URL('./nope.js', import.meta.url) })).toThrow(
-      /options\.module must be an existing worker module file/,
+      /options\.module must be an existing worker module file; nothing is at .*nope\.js \(nor at its TypeScript source .*nope\.ts\)/,
+    );
+    expect(() => new WorkerPool({ module: new URL('./nope.txt', import.meta.url) })).toThrow(
+      /nothing is at .*nope\.txt; received the URL "file:/,
     );
     expect(() => new WorkerPool({ module: 'relative/tasks.js' })).toThrow(/absolute path/);
     expect(() => new WorkerPool({ module: new URL('https://example.com/tasks.js') })).toThrow(/only file: URLs/);
@@ -71,6 +74,12 @@ describe('WorkerPool options: every bad value is refused with a clear error', ()
       expect(await pool.submit('fib', 10)).toBe(55);
       await pool.shutdown();
     }
+  });
+
+  it('a .js module that is not there is loaded from its .ts source, as TypeScript names imports', async () => {
+    const pool = new WorkerPool<typeof Tasks>({ module: new URL('./fixtures/tasks.js', import.meta.url), maxWorkers: 1 });
+    expect(await pool.submit('add', 2, 3)).toBe(5);
+    await pool.shutdown();
   });
 
   it('defaults maxWorkers to os.availableParallelism()', async () => {

@@ -24,14 +24,13 @@ const TS_EXTENSION = /\.(?:ts|mts|cts|tsx)$/;
  * `register()` itself, when tsx can be found. Otherwise the error says what to do.
  */
 export function resolveModuleSource(module: unknown): ModuleSource {
-  const path = toPath(module);
-  let isFile = false;
-  try {
-    isFile = statSync(path).isFile();
-  } catch {
-    // reported below
+  const given = toPath(module);
+  const source = typeScriptSourceOf(given);
+  const path = isFile(given) ? given : source !== undefined && isFile(source) ? source : undefined;
+  if (path === undefined) {
+    const nor = source === undefined ? '' : ` (nor at its TypeScript source ${source})`;
+    throw invalidValue('options.module', module, `an existing worker module file; nothing is at ${given}${nor}`);
   }
-  if (!isFile) throw invalidValue('options.module', module, `an existing worker module file; nothing is at ${path}`);
   const url = pathToFileURL(path).href;
   if (!TS_EXTENSION.test(path) || nodeStripsTypes()) return { url, tsLoader: undefined };
   const tsLoader = findTsxRegister(path);
@@ -42,6 +41,27 @@ export function resolveModuleSource(module: unknown): ModuleSource {
     );
   }
   return { url, tsLoader };
+}
+
+/** `.js`, `.mjs`, `.cjs`: compiled from `.ts`, `.mts`, `.cts`. */
+const JS_EXTENSION = /\.([mc]?)js$/;
+
+/**
+ * TypeScript code names modules by the `.js` they compile to, so a `main.ts` run from source (by
+ * tsx, or by Node's type stripping) that points at `new URL('./tasks.js', import.meta.url)` means
+ * the `tasks.ts` next to it: the file to load when no `tasks.js` exists, as tsx and TypeScript
+ * resolve imports.
+ */
+function typeScriptSourceOf(path: string): string | undefined {
+  return JS_EXTENSION.test(path) ? path.replace(JS_EXTENSION, '.$1ts') : undefined;
+}
+
+function isFile(path: string): boolean {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
 }
 
 function toPath(module: unknown): string {
