@@ -7,11 +7,14 @@ import type * as Tasks from './fixtures/tasks.js';
 export type { Tasks };
 export const TASKS = new URL('./fixtures/tasks.ts', import.meta.url);
 
-const open: WorkerPool<typeof Tasks>[] = [];
+const open: { shutdown: WorkerPool['shutdown'] }[] = [];
 
-/** A pool over the test fixture module, shut down (without waiting on stuck tasks) after the test. */
-export function tasksPool(options: Partial<WorkerPoolOptions> = {}): WorkerPool<typeof Tasks> {
-  const pool = new WorkerPool<typeof Tasks>({ module: TASKS, maxWorkers: 2, ...options });
+/**
+ * A pool over the test fixture module (or `options.module`, typed as `M`), shut down (without
+ * waiting on stuck tasks) after the test.
+ */
+export function tasksPool<M = typeof Tasks>(options: Partial<WorkerPoolOptions> = {}): WorkerPool<M> {
+  const pool = new WorkerPool<M>({ module: TASKS, maxWorkers: 2, ...options });
   open.push(pool);
   return pool;
 }

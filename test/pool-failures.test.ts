@@ -60,6 +60,18 @@ describe('WorkerPool: only exported functions are tasks', () => {
     expect(error.message).toContain('not a function');
   });
 
+  it("a CommonJS module's tasks are the functions of module.exports, even ones Node cannot detect by name", async () => {
+    const common = new URL('./fixtures/commonjs-tasks.cjs', import.meta.url);
+    const pool = tasksPool<{ double(x: number): number; triple(x: number): number }>({ module: common });
+    expect(await pool.submit('triple', 3)).toBe(9);
+    expect(await pool.map('double', [1, 2, 3]).toArray()).toEqual([2, 4, 6]);
+    for (const name of ['default', 'module.exports', 'version']) {
+      const error = (await pool.submit(name as never).catch((e: unknown) => e)) as Error & { code?: string };
+      expect(error.code, name).toBe('ERR_UNKNOWN_TASK');
+      expect(error.message).toContain('its exported functions are: double, triple');
+    }
+  });
+
   it('rejects arguments that cannot cross threads, naming the task and position, queueing nothing', async () => {
     const pool = tasksPool();
     class Secret {

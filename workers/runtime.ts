@@ -8,6 +8,8 @@
  * item failed). It runs one task at a time, reports a task's start on the task control board,
  * skips tasks cancelled before they started, and retires the worker after `maxTasksPerWorker`.
  */
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { takeRevivedCallbacks } from '../src/pool/callback.js';
 import { connectProgress } from '../src/pool/progress.js';
@@ -308,7 +310,7 @@ function load(): Promise<void> {
         stage = 'load';
       }
       const ns = (await import(data.moduleUrl)) as Record<string, unknown>;
-      exports = ns;
+      exports = commonJsExports(data.moduleUrl) ?? ns;
       if (data.initializer !== undefined) {
         stage = `run the initializer '${data.initializer}' of`;
         const init = lookup(data.initializer);
@@ -328,6 +330,21 @@ function load(): Promise<void> {
     }
   })();
   return loading;
+}
+
+/**
+ * A CommonJS module's tasks are the properties of its `module.exports`, as TypeScript types them.
+ * Its import namespace is not enough: Node finds the names it can see by reading the code
+ * (`exports.x = …`, `module.exports = { x }`), never ones an object gets at run time
+ * (`api.x = …; module.exports = api`). Node loads a CommonJS module through `require`'s cache,
+ * an ES module never: that is how the two are told apart.
+ */
+function commonJsExports(url: string): Record<string, unknown> | undefined {
+  const require = createRequire(url);
+  const exported: unknown = require.cache[require.resolve(fileURLToPath(url))]?.exports;
+  return exported !== null && (typeof exported === 'object' || typeof exported === 'function')
+    ? (exported as Record<string, unknown>)
+    : undefined;
 }
 
 const TS_HINT =

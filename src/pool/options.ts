@@ -7,11 +7,13 @@ import { FORBIDDEN_TASK_NAMES } from './protocol.js';
 /** Options of the {@link WorkerPool} constructor. */
 export interface WorkerPoolOptions {
   /**
-   * The worker module: an ES module whose exported functions are the tasks. A `URL`
-   * (`new URL('./math.js', import.meta.url)`), a `file:` URL string, or an absolute path. It must
-   * exist when the pool is made. A `.ts` module loads on a Node that strips types (>= 22.18), and
-   * on older ones when tsx is installed: the workers register it themselves (flags alone do not
-   * reach worker threads). Otherwise the error says what to do.
+   * The worker module: an ES module whose exported functions are the tasks, or a CommonJS module
+   * whose `module.exports` has them. A `URL` (`new URL('./math.js', import.meta.url)`), a `file:`
+   * URL string, or an absolute path. It must exist when the pool is made; a `.js` (`.mjs`, `.cjs`)
+   * that does not is loaded from its `.ts` (`.mts`, `.cts`) source, as TypeScript names imports. A
+   * `.ts` module loads on a Node that strips types (>= 22.18), and on older ones when tsx is
+   * installed: the workers register it themselves (flags alone do not reach worker threads).
+   * Otherwise the error says what to do.
    */
   module: URL | string;
   /** The most worker threads, like Python's `max_workers`. An integer >= 1. Default: `os.availableParallelism()`. */
