@@ -5,7 +5,7 @@
  * means' ratio beside it. A target that falls short says so.
  */
 import type { CaseResult } from './harness.js';
-import { GC_PER_TASK } from './suites/gates.js';
+import { GC_PER_TASK, NO_GATE, PROMISE_CHAIN } from './suites/gates.js';
 import { CEILING_CASE } from './suites/map-scaling.js';
 import { MAIN_THREAD_CPU, PROGRESS_EVENTS, PROGRESS_LISTENED, PROGRESS_SILENT } from './suites/pool-overhead.js';
 
@@ -125,9 +125,14 @@ export function evaluateTargets(results: CaseResult[]): Target[] {
   );
   if (burst10 && burst100) {
     const growth = burst100.p50Ms / burst10.p50Ms;
-    const floor10 = find('gates', 'queued burst of 10k', 'reference: a bare promise chain');
-    const floor100 = find('gates', 'queued burst of 100k', 'reference: a bare promise chain');
-    const floor = floor10 && floor100 ? `; a bare promise chain grows ${(floor100.p50Ms / floor10.p50Ms).toFixed(2)}× in the same run` : '';
+    const growthOf = (name: string): string | undefined => {
+      const [at10, at100] = [find('gates', 'queued burst of 10k', name), find('gates', 'queued burst of 100k', name)];
+      return at10 && at100 ? `${(at100.p50Ms / at10.p50Ms).toFixed(2)}×` : undefined;
+    };
+    const [chain, none] = [growthOf(PROMISE_CHAIN), growthOf(NO_GATE)];
+    const floor =
+      (chain ? `; a bare promise chain grows ${chain} in the same run` : '') +
+      (none ? `, and the burst with no gate at all (every task called at once) ${none}` : '');
     const sweep = ['1k', '10k', '100k', '1000k'].map((size) => find('gates', 'queue length sweep', `AsyncSemaphore, ${size} queued`));
     const steps = sweep.every((r) => r !== undefined)
       ? `; per task at 1k / 10k / 100k / 1M queued: ${sweep.map((r) => ((r as CaseResult).p50Ms * 1000).toFixed(2)).join(' / ')} µs`

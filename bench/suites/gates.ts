@@ -94,6 +94,16 @@ class GcShare {
   }
 }
 
+/** The burst's reference cases, read by the targets. */
+export const PROMISE_CHAIN = 'reference: a bare promise chain';
+export const NO_GATE = 'reference: no gate (every task called at once)';
+
+/**
+ * Not a gate: every task is called at once. What is left is the burst's own bookkeeping (the
+ * tasks, their promises, `Promise.all`), which any gate's figure includes.
+ */
+const noGate = (): BurstGate => ({ run: (task) => task(), hold: () => () => {} });
+
 /** No gate at all, only what any gate's queue costs at least: each task chained on the one before. */
 const promiseChainGate = (): BurstGate => {
   let held = true;
@@ -250,7 +260,8 @@ export const gates: Suite = async (ctx) => {
         burst('p-limit', size, pLimitGate),
         burst('AsyncSemaphore', size, asyncSemaphoreGate),
         burst('async-sema', size, asyncSemaGate),
-        burst('reference: a bare promise chain', size, promiseChainGate),
+        burst(PROMISE_CHAIN, size, promiseChainGate),
+        burst(NO_GATE, size, noGate),
       ].map((c) => gc.track(c)),
       ctx.group({ timeMs: ctx.quick ? 100 : 500, iterations: 3 }),
     );
