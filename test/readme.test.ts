@@ -1,9 +1,11 @@
 /**
- * The README's quick start, pasted as a newcomer would: its `tasks.ts` and `main.ts` blocks go
- * into a fresh project folder that has this checkout installed as `threadgate`, are type-checked
- * with strict settings, and run from source, under tsx and under Node's own type stripping where
- * this Node has it. The README's promise that a misspelt task name or a wrong argument type does
- * not compile is checked on the very lines it quotes.
+ * The README's code, pasted as a newcomer would. Its quick start (the `tasks.ts` and `main.ts`
+ * blocks) goes into a fresh project folder that has this checkout installed as `threadgate`, is
+ * type-checked with strict settings, and runs from source, under tsx and under Node's own type
+ * stripping where this Node has it. Every other TypeScript block is type-checked too, in a context
+ * that declares the names a fragment takes as given (`pool`, `signal`, `db`, ...), so the
+ * reference cannot drift from the API. The README's promise that a misspelt task name or a wrong
+ * argument type does not compile is checked on the very lines it quotes.
  */
 import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -17,12 +19,43 @@ import { runNode } from './helpers.js';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const readme = readFileSync(join(root, 'README.md'), 'utf8');
 
+const blocks = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1] as string);
+const QUICK_START = ['tasks.ts', 'main.ts'];
+
 /** The README's TypeScript block whose first line is `// <file>`. */
 function block(file: string): string {
-  const found = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1] as string).find((code) => code.startsWith(`// ${file}`));
+  const found = blocks.find((code) => code.startsWith(`// ${file}`));
   if (found === undefined) throw new Error(`README.md has no \`\`\`ts block starting with "// ${file}"`);
   return found;
 }
+
+/** What the README's fragments take as given: a pool over a module with their tasks, and the names they use. */
+const FRAGMENT_CONTEXT = `
+interface Job { rows: number }
+interface ReadmeTasks {
+  fib(n: number): number;
+  add(a: number, b: number): number;
+  render(job: Job): void;
+  crawl(urls: string[], onPage: (url: string, bytes: number) => Promise<string>): Promise<number>;
+  query(connections: import('threadgate').SharedSemaphore, sql: string): Promise<unknown>;
+  fetchAll(limiter: import('threadgate').SharedRateLimiter, urls: string[]): Promise<number>;
+}
+declare const pool: import('threadgate').WorkerPool<ReadmeTasks>;
+declare const futures: import('threadgate').Future<number>[];
+declare const signal: AbortSignal;
+declare const buffer: ArrayBuffer;
+declare const bar: { update(value: unknown): void };
+declare const job: Job;
+declare const items: number[];
+declare const timeoutMs: number;
+declare const urls: string[];
+declare const id: number;
+declare const sql: string;
+declare const db: { insert(row: object): Promise<void>; run(sql: string): Promise<unknown> };
+declare function fetchPage(url: string): Promise<string>;
+declare function fetchUser(id: number): Promise<object>;
+declare function drawRow(job: Job, row: number): void;
+`;
 
 /** The calls the README says do not compile, quoted in the sentence right after the quick start. */
 function callsThatMustNotCompile(): string[] {
@@ -32,7 +65,7 @@ function callsThatMustNotCompile(): string[] {
 
 const fib = (n: number): number => (n < 2 ? n : fib(n - 1) + fib(n - 2));
 
-describe('README quick start', () => {
+describe('README code', () => {
   let project: string;
 
   beforeAll(() => {
@@ -55,18 +88,23 @@ describe('README quick start', () => {
           verbatimModuleSyntax: true,
           skipLibCheck: true,
           noEmit: true,
+          moduleDetection: 'force',
         },
       }),
     );
-    writeFileSync(join(project, 'tasks.ts'), block('tasks.ts'));
-    writeFileSync(join(project, 'main.ts'), block('main.ts'));
+    for (const file of QUICK_START) writeFileSync(join(project, file), block(file));
+    const fragments = blocks.filter((code) => !QUICK_START.some((file) => code.startsWith(`// ${file}`)));
+    fragments.forEach((code, i) => {
+      writeFileSync(join(project, `fragment-${i + 1}.ts`), code);
+    });
+    writeFileSync(join(project, 'fragment-context.d.ts'), FRAGMENT_CONTEXT);
   });
 
   afterAll(() => {
     if (project) rmSync(project, { recursive: true, force: true });
   });
 
-  it('type-checks, and the calls the README calls wrong are the only errors', async () => {
+  it('type-checks, every block of it, and the calls the README calls wrong are the only errors', async () => {
     const wrong = callsThatMustNotCompile();
     expect(wrong).toHaveLength(2);
     const header = [
@@ -80,8 +118,9 @@ describe('README quick start', () => {
       () => '',
       (error: { stdout?: string }) => error.stdout ?? String(error),
     );
-    const errorLines = [...output.matchAll(/^([\w.]+)\((\d+),\d+\): error/gm)].map((m) => `${m[1]}:${m[2]}`);
+    const errorLines = [...output.matchAll(/^(\S+)\((\d+),\d+\): error/gm)].map((m) => `${m[1]}:${m[2]}`);
     expect(errorLines, output).toEqual(wrong.map((_, i) => `misuse.ts:${header.length + i + 1}`));
+    expect(output.match(/error TS\d+/g), output).toHaveLength(wrong.length); // and no error without a place
   }, 60_000);
 
   const expected = [30, 25, 30, 35].map((n) => String(fib(n)));
