@@ -146,6 +146,20 @@ describe('AsyncSemaphore', () => {
     expect(sem.waiting).toBe(0);
   });
 
+  it('withPermit functions start in the order of their calls, also when a later call finds a free unit', async () => {
+    const sem = new AsyncSemaphore(2);
+    const order: string[] = [];
+    const first = sem.tryAcquire() as Permit;
+    const second = sem.tryAcquire() as Permit;
+    const a = sem.withPermit(() => void order.push('a'));
+    first.release(); // grants a, which starts in a later microtask
+    second.release(); // a free unit, and nobody waiting
+    const b = sem.withPermit(() => void order.push('b'));
+    await Promise.all([a, b]);
+    expect(order).toEqual(['a', 'b']);
+    expect(sem.available).toBe(2);
+  });
+
   it('serves a burst of 100k queued waiters in order', async () => {
     const sem = new AsyncSemaphore(1);
     const held = sem.tryAcquire() as Permit;

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { AsyncSemaphore, type Permit, type Semaphore, SharedSemaphore } from 'threadgate';
 import { describe, expect, it } from 'vitest';
+import { within } from './helpers.js';
 
 /**
  * Random schedules against a sequential model of a fair, bounded, weighted semaphore. After
@@ -152,14 +153,117 @@ async function run(make: (capacity: number) => Semaphore, capacity: number, ops:
   expect(sem.waiting).toBe(0);
 }
 
+/**
+ * `withPermit` calls, whose functions run for a random number of turns (0: synchronously) and
+ * return or throw, mixed with weighted `acquire`s held for a while, and pauses. Checked all along:
+ * the units in use (counted by the callers, so never more than the semaphore has out) stay within
+ * the capacity; no function starts inside a caller's `release()`. At the end every call has
+ * settled with its own value or error, and every unit is back. For AsyncSemaphore, functions also
+ * start in the order of their calls and acquires resume in theirs. SharedSemaphore promises FIFO
+ * grants (checked against the model above), but a waiter granted a unit resumes when its
+ * `Atomics.waitAsync` wakes it, and a later call may take another free unit and run first.
+ */
+type CallOp =
+  | { op: 'call'; turns: number; throws: boolean }
+  | { op: 'acquire'; weight: number; turns: number }
+  | { op: 'pause'; turns: number };
+
+const callOpArb = (capacity: number): fc.Arbitrary<CallOp> =>
+  fc.oneof(
+    { weight: 3, arbitrary: fc.record({ op: fc.constant('call' as const), turns: fc.nat({ max: 4 }), throws: fc.boolean() }) },
+    {
+      weight: 1,
+      arbitrary: fc.record({
+        op: fc.constant('acquire' as const),
+        weight: fc.integer({ min: 1, max: capacity }),
+        turns: fc.nat({ max: 4 }),
+      }),
+    },
+    { weight: 1, arbitrary: fc.record({ op: fc.constant('pause' as const), turns: fc.integer({ min: 1, max: 4 }) }) },
+  );
+
+const callScenario = fc
+  .integer({ min: 1, max: 4 })
+  .chain((capacity) => fc.tuple(fc.constant(capacity), fc.array(callOpArb(capacity), { minLength: 5, maxLength: 40, size: 'max' })));
+
+/** Lets `turns` turns pass, alternating a microtask and a macrotask. */
+async function pass(turns: number): Promise<void> {
+  for (let i = 0; i < turns; i++) await (i % 2 === 0 ? Promise.resolve() : new Promise((resolve) => setImmediate(resolve)));
+}
+
+async function runCalls(make: (capacity: number) => Semaphore, capacity: number, ops: CallOp[], resumesInOrder: boolean): Promise<void> {
+  const sem = make(capacity);
+  let inUse = 0;
+  let releasing = false;
+  const started: number[] = [];
+  const granted: number[] = [];
+  const settled: Promise<void>[] = [];
+  const take = (units: number): void => {
+    inUse += units;
+    expect(inUse).toBeLessThanOrEqual(capacity);
+  };
+  for (const [seq, step] of ops.entries()) {
+    if (step.op === 'pause') {
+      await pass(step.turns);
+    } else if (step.op === 'call') {
+      const fn = (): number | Promise<number> => {
+        expect(releasing, 'a function ran inside a release()').toBe(false);
+        started.push(seq);
+        take(1);
+        const end = (): number => {
+          inUse -= 1;
+          if (step.throws) throw new Error(`call ${seq}`);
+          return seq;
+        };
+        return step.turns === 0 ? end() : pass(step.turns).then(end);
+      };
+      settled.push(
+        sem.withPermit(fn).then(
+          (value) => expect(value).toBe(seq),
+          (error: Error) => expect([step.throws, error.message]).toEqual([true, `call ${seq}`]),
+        ),
+      );
+    } else if (step.op === 'acquire') {
+      settled.push(
+        sem.acquire({ weight: step.weight }).then(async (permit) => {
+          granted.push(seq);
+          take(step.weight);
+          await pass(step.turns);
+          inUse -= step.weight;
+          releasing = true;
+          permit.release();
+          releasing = false;
+        }),
+      );
+    }
+  }
+  await within(10_000, Promise.all(settled), 'every call and acquire');
+  if (resumesInOrder) {
+    expect(started).toEqual([...started].sort((a, b) => a - b));
+    expect(granted).toEqual([...granted].sort((a, b) => a - b));
+  }
+  expect(started.length).toBe(ops.filter((o) => o.op === 'call').length);
+  expect(sem.available).toBe(capacity);
+  expect(sem.waiting).toBe(0);
+}
+
 describe.each([
-  ['SharedSemaphore', (capacity: number): Semaphore => new SharedSemaphore(capacity)],
-  ['AsyncSemaphore', (capacity: number): Semaphore => new AsyncSemaphore(capacity)],
-])('%s agrees with the sequential model on random schedules', (_name, make) => {
+  ['SharedSemaphore', (capacity: number): Semaphore => new SharedSemaphore(capacity), false],
+  ['AsyncSemaphore', (capacity: number): Semaphore => new AsyncSemaphore(capacity), true],
+])('%s agrees with the sequential model on random schedules', (_name, make, resumesInOrder) => {
   it('acquire / tryAcquire / release / abort / timeout / over-release', async () => {
     await fc.assert(
       fc.asyncProperty(scenario, async ([capacity, ops]) => {
         await run(make, capacity, ops);
+      }),
+      { numRuns: 150, interruptAfterTimeLimit: 60_000 },
+    );
+  }, 90_000);
+
+  it('withPermit calls (sync and async, returning and throwing) mixed with held acquires', async () => {
+    await fc.assert(
+      fc.asyncProperty(callScenario, async ([capacity, ops]) => {
+        await runCalls(make, capacity, ops, resumesInOrder);
       }),
       { numRuns: 150, interruptAfterTimeLimit: 60_000 },
     );

@@ -16,6 +16,8 @@ import { type AcquireOptions, type Semaphore, withPermitOf } from './semaphore.j
  *   I3  if the head of the line is WAITING, #available < its weight (no free permit sits next to
  *       a grantable waiter): every path that frees units or removes a waiter calls #grantHead().
  *   I4  waiters are granted in the order they called acquire (strict FIFO, weights included)
+ *   I5  HeldCalls start in the order they were granted: one runs at once only while #ready is
+ *       empty, and never inside a caller's release() (only from our own reactions)
  */
 const WAITING = 0;
 const GRANTED = 1;
@@ -75,7 +77,6 @@ export class AsyncSemaphore implements Semaphore {
     this.#available += weight;
     this.#grantHead();
   };
-  readonly #releaseOne = (): void => this.#giveBack(1);
 
   /** @param capacity how many units may be out at once: an integer from 1 to 2^31-1. */
   constructor(capacity: number) {
@@ -159,7 +160,8 @@ export class AsyncSemaphore implements Semaphore {
     const call = new HeldCall(fn, capturedResolve);
     if (this.#waiting === 0 && this.#available >= 1) {
       this.#available -= 1;
-      this.#run(call);
+      if (this.#ready.size === 0) this.#run(call);
+      else this.#schedule(call); // calls granted before this one have not started yet: it starts after them
     } else {
       this.#line.push(call);
       this.#waiting++;
@@ -176,9 +178,15 @@ export class AsyncSemaphore implements Semaphore {
     }
     // Reactions run in the order they were added: the unit is back before the caller resumes,
     // as the caller's promise, resolved with `result`, adopts it one job later.
-    result.then(this.#releaseOne, this.#releaseOne);
+    result.then(this.#returnUnit, this.#returnUnit);
     call.resolve(result);
   }
+
+  /** A HeldCall's `fn` has settled: its unit goes back, from one of our own reactions. */
+  readonly #returnUnit = (): void => {
+    this.#available += 1;
+    this.#grantHead(true);
+  };
 
   release(n = 1): void {
     checkInteger('n', n, 1, MAX_INT32);
@@ -192,15 +200,21 @@ export class AsyncSemaphore implements Semaphore {
     this.#giveBack(n);
   }
 
-  /** Grants the head of the line while it fits, sweeping cancelled waiters (I3, I4). */
-  #grantHead(): void {
+  /**
+   * Grants the head of the line while it fits, sweeping cancelled waiters (I3, I4). A granted
+   * HeldCall runs in a later microtask, never inside the caller's `release()`; from one of our own
+   * reactions (`inReaction`, nothing of the caller's on the stack) it runs at once, unless calls
+   * granted earlier still wait to run.
+   */
+  #grantHead(inReaction = false): void {
     for (let head = this.#line.peek(); head !== undefined; head = this.#line.peek()) {
       if (head instanceof HeldCall) {
         if (this.#available < 1) return; // FIFO: the head blocks everyone behind it
         this.#line.shift();
         this.#available -= 1;
         this.#waiting--;
-        this.#schedule(head);
+        if (inReaction && this.#ready.size === 0) this.#run(head);
+        else this.#schedule(head);
         continue;
       }
       if (head.state === CANCELLED) {
