@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { WorkerPool, workloads } from 'threadgate';
 import { describe, expect, it } from 'vitest';
 import { TASKS, type Tasks, tasksPool } from './helpers.js';
@@ -80,6 +83,18 @@ describe('WorkerPool options: every bad value is refused with a clear error', ()
     const pool = new WorkerPool<typeof Tasks>({ module: new URL('./fixtures/tasks.js', import.meta.url), maxWorkers: 1 });
     expect(await pool.submit('add', 2, 3)).toBe(5);
     await pool.shutdown();
+  });
+
+  it('a .ts module with ES module syntax loads in a package without "type": "module" (CommonJS for tsx)', async () => {
+    const folder = mkdtempSync(join(tmpdir(), 'threadgate-typeless-'));
+    try {
+      writeFileSync(join(folder, 'package.json'), '{}');
+      writeFileSync(join(folder, 'tasks.ts'), 'export function square(n: number): number {\n  return n * n;\n}\n');
+      const pool = tasksPool<{ square(n: number): number }>({ module: join(folder, 'tasks.ts'), maxWorkers: 1 });
+      expect(await pool.submit('square', 7)).toBe(49);
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
   });
 
   it('defaults maxWorkers to os.availableParallelism()', async () => {

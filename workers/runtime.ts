@@ -303,12 +303,12 @@ function load(): Promise<void> {
   loading ??= (async () => {
     let stage = 'load';
     try {
-      if (data.tsLoader !== undefined) {
-        stage = 'register TypeScript support (tsx) for';
-        const { register } = (await import(data.tsLoader)) as { register: () => unknown };
+      stage = 'register TypeScript support (tsx) for';
+      for (const loader of data.tsLoaders) {
+        const { register } = (await import(loader)) as { register: () => unknown };
         register();
-        stage = 'load';
       }
+      stage = 'load';
       const ns = (await import(data.moduleUrl)) as Record<string, unknown>;
       exports = commonJsExports(data.moduleUrl) ?? ns;
       if (data.initializer !== undefined) {

@@ -7,8 +7,11 @@ import { invalidType, invalidValue, ThreadgateError } from '../errors.js';
 /** Where the worker module is, and what its workers need to load it. */
 export interface ModuleSource {
   url: string;
-  /** A TypeScript loader the runtime registers in each worker before importing the module. */
-  tsLoader: string | undefined;
+  /**
+   * tsx's registration modules (its ESM and its CommonJS API) that the runtime registers in each
+   * worker before importing the module; empty when none is needed.
+   */
+  tsLoaders: string[];
 }
 
 const TS_EXTENSION = /\.(?:ts|mts|cts|tsx)$/;
@@ -32,15 +35,15 @@ export function resolveModuleSource(module: unknown): ModuleSource {
     throw invalidValue('options.module', module, `an existing worker module file; nothing is at ${given}${nor}`);
   }
   const url = pathToFileURL(path).href;
-  if (!TS_EXTENSION.test(path) || nodeStripsTypes()) return { url, tsLoader: undefined };
-  const tsLoader = findTsxRegister(path);
-  if (tsLoader === undefined) {
+  if (!TS_EXTENSION.test(path) || nodeStripsTypes()) return { url, tsLoaders: [] };
+  const tsLoaders = findTsxRegister(path);
+  if (tsLoaders === undefined) {
     throw new ThreadgateError(
       'ERR_WORKER_MODULE',
       `the worker module ${path} is TypeScript, and its workers cannot load it: this Node (${process.version}) does not strip types and tsx is not installed. Install tsx (npm i -D tsx) and threadgate registers it in every worker, use Node >= 22.18, or point options.module at the compiled .js file.`,
     );
   }
-  return { url, tsLoader };
+  return { url, tsLoaders };
 }
 
 /** `.js`, `.mjs`, `.cjs`: compiled from `.ts`, `.mts`, `.cts`. */
@@ -81,15 +84,22 @@ function nodeStripsTypes(): boolean {
   return Boolean((process.features as { typescript?: string | false }).typescript);
 }
 
-/** tsx's ESM registration API (`tsx/esm/api`), looked up from the module's folder, then the working directory. */
-function findTsxRegister(modulePath: string): string | undefined {
+/**
+ * tsx's registration APIs (`tsx/esm/api` and `tsx/cjs/api`), looked up from the module's folder,
+ * then the working directory. Both are needed: in a package without `"type": "module"` a `.ts`
+ * module is CommonJS, and Node's `require` must be taught TypeScript too.
+ */
+function findTsxRegister(modulePath: string): string[] | undefined {
   for (const from of [modulePath, join(process.cwd(), 'noop.js')]) {
     try {
       const manifest = createRequire(from).resolve('tsx/package.json');
       const pkg = JSON.parse(readFileSync(manifest, 'utf8')) as { exports?: Record<string, unknown> };
-      const entry = pkg.exports?.['./esm/api'] as { import?: string | { default?: string } } | undefined;
-      const target = typeof entry?.import === 'string' ? entry.import : entry?.import?.default;
-      if (target) return pathToFileURL(join(dirname(manifest), target)).href;
+      const entries = ['./esm/api', './cjs/api'].map((api) => {
+        const entry = pkg.exports?.[api] as { import?: string | { default?: string } } | undefined;
+        const target = typeof entry?.import === 'string' ? entry.import : entry?.import?.default;
+        return target && pathToFileURL(join(dirname(manifest), target)).href;
+      });
+      if (entries.every((entry) => entry)) return entries as string[];
     } catch {
       // not here
     }

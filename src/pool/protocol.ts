@@ -92,8 +92,8 @@ export function isBatchOutcome(message: unknown): message is BatchOutcome {
 /** What every worker of a pool is started with (Piscina `workerData`). */
 export interface RuntimeData {
   moduleUrl: string;
-  /** tsx's `register` module, for a `.ts` module on a Node that cannot strip types. */
-  tsLoader: string | undefined;
+  /** tsx's `register` modules, for a `.ts` module on a Node that cannot strip types; empty otherwise. */
+  tsLoaders: string[];
   initializer: string | undefined;
   initArgs: unknown[];
   initArgsRevive: boolean;

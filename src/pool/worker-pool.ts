@@ -84,7 +84,7 @@ export class WorkerPool<M = UntypedModule> implements AsyncDisposable {
       runtimeFile: RUNTIME_FILE,
       runtimeData: {
         moduleUrl: source.url,
-        tsLoader: source.tsLoader,
+        tsLoaders: source.tsLoaders,
         initializer: resolved.initializer,
         initArgs: initArgs.values,
         initArgsRevive: initArgs.revive,
