@@ -1,9 +1,10 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { WorkerPool, workloads } from 'threadgate';
 import { describe, expect, it } from 'vitest';
-import { TASKS, type Tasks, tasksPool } from './helpers.js';
+import { runNode, TASKS, type Tasks, tasksPool } from './helpers.js';
 
 type Case = [option: string, value: unknown, error: 'TypeError' | 'RangeError', mentions: string];
 
@@ -92,6 +93,29 @@ describe('WorkerPool options: every bad value is refused with a clear error', ()
       writeFileSync(join(folder, 'tasks.ts'), 'export function square(n: number): number {\n  return n * n;\n}\n');
       const pool = tasksPool<{ square(n: number): number }>({ module: join(folder, 'tasks.ts'), maxWorkers: 1 });
       expect(await pool.submit('square', 7)).toBe(49);
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
+  });
+
+  it('a copy of threadgate without its worker runtime beside it (bundled into an app) refuses to make a pool, saying why', async () => {
+    const dist = fileURLToPath(new URL('../dist/', import.meta.url));
+    const folder = mkdtempSync(join(tmpdir(), 'threadgate-bundled-'));
+    try {
+      // What a bundler leaves: the library's code in the app's folder, dist/runtime.js not.
+      for (const file of readdirSync(dist).filter((name) => name.endsWith('.js') && name !== 'runtime.js')) {
+        copyFileSync(join(dist, file), join(folder, file));
+      }
+      writeFileSync(join(folder, 'package.json'), '{"type":"module"}');
+      symlinkSync(fileURLToPath(new URL('../node_modules', import.meta.url)), join(folder, 'node_modules'), 'dir');
+      const script = `const { WorkerPool } = await import(${JSON.stringify(pathToFileURL(join(folder, 'index.js')).href)});
+        try { new WorkerPool({ module: ${JSON.stringify(fileURLToPath(TASKS))} }); } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); }`;
+      const run = await runNode(['--input-type=module', '-e', script], folder, 15_000);
+      expect(run.code, run.stderr).toBe(0);
+      const error = JSON.parse(run.stdout) as { code: string; message: string };
+      expect(error.code).toBe('ERR_WORKER_RUNTIME');
+      expect(error.message).toContain(join(folder, 'runtime.js'));
+      expect(error.message).toContain('external');
     } finally {
       rmSync(folder, { recursive: true, force: true });
     }

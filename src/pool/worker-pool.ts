@@ -1,6 +1,7 @@
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { MessagePort, TransferListItem } from 'node:worker_threads';
-import { AbortError, abortErrorFrom, invalidType, invalidValue, PoolClosedError, QueueFullError } from '../errors.js';
+import { AbortError, abortErrorFrom, invalidType, invalidValue, PoolClosedError, QueueFullError, ThreadgateError } from '../errors.js';
 import { Future, SETTLE } from '../future.js';
 import { checkDuration, checkFunction, checkInteger, checkOptionalDuration, checkOptions, checkSignal } from '../validate.js';
 import { prepareArguments } from './arguments.js';
@@ -43,6 +44,18 @@ export type PoolProxy<M> = { readonly [K in TaskName<M>]: (...args: TaskArgs<M, 
 const RUNTIME_FILE = fileURLToPath(new URL('./runtime.js', import.meta.url));
 
 /**
+ * The worker runtime ships beside this code in threadgate's `dist/`. A bundler that folds
+ * threadgate into an app's own file leaves it behind, and every worker would fail to start.
+ */
+function checkRuntimeFile(): void {
+  if (existsSync(RUNTIME_FILE)) return;
+  throw new ThreadgateError(
+    'ERR_WORKER_RUNTIME',
+    `threadgate's worker runtime is not at ${RUNTIME_FILE}, beside the code that made this pool: was threadgate bundled into your app? Keep it external to the bundle (esbuild --external:threadgate, webpack externals, rollup external), so that it loads from node_modules with its dist/ files.`,
+  );
+}
+
+/**
  * An executor over a pool of worker threads, in the shape of Python's `concurrent.futures`
  * executors, typed by the worker module's exports:
  *
@@ -67,6 +80,7 @@ export class WorkerPool<M = UntypedModule> implements AsyncDisposable {
 
   constructor(options: WorkerPoolOptions) {
     if (typeof options !== 'object' || options === null) throw invalidType('options', options, 'an options object with at least `module`');
+    checkRuntimeFile();
     const resolved = resolvePoolOptions(options);
     const source = resolveModuleSource(options.module);
     const initArgs = prepareArguments(resolved.initializer ?? 'initializer', resolved.initArgs, (i) => `initArgs[${i}]`);
