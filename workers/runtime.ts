@@ -301,9 +301,8 @@ function lookup(name: string): TaskFunction {
 
 function load(): Promise<void> {
   loading ??= (async () => {
-    let stage = 'load';
+    let stage = 'register TypeScript support (tsx) for';
     try {
-      stage = 'register TypeScript support (tsx) for';
       for (const loader of data.tsLoaders) {
         const { register } = (await import(loader)) as { register: () => unknown };
         register();
