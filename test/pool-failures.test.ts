@@ -1,5 +1,5 @@
 import { MessageChannel } from 'node:worker_threads';
-import { AbortError, PoolClosedError, QueueFullError, TaskTimeoutError, WorkerCrashedError } from 'threadgate';
+import { AbortError, callback, PoolClosedError, QueueFullError, TaskTimeoutError, WorkerCrashedError } from 'threadgate';
 import { describe, expect, it } from 'vitest';
 import { delay, tasksPool, waitUntil, within } from './helpers.js';
 
@@ -280,6 +280,36 @@ describe('WorkerPool: cancellation', () => {
     const next = await pool.submit('countHere');
     expect(next.count).toBe(1); // countHere had never run on this worker
     expect(queued.cancel()).toBe(false);
+  });
+
+  it("tasks with onProgress or callbacks cancelled while they wait in Piscina's queue take no worker down", async () => {
+    const pool = tasksPool({ maxWorkers: 1 });
+    const worker = await pool.submit('whoAmI');
+    const blocker = pool.submit('busy', 200);
+    // Handed to Piscina behind the blocker (two messages per worker), then cancelled: Piscina still
+    // posts them when the worker is free, with their ports in the transfer list, and the worker skips them.
+    const waiting = [
+      pool.with({ onProgress: () => {} }).submit('reportProgress', 3),
+      pool.submit(
+        'callEach',
+        2,
+        callback(async (i: number) => i),
+      ),
+    ];
+    for (const future of waiting) expect(future.cancel()).toBe(true);
+    await within(10_000, blocker);
+    for (const future of waiting) await expect(future).rejects.toBeInstanceOf(AbortError);
+    const ac = new AbortController();
+    let seen = 0;
+    const items = Array.from({ length: 2_000 }, (_, i) => i);
+    const mapped = (async () => {
+      for await (const _ of pool.map('reportItem', items, { chunkSize: 10, signal: ac.signal, onProgress: () => {} })) {
+        if (++seen === 15) ac.abort();
+      }
+    })();
+    await expect(within(10_000, mapped)).rejects.toBeInstanceOf(AbortError);
+    expect(await within(10_000, pool.submit('whoAmI'))).toBe(worker);
+    expect(pool.stats.crashedWorkers).toBe(0);
   });
 
   it('cancelling a running task stops it and replaces its worker when it ignores the signal', async () => {

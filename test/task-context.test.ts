@@ -1,4 +1,4 @@
-import { AbortError } from 'threadgate';
+import { AbortError, type MapProgress } from 'threadgate';
 import { currentTask } from 'threadgate/worker';
 import { describe, expect, it } from 'vitest';
 import { tasksPool, waitUntil, within } from './helpers.js';
@@ -60,6 +60,74 @@ describe('currentTask(): progress', () => {
       .toArray();
     expect(results).toHaveLength(200);
     expect(values.sort((a, b) => a - b)).toEqual(Array.from({ length: 200 }, (_, i) => i));
+  });
+
+  it.each([
+    [
+      'throws',
+      (error: unknown) => () => {
+        throw error;
+      },
+    ],
+    [
+      'returns a rejected promise',
+      (error: unknown) => async () => {
+        throw error;
+      },
+    ],
+  ])('an onProgress that %s fails its own task with that error and stops it; the worker lives on', async (_how, listener) => {
+    const pool = tasksPool({ maxWorkers: 1 });
+    const worker = await pool.submit('whoAmI');
+    const broken = new Error('listener broke');
+    const error = await within(
+      5_000,
+      pool
+        .with({ onProgress: listener(broken) })
+        .submit('reportUntilCancelled')
+        .catch((e: unknown) => e),
+    );
+    expect(error).toBe(broken);
+    expect(await within(5_000, pool.submit('whoAmI'))).toBe(worker); // stopped cooperatively, not crashed
+    expect(pool.stats).toMatchObject({ crashedWorkers: 0, failed: 1 });
+    const odd = await within(
+      5_000,
+      pool
+        .with({ onProgress: listener('not an Error') })
+        .submit('reportUntilCancelled')
+        .catch((e: unknown) => e),
+    );
+    expect(odd).toMatchObject({ message: 'onProgress threw "not an Error"', cause: 'not an Error' });
+  });
+
+  it('an onProgress that throws fails a map with that error at the next item, cancelling the rest; the workers live on', async () => {
+    const pool = tasksPool();
+    const broken = new Error('map listener broke');
+    for (const [task, breakAt] of [
+      ['square', (p: MapProgress) => p.completed >= 30], // the report after a chunk
+      ['reportItem', (p: MapProgress) => p.value === 25], // a task's own report
+    ] as const) {
+      const seen: number[] = [];
+      const consume = async (): Promise<void> => {
+        const items = Array.from({ length: 5_000 }, (_, i) => i);
+        for await (const value of pool.map(task, items, {
+          chunkSize: 10,
+          onProgress: (p) => {
+            if (breakAt(p)) throw broken;
+          },
+        })) {
+          seen.push(value as number);
+        }
+      };
+      expect(
+        await within(
+          10_000,
+          consume().catch((e: unknown) => e),
+        ),
+      ).toBe(broken);
+      expect(seen.length).toBeLessThan(5_000);
+    }
+    expect(pool.stats.crashedWorkers).toBe(0);
+    expect(await within(5_000, pool.submit('add', 2, 3))).toBe(5);
   });
 
   it('a task without onProgress reports into nothing, at no cost', async () => {

@@ -203,13 +203,16 @@ export class Dispatcher {
     if (task.phase === Phase.Queued) {
       this.#queued--; // stays in the queue as a settled task, skipped by #pump
       task.notify(error, undefined);
+      task.release(); // never handed to Piscina
       this.#checkIdle();
       return true;
     }
     const word = task.slot * SLOT_WORDS + STATE;
     task.notify(error, undefined);
     // Not started yet: SKIP, and the worker will not run it. Exactly one of us wins this exchange.
+    // Its message may not be posted yet: what it carries is released when Piscina is done (#free).
     if (Atomics.compareExchange(this.#board, word, QUEUED, SKIP) === QUEUED) return true;
+    task.release(); // it started, so its message was delivered
     // Running: ask it to stop (currentTask().signal aborts), then insist after the grace period.
     Atomics.compareExchange(this.#board, word, RUNNING, CANCEL);
     if (this.#config.cancelGraceMs === 0) this.#kill(task);
@@ -519,6 +522,7 @@ export class Dispatcher {
     if (task.timer !== undefined) clearTimeout(task.timer);
     task.timer = undefined;
     task.phase = Phase.Done;
+    task.release();
     this.#slots[slot] = undefined;
     this.#freeSlots.push(slot);
     this.#inFlight--;

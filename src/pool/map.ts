@@ -1,6 +1,7 @@
 import { AbortError, abortErrorFrom } from '../errors.js';
 import { FifoQueue } from '../sync/fifo-queue.js';
 import { CHUNKS_PER_WORKER, ChunkSizer } from './chunk-sizer.js';
+import { callListener } from './progress.js';
 import type { RanOutcome } from './protocol.js';
 import { deserializeError } from './remote-error.js';
 
@@ -59,7 +60,7 @@ export interface ChunkRunner {
     firstIndex: number,
     short: boolean,
     timeoutMs: number,
-    onProgress: ((value: unknown) => void) | undefined,
+    onProgress: ((value: unknown) => unknown) | undefined,
     settle: (error: Error | undefined, outcome: RanOutcome | undefined) => void,
   ): { cancel(error: Error): void };
 }
@@ -348,7 +349,7 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
     this.#pulled += items.length;
     this.#inFlight.set(chunk.first, chunk);
     const report = this.#onProgress
-      ? (value: unknown) => this.#onProgress?.({ completed: this.#completed, total: this.#total, value })
+      ? (value: unknown) => this.#report({ completed: this.#completed, total: this.#total, value })
       : undefined;
     try {
       const expectedMs = this.#sizer.expectedMs(items.length);
@@ -383,9 +384,17 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
       const at = chunk.first + (failedAt ?? 0);
       this.#fail(deserializeError(failure, { taskName: this.#runner.taskName, taskId: -1, mapIndex: at }), at);
     }
-    this.#onProgress?.({ completed: this.#completed, total: this.#total });
+    if (this.#onProgress) void this.#report({ completed: this.#completed, total: this.#total });
     this.#wake();
     this.#fill();
+  }
+
+  /**
+   * Calls `onProgress`. A listener that throws fails the map as an abort does: iteration throws
+   * its error at the next item, and the rest is cancelled.
+   */
+  #report(progress: MapProgress): Promise<void> | undefined {
+    return callListener(this.#onProgress as (progress: MapProgress) => void, progress, (error) => this.#fail(error, this.#delivered));
   }
 
   /** Records the error to throw at item `at` (ordered) or next (completion order), and cancels the rest. */

@@ -1,5 +1,6 @@
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { expose, type Remote, releaseProxy, wrap } from 'comlink';
+import { describe } from '../errors.js';
 import { nodeEndpoint } from './node-endpoint.js';
 
 /**
@@ -11,12 +12,30 @@ import { nodeEndpoint } from './node-endpoint.js';
  * result, every progress call has run.
  */
 
+/**
+ * Calls the caller's progress listener so that nothing it throws, nor a rejection of a promise it
+ * returns, travels back to the worker, where it would kill a healthy worker and pass for a crash of
+ * the task: it goes to `onError`, as an Error. A promise the listener returns is passed on
+ * settled, so the worker's last report still waits for an async listener.
+ */
+export function callListener<T>(listener: (value: T) => unknown, value: T, onError: (error: Error) => void): Promise<void> | undefined {
+  const fail = (thrown: unknown): void =>
+    onError(thrown instanceof Error ? thrown : new Error(`onProgress threw ${describe(thrown)}`, { cause: thrown }));
+  try {
+    const returned = listener(value);
+    if (typeof (returned as { then?: unknown } | null | undefined)?.then === 'function') {
+      return Promise.resolve(returned).then(() => undefined, fail);
+    }
+  } catch (thrown) {
+    fail(thrown);
+  }
+  return undefined;
+}
+
 /** The caller's end: exposes `onProgress` on one port and hands out the other for the worker. */
-export function openProgressChannel(onProgress: (value: unknown) => void): { port: MessagePort; close: () => void } {
+export function openProgressChannel(onProgress: (value: unknown) => unknown): { port: MessagePort; close: () => void } {
   const { port1, port2 } = new MessageChannel();
-  expose((value: unknown) => {
-    onProgress(value);
-  }, nodeEndpoint(port1));
+  expose(onProgress, nodeEndpoint(port1));
   return { port: port2, close: () => port1.close() };
 }
 
@@ -30,12 +49,16 @@ export interface ProgressReporter {
 
 export function connectProgress(port: MessagePort): ProgressReporter {
   const remote: Remote<(value: unknown) => void> = wrap(nodeEndpoint(port));
+  // The caller closes its end when it sees the task settle, which a cancel makes happen before the
+  // task returns: reports in flight then go unanswered, and waiting for them would hold the worker
+  // until the pool kills it.
+  const closed = new Promise<void>((resolve) => port.once('close', () => resolve()));
   let last: Promise<void> | undefined;
   return {
     report: (value) => {
       last = remote(value);
     },
-    flush: () => last,
+    flush: () => last && Promise.race([last, closed]),
     close: () => {
       remote[releaseProxy]();
       port.close();

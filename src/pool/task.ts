@@ -20,6 +20,13 @@ export interface TaskSpec {
   short: boolean;
   /** Called exactly once: with an error (cancel, timeout, crash), or with what the worker reported. */
   settle: (error: Error | undefined, outcome: RanOutcome | undefined) => void;
+  /**
+   * Frees what the task's message carries (the ports of `onProgress` and of callbacks), once
+   * Piscina no longer needs it. That can be after `settle`: a task cancelled while its message
+   * waits in Piscina's queue is still posted (and skipped), and a closed port in its transfer list
+   * would fail that post and take a healthy worker down with it.
+   */
+  release?: () => void;
 }
 
 /** Where a task is in its life, on the pool's side. */
@@ -51,6 +58,7 @@ export class Task implements FutureDriver {
   timer: NodeJS.Timeout | undefined;
 
   readonly #dispatcher: Dispatcher;
+  #released = false;
 
   constructor(dispatcher: Dispatcher, id: number, spec: TaskSpec, now: number) {
     this.#dispatcher = dispatcher;
@@ -65,6 +73,13 @@ export class Task implements FutureDriver {
 
   cancel(reason?: unknown): boolean {
     return this.#dispatcher.cancel(this, new AbortError('the task was cancelled', { cause: reason }));
+  }
+
+  /** Frees what its message carries (`spec.release`), once; see {@link TaskSpec.release} for when. */
+  release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    this.spec.release?.();
   }
 
   /** Tells the caller, once. */

@@ -10,7 +10,7 @@ import { Dispatcher } from './dispatcher.js';
 import { type ChunkRunner, MapIterator, type MapOptions, type ResolvedMapOptions } from './map.js';
 import { resolveModuleSource } from './module-source.js';
 import { checkTaskName, type ResolvedPoolOptions, resolvePoolOptions, type WorkerPoolOptions } from './options.js';
-import { openProgressChannel } from './progress.js';
+import { callListener, openProgressChannel } from './progress.js';
 import type { RanOutcome, TaskExtras } from './protocol.js';
 import { deserializeError } from './remote-error.js';
 import type { PoolStats } from './stats.js';
@@ -213,7 +213,10 @@ export class WorkerPool<M = UntypedModule> implements AsyncDisposable {
         callbacks?.close();
         throw error;
       }
-      const progress = call.onProgress ? openProgressChannel(call.onProgress) : undefined;
+      const onProgress = call.onProgress;
+      // A listener that throws fails its own task: the task is stopped and rejects with that error.
+      const fail = (error: Error): void => void this.#dispatcher.cancel(task, error, 'failed');
+      const progress = onProgress ? openProgressChannel((value) => callListener(onProgress, value, fail)) : undefined;
       const signal = call.signal;
       const onAbort = signal ? () => this.#dispatcher.cancel(task, abortErrorFrom(signal)) : undefined;
       const task: Task = this.#dispatcher.submit({
@@ -225,12 +228,14 @@ export class WorkerPool<M = UntypedModule> implements AsyncDisposable {
         short: false, // its length is unknown: it waits for a free worker, never behind another task
         settle: (error, outcome) => {
           if (onAbort) signal?.removeEventListener('abort', onAbort);
-          progress?.close();
-          callbacks?.close();
           const [values, , , failure] = outcome ?? EMPTY;
           if (error !== undefined) future[SETTLE](error);
           else if (failure !== undefined) future[SETTLE](deserializeError(failure, { taskName: name, taskId: task.id }));
           else future[SETTLE](undefined, values[0] as TaskResult<M, K>);
+        },
+        release: () => {
+          progress?.close();
+          callbacks?.close();
         },
       });
       if (onAbort) signal?.addEventListener('abort', onAbort, { once: true });
@@ -270,10 +275,10 @@ export class WorkerPool<M = UntypedModule> implements AsyncDisposable {
           timeoutMs,
           transfer: transferList(undefined, progress?.port, callbacks),
           short,
-          settle: (error, outcome) => {
+          settle,
+          release: () => {
             progress?.close();
             callbacks?.close();
-            settle(error, outcome);
           },
         });
         return { cancel: (error) => this.#dispatcher.cancel(task, error) };
