@@ -1,7 +1,7 @@
 import { threadId } from 'node:worker_threads';
-import { callback, WorkerPool } from 'threadgate';
+import { AbortError, callback, WorkerPool } from 'threadgate';
 import { describe, expect, it } from 'vitest';
-import { runChild, TASKS, tasksPool, within } from './helpers.js';
+import { delay, runChild, TASKS, tasksPool, waitUntil, within } from './helpers.js';
 
 describe('callback(fn): functions as task arguments', () => {
   it('runs on the caller thread, in call order, and answers the worker', async () => {
@@ -49,6 +49,24 @@ describe('callback(fn): functions as task arguments', () => {
     );
     expect(await within(10_000, pool.submit('callKeptCallback'))).toBe('ERR_CALLBACK_RELEASED');
     expect(called).toBe(0);
+  });
+
+  it('a task cancelled while it waits for a callback unwinds at once (the call fails as released) and keeps its worker', async () => {
+    const pool = tasksPool({ maxWorkers: 1, cancelGraceMs: 10_000 });
+    const worker = await pool.submit('whoAmI');
+    let calls = 0;
+    const slow = callback(async (i: number) => {
+      calls++;
+      await delay(100);
+      return i;
+    });
+    const task = pool.submit('callEach', 5, slow);
+    await waitUntil(() => calls === 1, 5_000, 'the first call');
+    expect(task.cancel()).toBe(true);
+    await expect(task).rejects.toBeInstanceOf(AbortError);
+    // Within the grace period: the task was not waited out and killed.
+    expect(await within(5_000, pool.submit('whoAmI'))).toBe(worker);
+    expect(pool.stats.crashedWorkers).toBe(0);
   });
 
   it("a throw in the caller's function rejects the call in the worker", async () => {

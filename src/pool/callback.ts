@@ -118,6 +118,11 @@ export function reviveCallback(handle: CallbackHandle): (...args: unknown[]) => 
   const remote = wrap<AnyFunction>(nodeEndpoint(handle.port)) as Remote<AnyFunction>;
   const pending = new Set<Promise<unknown>>();
   let released = false;
+  // The caller releases the callback when it sees the task settle, which a cancel makes happen
+  // while the task still runs: a call then waiting for its answer would wait forever, and the task
+  // could not unwind before the pool kills its worker. It fails with ERR_CALLBACK_RELEASED instead.
+  const closed = new Promise<never>((_, reject) => handle.port.once('close', () => reject(releasedError())));
+  closed.catch(() => {});
   revived.push({
     pending,
     release: () => {
@@ -128,7 +133,7 @@ export function reviveCallback(handle: CallbackHandle): (...args: unknown[]) => 
   });
   return (...args: unknown[]) => {
     if (released) return Promise.reject(releasedError());
-    const call = remote(...args) as Promise<unknown>;
+    const call = Promise.race([remote(...args) as Promise<unknown>, closed]);
     pending.add(call);
     const forget = (): void => {
       pending.delete(call);
