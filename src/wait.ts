@@ -1,4 +1,5 @@
 import { invalidType, invalidValue, WaitTimeoutError } from './errors.js';
+import { Future } from './future.js';
 import { checkOptionalDuration, checkOptions } from './validate.js';
 
 /** When `wait` returns, as in Python's `concurrent.futures.wait`. */
@@ -7,7 +8,10 @@ export type ReturnWhen = 'FIRST_COMPLETED' | 'FIRST_EXCEPTION' | 'ALL_COMPLETED'
 export interface WaitOptions {
   /** Return after this many ms even if the condition is not met (those futures are in `notDone`). */
   timeoutMs?: number;
-  /** `'ALL_COMPLETED'` (default), `'FIRST_COMPLETED'`, or `'FIRST_EXCEPTION'` (or all completed). */
+  /**
+   * `'ALL_COMPLETED'` (default); `'FIRST_COMPLETED'`; or `'FIRST_EXCEPTION'`: when a future fails
+   * (a cancelled one does not count, as in Python), or else when all have completed.
+   */
   returnWhen?: ReturnWhen;
 }
 
@@ -51,7 +55,8 @@ export function wait<F extends PromiseLike<unknown>>(futures: Iterable<F>, optio
     for (const future of list) {
       future.then(
         () => settle(future, false),
-        () => settle(future, true),
+        // As in Python, a cancelled future is not an exception: FIRST_EXCEPTION does not return on it.
+        () => settle(future, !(future instanceof Future && future.cancelled)),
       );
     }
     if (timeoutMs !== undefined && timeoutMs !== Number.POSITIVE_INFINITY) timer = setTimeout(finish, timeoutMs);
@@ -60,53 +65,95 @@ export function wait<F extends PromiseLike<unknown>>(futures: Iterable<F>, optio
 
 /**
  * Yields each future as it settles (success, error or cancel), fastest first: Python's
- * `as_completed`. `await` the yielded future for its result. Throws `WaitTimeoutError` if
- * `timeoutMs` passes first. Leaving the loop early leaves the futures running.
+ * `as_completed`. It yields the futures themselves: `await` one for its result, or its error.
+ * Throws `WaitTimeoutError` if `timeoutMs` (counted from the first `next()`) passes before all
+ * have settled. Leaving the loop early leaves the futures running. Arguments are checked at once.
  */
-export async function* asCompleted<F extends PromiseLike<unknown>>(
+export function asCompleted<F extends PromiseLike<unknown>>(
   futures: Iterable<F>,
   options?: { timeoutMs?: number },
-): AsyncGenerator<F, void, undefined> {
+): AsyncIterableIterator<F> {
   const list = toList(futures);
   const opts = checkOptions<{ timeoutMs?: number }>('options', options);
-  const timeoutMs = checkOptionalDuration('options.timeoutMs', opts.timeoutMs);
-  const settled: F[] = [];
-  let wake: (() => void) | undefined;
-  for (const future of list) {
-    const onSettle = (): void => {
-      settled.push(future);
-      wake?.();
-    };
-    future.then(onSettle, onSettle);
+  return new CompletionOrder(list, checkOptionalDuration('options.timeoutMs', opts.timeoutMs));
+}
+
+/**
+ * `asCompleted`'s iterator, written by hand: an async generator would await each future it
+ * yields, handing out results instead of futures and throwing at the first failed one.
+ */
+class CompletionOrder<F extends PromiseLike<unknown>> implements AsyncIterableIterator<F> {
+  readonly #list: F[];
+  readonly #timeoutMs: number | undefined;
+  readonly #settled: F[] = [];
+  #yielded = 0;
+  #started = false;
+  #ended = false;
+  #timedOut = false;
+  #timer: NodeJS.Timeout | undefined;
+  #wake: (() => void) | undefined;
+
+  constructor(list: F[], timeoutMs: number | undefined) {
+    this.#list = list;
+    this.#timeoutMs = timeoutMs;
   }
-  let timedOut = false;
-  let timer: NodeJS.Timeout | undefined;
-  if (timeoutMs !== undefined && timeoutMs !== Number.POSITIVE_INFINITY) {
-    timer = setTimeout(() => {
-      timedOut = true;
-      wake?.();
-    }, timeoutMs);
+
+  [Symbol.asyncIterator](): this {
+    return this;
   }
-  try {
-    for (let yielded = 0; yielded < list.length; ) {
-      if (settled.length > yielded) {
-        yield settled[yielded++] as F;
-        continue;
+
+  async next(): Promise<IteratorResult<F, undefined>> {
+    if (!this.#started) this.#start();
+    while (!this.#ended) {
+      if (this.#settled.length > this.#yielded) return { value: this.#settled[this.#yielded++] as F, done: false };
+      if (this.#yielded === this.#list.length) break;
+      if (this.#timedOut) {
+        const unfinished = this.#list.length - this.#yielded;
+        this.#end();
+        throw new WaitTimeoutError(this.#timeoutMs as number, unfinished);
       }
-      if (timedOut) throw new WaitTimeoutError(timeoutMs as number, list.length - yielded);
       await new Promise<void>((resolve) => {
-        wake = resolve;
+        this.#wake = resolve;
       });
-      wake = undefined;
+      this.#wake = undefined;
     }
-  } finally {
-    if (timer !== undefined) clearTimeout(timer);
+    this.#end();
+    return { value: undefined, done: true };
+  }
+
+  async return(): Promise<IteratorResult<F, undefined>> {
+    this.#end();
+    return { value: undefined, done: true };
+  }
+
+  #start(): void {
+    this.#started = true;
+    for (const future of this.#list) {
+      const onSettle = (): void => {
+        this.#settled.push(future);
+        this.#wake?.();
+      };
+      future.then(onSettle, onSettle);
+    }
+    if (this.#timeoutMs !== undefined && this.#timeoutMs !== Number.POSITIVE_INFINITY) {
+      this.#timer = setTimeout(() => {
+        this.#timedOut = true;
+        this.#wake?.();
+      }, this.#timeoutMs);
+    }
+  }
+
+  #end(): void {
+    this.#ended = true;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
   }
 }
 
+/** The distinct futures, in order: a future given twice is waited for and yielded once, as in Python. */
 function toList<F>(futures: Iterable<F>): F[] {
   if (futures === null || typeof futures !== 'object' || !(Symbol.iterator in futures)) {
     throw invalidType('futures', futures, 'an iterable of futures or promises');
   }
-  return [...futures];
+  return [...new Set(futures)];
 }

@@ -1,0 +1,115 @@
+import { AbortError, asCompleted, WaitTimeoutError, wait } from 'threadgate';
+import { describe, expect, it } from 'vitest';
+import { tasksPool, waitUntil, within } from './helpers.js';
+
+/** Python's `as_completed` and `wait`, on real pool futures (and plain promises). */
+
+/** A pool whose two workers are up, so that timings in a test are not a worker's start-up. */
+async function warmPool(workers = 2) {
+  const pool = tasksPool({ maxWorkers: workers, minWorkers: workers });
+  await Promise.all(Array.from({ length: workers }, (_, i) => pool.submit('add', i, 1)));
+  return pool;
+}
+describe('asCompleted', () => {
+  it('yields each future as it settles, fastest first, with failed and cancelled ones, and plain promises too', async () => {
+    const pool = await warmPool(3);
+    const slow = pool.submit('delayed', 1_200);
+    const fast = pool.submit('delayed', 10);
+    const failing = pool.submit('rejectLater', 'no');
+    const cancelled = pool.submit('delayed', 5_000);
+    const plain = new Promise<string>((resolve) => setTimeout(() => resolve('plain'), 500));
+    expect(cancelled.cancel()).toBe(true);
+    const order: unknown[] = [];
+    for await (const settled of asCompleted<PromiseLike<unknown>>([slow, fast, failing, cancelled, plain, fast])) order.push(settled);
+    expect(order).toHaveLength(5); // `fast` given twice, yielded once, as Python's set of futures
+    expect(order.at(-1)).toBe(slow);
+    expect(order.indexOf(fast)).toBeLessThan(order.indexOf(plain));
+    expect(new Set(order)).toEqual(new Set([slow, fast, failing, cancelled, plain]));
+    await expect(failing).rejects.toThrow('no');
+    await expect(cancelled).rejects.toBeInstanceOf(AbortError);
+  });
+
+  it('throws WaitTimeoutError, naming how many are unfinished, if time runs out first', async () => {
+    const pool = await warmPool();
+    const futures = [pool.submit('delayed', 10), pool.submit('delayed', 3_000)];
+    // TypeScript types a `for await` variable as the awaited value; at run time it is the future.
+    const yielded: unknown[] = [];
+    const error = await within(
+      5_000,
+      (async () => {
+        for await (const future of asCompleted(futures, { timeoutMs: 300 })) yielded.push(future);
+      })().catch((e: unknown) => e),
+    );
+    expect(error).toBeInstanceOf(WaitTimeoutError);
+    expect(error).toMatchObject({ code: 'ERR_WAIT_TIMEOUT' });
+    expect((error as Error).message).toMatch(/^1 future\(s\) were still pending/);
+    expect(yielded).toEqual([futures[0]]);
+    futures[1]?.cancel();
+  });
+
+  it('checks its arguments when called', () => {
+    expect(() => asCompleted(42 as never)).toThrow(/futures must be an iterable of futures or promises; received 42/);
+    expect(() => asCompleted([], { timeoutMs: -1 })).toThrow(/options\.timeoutMs/);
+  });
+});
+
+describe('wait', () => {
+  it('ALL_COMPLETED (the default) waits for every future, failed ones included, and never rejects', async () => {
+    const pool = tasksPool();
+    const futures = [pool.submit('delayed', 50), pool.submit('rejectLater', 'x'), pool.submit('delayed', 10)];
+    const { done, notDone } = await within(5_000, wait(futures));
+    expect(done).toEqual(new Set(futures));
+    expect(notDone.size).toBe(0);
+    await expect(futures[1]).rejects.toThrow('x');
+  });
+
+  it('FIRST_COMPLETED returns when the first future settles', async () => {
+    const pool = await warmPool();
+    const fast = pool.submit('delayed', 10);
+    const slow = pool.submit('delayed', 2_000);
+    const { done, notDone } = await within(5_000, wait([slow, fast], { returnWhen: 'FIRST_COMPLETED' }));
+    expect(done).toEqual(new Set([fast]));
+    expect(notDone).toEqual(new Set([slow]));
+    expect(slow.done).toBe(false);
+    slow.cancel();
+  });
+
+  it('FIRST_EXCEPTION returns when a future fails, not when one is cancelled; with no failure, when all complete', async () => {
+    const pool = tasksPool({ maxWorkers: 3 });
+    const slow = pool.submit('delayed', 2_000);
+    const failing = pool.submit('rejectLater', 'boom');
+    const first = await within(5_000, wait([slow, failing], { returnWhen: 'FIRST_EXCEPTION' }));
+    expect(first.done).toEqual(new Set([failing]));
+    expect(first.notDone).toEqual(new Set([slow]));
+    slow.cancel();
+
+    const cancelled = pool.submit('delayed', 5_000);
+    const finishing = pool.submit('delayed', 200);
+    const waiting = wait([cancelled, finishing], { returnWhen: 'FIRST_EXCEPTION' });
+    await waitUntil(() => finishing.running, 5_000, 'the second task to start');
+    expect(cancelled.cancel()).toBe(true);
+    const second = await within(5_000, waiting);
+    expect(finishing.done).toBe(true); // the cancel did not end the wait: Python's rule
+    expect(second.done).toEqual(new Set([cancelled, finishing]));
+    expect(second.notDone.size).toBe(0);
+  });
+
+  it('returns at timeoutMs with what has not settled in notDone; an empty list returns at once', async () => {
+    const pool = await warmPool();
+    const fast = pool.submit('delayed', 10);
+    const slow = pool.submit('delayed', 3_000);
+    const { done, notDone } = await within(5_000, wait([fast, slow], { timeoutMs: 300 }));
+    expect(done).toEqual(new Set([fast]));
+    expect(notDone).toEqual(new Set([slow]));
+    slow.cancel();
+    expect(await within(1_000, wait([]))).toEqual({ done: new Set(), notDone: new Set() });
+  });
+
+  it('checks its arguments', () => {
+    expect(() => wait(42 as never)).toThrow(/futures must be an iterable of futures or promises; received 42/);
+    expect(() => wait([], { returnWhen: 'SOMETIMES' as never })).toThrow(
+      /options\.returnWhen must be 'FIRST_COMPLETED', 'FIRST_EXCEPTION' or 'ALL_COMPLETED'; received "SOMETIMES"/,
+    );
+    expect(() => wait([], { timeoutMs: Number.NaN })).toThrow(/options\.timeoutMs/);
+  });
+});
