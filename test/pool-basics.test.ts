@@ -55,6 +55,23 @@ describe('WorkerPool: submit', () => {
     expect(stats.runTime.max).toBeGreaterThanOrEqual(stats.runTime.p50);
   });
 
+  it('stats see live tasks, a long run and a long wait, and utilization as a fraction', async () => {
+    const pool = tasksPool({ maxWorkers: 1 });
+    await pool.submit('add', 1, 1); // the worker is up
+    const running = pool.submit('busy', 150);
+    const waiting = pool.submit('add', 2, 2);
+    await waitUntil(() => running.running, 5_000, 'the busy task to start');
+    expect(pool.stats).toMatchObject({ busy: 1, queued: 1 });
+    await within(5_000, Promise.all([running, waiting]));
+    const stats = pool.stats;
+    expect(stats).toMatchObject({ busy: 0, queued: 0, completed: 3 });
+    expect(stats.runTime.max).toBeGreaterThanOrEqual(140); // busy(150) ran that long in its worker
+    expect(stats.waitTime.max).toBeGreaterThanOrEqual(100); // add(2, 2) waited behind it
+    expect(stats.runTime.p50).toBeLessThanOrEqual(stats.runTime.p90);
+    expect(stats.utilization).toBeGreaterThan(0);
+    expect(stats.utilization).toBeLessThanOrEqual(1);
+  });
+
   it('calls module functions through a typed proxy', async () => {
     const pool = tasksPool();
     const remote = pool.proxy();
