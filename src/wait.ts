@@ -92,6 +92,7 @@ class CompletionOrder<F extends PromiseLike<unknown>> implements AsyncIterableIt
   #timedOut = false;
   #timer: NodeJS.Timeout | undefined;
   #wake: (() => void) | undefined;
+  #previous: Promise<void> = Promise.resolve();
 
   constructor(list: F[], timeoutMs: number | undefined) {
     this.#list = list;
@@ -102,7 +103,17 @@ class CompletionOrder<F extends PromiseLike<unknown>> implements AsyncIterableIt
     return this;
   }
 
-  async next(): Promise<IteratorResult<F, undefined>> {
+  /** Calls made before the last one settled wait their turn, as an async generator's do. */
+  next(): Promise<IteratorResult<F, undefined>> {
+    const result = this.#previous.then(() => this.#step());
+    this.#previous = result.then(
+      () => {},
+      () => {},
+    );
+    return result;
+  }
+
+  async #step(): Promise<IteratorResult<F, undefined>> {
     if (!this.#started) this.#start();
     while (!this.#ended) {
       if (this.#settled.length > this.#yielded) return { value: this.#settled[this.#yielded++] as F, done: false };

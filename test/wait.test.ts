@@ -47,6 +47,15 @@ describe('asCompleted', () => {
     futures[1]?.cancel();
   });
 
+  it('answers next() calls made before the previous one settled in turn, as an async generator does', async () => {
+    const pool = await warmPool();
+    const futures = [pool.submit('delayed', 30), pool.submit('delayed', 10)];
+    const iterator = asCompleted(futures);
+    const [a, b, c] = await within(5_000, Promise.all([iterator.next(), iterator.next(), iterator.next()]));
+    expect(new Set([a.value, b.value])).toEqual(new Set(futures));
+    expect(c).toEqual({ value: undefined, done: true });
+  });
+
   it('checks its arguments when called', () => {
     expect(() => asCompleted(42 as never)).toThrow(/futures must be an iterable of futures or promises; received 42/);
     expect(() => asCompleted([], { timeoutMs: -1 })).toThrow(/options\.timeoutMs/);
