@@ -19,17 +19,22 @@ import { nodeEndpoint } from './node-endpoint.js';
  * settled, so the worker's last report still waits for an async listener.
  */
 export function callListener<T>(listener: (value: T) => unknown, value: T, onError: (error: Error) => void): Promise<void> | undefined {
-  const fail = (thrown: unknown): void =>
-    onError(thrown instanceof Error ? thrown : new Error(`onProgress threw ${describe(thrown)}`, { cause: thrown }));
   try {
     const returned = listener(value);
     if (typeof (returned as { then?: unknown } | null | undefined)?.then === 'function') {
-      return Promise.resolve(returned).then(() => undefined, fail);
+      return Promise.resolve(returned).then(
+        () => undefined,
+        (thrown: unknown) => onError(asError(thrown)),
+      );
     }
   } catch (thrown) {
-    fail(thrown);
+    onError(asError(thrown));
   }
   return undefined;
+}
+
+function asError(thrown: unknown): Error {
+  return thrown instanceof Error ? thrown : new Error(`onProgress threw ${describe(thrown)}`, { cause: thrown });
 }
 
 /** The caller's end: exposes `onProgress` on one port and hands out the other for the worker. */

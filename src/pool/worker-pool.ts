@@ -215,8 +215,9 @@ export class WorkerPool<M = UntypedModule> implements AsyncDisposable {
       }
       const onProgress = call.onProgress;
       // A listener that throws fails its own task: the task is stopped and rejects with that error.
-      const fail = (error: Error): void => void this.#dispatcher.cancel(task, error, 'failed');
-      const progress = onProgress ? openProgressChannel((value) => callListener(onProgress, value, fail)) : undefined;
+      const progress = onProgress
+        ? openProgressChannel((value) => callListener(onProgress, value, (error) => void this.#dispatcher.cancel(task, error, 'failed')))
+        : undefined;
       const signal = call.signal;
       const onAbort = signal ? () => this.#dispatcher.cancel(task, abortErrorFrom(signal)) : undefined;
       const task: Task = this.#dispatcher.submit({
