@@ -158,6 +158,7 @@ class CompletionOrder<F extends PromiseLike<unknown>> implements AsyncIterableIt
     this.#ended = true;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
+    this.#wake?.(); // a next() still waiting (return() called beside it) ends too
   }
 }
 

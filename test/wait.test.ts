@@ -1,6 +1,6 @@
 import { AbortError, asCompleted, WaitTimeoutError, wait } from 'threadgate';
 import { describe, expect, it } from 'vitest';
-import { tasksPool, waitUntil, within } from './helpers.js';
+import { delay, tasksPool, waitUntil, within } from './helpers.js';
 
 /** Python's `as_completed` and `wait`, on real pool futures (and plain promises). */
 
@@ -54,6 +54,17 @@ describe('asCompleted', () => {
     const [a, b, c] = await within(5_000, Promise.all([iterator.next(), iterator.next(), iterator.next()]));
     expect(new Set([a.value, b.value])).toEqual(new Set(futures));
     expect(c).toEqual({ value: undefined, done: true });
+  });
+
+  it('return() ends the iteration, also while a next() waits', async () => {
+    const pool = await warmPool();
+    const slow = pool.submit('delayed', 3_000);
+    const iterator = asCompleted([slow], { timeoutMs: 10_000 });
+    const pending = iterator.next();
+    await delay(50); // that next() is now waiting for a future to settle
+    expect(await within(1_000, iterator.return?.() ?? Promise.reject(new Error('no return()')))).toEqual({ value: undefined, done: true });
+    expect(await within(1_000, pending)).toEqual({ value: undefined, done: true });
+    slow.cancel();
   });
 
   it('checks its arguments when called', () => {
