@@ -50,8 +50,15 @@ const FAST_RUNS = 8;
 const FAST_MS = 0.25;
 /** Weight of the newest run in a function's average. */
 const SPEED_SMOOTHING = 0.2;
-/** A task whose worker died before starting it is run again, at most this many times. */
-const MAX_RETRIES = 3;
+/**
+ * A task whose worker died before starting it is run again, at most this many times. The bound
+ * is for a task whose delivery itself kills workers (a message too big for their heap, say). An
+ * innocent task can bounce too: when workers die often (uncaught errors after other tasks), a
+ * task sent back to the head of the line lands behind the next dying worker's running batch again
+ * and again. With 3, one of 14 deaths in a CI burst failed a task that never ran; 10 makes that
+ * out of reach and still ends the pathological case after 11 attempts.
+ */
+const MAX_RETRIES = 10;
 /** While a worker to be killed holds a shared lock, look again this often (ms). */
 const KILL_RETRY_MS = 1;
 const EXIT_CODES_KEPT = 64;
