@@ -10,7 +10,7 @@ import { MessageChannel } from 'node:worker_threads';
 import { Sema } from 'async-sema';
 import pLimit from 'p-limit';
 import { AsyncSemaphore, SharedSemaphore, WorkerPool } from 'threadgate';
-import { type Case, type CaseResult, fromSamples, now, runGroup } from '../harness.js';
+import { type Case, type CaseResult, fromSamples, type GroupOptions, now, runGroup } from '../harness.js';
 import type * as Gated from '../workers/gated.js';
 import { type Suite, workerFile } from './context.js';
 
@@ -92,6 +92,19 @@ class GcShare {
     }
     return results;
   }
+}
+
+/** Runs a group of bursts, each with its garbage collector's share (see {@link GcShare}). */
+async function runBursts(group: string, cases: Case[], options: GroupOptions): Promise<CaseResult[]> {
+  const gc = new GcShare();
+  return gc.annotate(
+    await runGroup(
+      'gates',
+      group,
+      cases.map((c) => gc.track(c)),
+      options,
+    ),
+  );
 }
 
 /** The burst's reference cases, read by the targets. */
@@ -252,9 +265,7 @@ export const gates: Suite = async (ctx) => {
   );
 
   for (const size of ctx.quick ? [10_000] : [10_000, 100_000]) {
-    const gc = new GcShare();
-    const group = await runGroup(
-      'gates',
+    const group = await runBursts(
       `queued burst of ${size / 1000}k at concurrency 1`,
       [
         burst('p-limit', size, pLimitGate),
@@ -262,10 +273,10 @@ export const gates: Suite = async (ctx) => {
         burst('async-sema', size, asyncSemaGate),
         burst(PROMISE_CHAIN, size, promiseChainGate),
         burst(NO_GATE, size, noGate),
-      ].map((c) => gc.track(c)),
+      ],
       ctx.group({ timeMs: ctx.quick ? 100 : 500, iterations: 3 }),
     );
-    results.push(...(await gc.annotate(group)));
+    results.push(...group);
   }
 
   // Cost per task against queue length, from a queue that fits in the CPU's caches to one that
@@ -273,19 +284,15 @@ export const gates: Suite = async (ctx) => {
   // once, when what the queued calls keep alive outgrows the caches and the young generation.
   if (!ctx.quick) {
     const sizes = [1_000, 10_000, 100_000, 1_000_000];
-    const gc = new GcShare();
-    const sweep = await runGroup(
-      'gates',
+    const sweep = await runBursts(
       'queue length sweep, concurrency 1 (per task)',
-      sizes
-        .flatMap((size) => [
-          burst(`AsyncSemaphore, ${size / 1000}k queued`, size, asyncSemaphoreGate),
-          burst(`bare promise chain, ${size / 1000}k queued`, size, promiseChainGate),
-        ])
-        .map((c) => gc.track(c)),
+      sizes.flatMap((size) => [
+        burst(`AsyncSemaphore, ${size / 1000}k queued`, size, asyncSemaphoreGate),
+        burst(`bare promise chain, ${size / 1000}k queued`, size, promiseChainGate),
+      ]),
       ctx.group({ timeMs: 300, iterations: 2 }),
     );
-    results.push(...(await gc.annotate(sweep)));
+    results.push(...sweep);
   }
 
   results.push(...(await handoff(ctx.quick ? 300 : 3_000, ctx.progress)));
