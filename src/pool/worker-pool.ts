@@ -43,6 +43,14 @@ export type PoolProxy<M> = { readonly [K in TaskName<M>]: (...args: TaskArgs<M, 
 // A path, not a URL: Piscina converts a file: URL back to a path on every run() call.
 const RUNTIME_FILE = fileURLToPath(new URL('./runtime.js', import.meta.url));
 
+/** A task's `release`: closes the ports its message carries (see `TaskSpec.release`). */
+function closing(progress: { close(): void } | undefined, callbacks: { close(): void } | undefined): () => void {
+  return () => {
+    progress?.close();
+    callbacks?.close();
+  };
+}
+
 /**
  * The worker runtime ships beside this code in threadgate's `dist/`. A bundler that folds
  * threadgate into an app's own file leaves it behind, and every worker would fail to start.
@@ -234,10 +242,7 @@ export class WorkerPool<M = UntypedModule> implements AsyncDisposable {
           else if (failure !== undefined) future[SETTLE](deserializeError(failure, { taskName: name, taskId: task.id }));
           else future[SETTLE](undefined, values[0] as TaskResult<M, K>);
         },
-        release: () => {
-          progress?.close();
-          callbacks?.close();
-        },
+        release: closing(progress, callbacks),
       });
       if (onAbort) signal?.addEventListener('abort', onAbort, { once: true });
       future.attach(task);
@@ -277,10 +282,7 @@ export class WorkerPool<M = UntypedModule> implements AsyncDisposable {
           transfer: transferList(undefined, progress?.port, callbacks),
           short,
           settle,
-          release: () => {
-            progress?.close();
-            callbacks?.close();
-          },
+          release: closing(progress, callbacks),
         });
         return { cancel: (error) => this.#dispatcher.cancel(task, error) };
       },
