@@ -160,8 +160,7 @@ export class AsyncSemaphore implements Semaphore {
     const call = new HeldCall(fn, capturedResolve);
     if (this.#waiting === 0 && this.#available >= 1) {
       this.#available -= 1;
-      if (this.#ready.size === 0) this.#run(call);
-      else this.#schedule(call); // calls granted before this one have not started yet: it starts after them
+      this.#start(call, true);
     } else {
       this.#line.push(call);
       this.#waiting++;
@@ -213,8 +212,7 @@ export class AsyncSemaphore implements Semaphore {
         this.#line.shift();
         this.#available -= 1;
         this.#waiting--;
-        if (inReaction && this.#ready.size === 0) this.#run(head);
-        else this.#schedule(head);
+        this.#start(head, inReaction);
         continue;
       }
       if (head.state === CANCELLED) {
@@ -228,6 +226,15 @@ export class AsyncSemaphore implements Semaphore {
       head.state = GRANTED;
       head.grant();
     }
+  }
+
+  /**
+   * Starts a granted call: at once when `now` allows it and no call granted before it still waits
+   * to run, else after those, in a microtask (I5).
+   */
+  #start(call: HeldCall, now: boolean): void {
+    if (now && this.#ready.size === 0) this.#run(call);
+    else this.#schedule(call);
   }
 
   #schedule(call: HeldCall): void {
