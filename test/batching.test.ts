@@ -23,8 +23,8 @@ function returnedThenCrashed(outcome: Settled, i: number): boolean {
   return 'value' in outcome ? outcome.value === i * 2 : outcome.error instanceof WorkerCrashedError;
 }
 
-async function burst(fate: Fate, meanwhile?: (futures: Future<unknown>[], runs: Int32Array) => Promise<void>) {
-  const pool = tasksPool({ maxWorkers: 2, minWorkers: 2, cancelGraceMs: 20 });
+async function burst(fate: Fate, meanwhile?: (futures: Future<unknown>[], runs: Int32Array) => Promise<void>, workers = 2) {
+  const pool = tasksPool({ maxWorkers: workers, minWorkers: workers, cancelGraceMs: 20 });
   const warm = new Int32Array(new SharedArrayBuffer(64 * 4));
   await Promise.all(Array.from({ length: 64 }, (_, i) => pool.submit('tiny', i, warm)));
   const batchedBefore = pool.stats.batched;
@@ -63,6 +63,19 @@ describe('batches of tiny tasks', () => {
     expect(((outcomes[exitAt] as { error: WorkerCrashedError }).error as WorkerCrashedError).exitCode).toBe(9);
     expect(pool.stats.crashedWorkers).toBe(1);
     expect(await pool.submit('square', 3)).toBe(9);
+  });
+
+  it('with one worker, the tasks a dying worker held run after it in their own order, and it counts once', async () => {
+    // The dead worker's batch is failed by Piscina; the next batch waits in Piscina's queue and
+    // must not overtake what the dead one never started.
+    const exitAt = 200;
+    const log = new Int32Array(new SharedArrayBuffer((BURST + 1) * 4));
+    const { pool, runs, outcomes } = await burst({ exitAt, log }, undefined, 1);
+    expect(outcomes.filter((outcome) => 'error' in outcome)).toHaveLength(1);
+    for (let i = 0; i < BURST; i++) expect(Atomics.load(runs, i), `runs of task ${i}`).toBe(1);
+    const order = Array.from(log.subarray(1, 1 + Atomics.load(log, 0)));
+    expect(order).toEqual(Array.from({ length: BURST }, (_, i) => i)); // one worker: the run order is the queue's
+    expect(pool.stats.crashedWorkers).toBe(1);
   });
 
   it('a running task killed mid-batch takes no other task with it; one cancelled while queued never runs', async () => {

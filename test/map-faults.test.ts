@@ -25,6 +25,27 @@ const errorOf: Record<Exclude<Kind, 'ok'>, (error: unknown, item: number) => boo
 };
 
 describe('map under faults', () => {
+  it('a worker dying with the next chunk in its inbox counts once, and the map fails at the item', async () => {
+    const pool = tasksPool({ maxWorkers: 1, minWorkers: 1 });
+    const exitAt = 150;
+    const runs = new Int32Array(new SharedArrayBuffer(400 * 4));
+    const items = Array.from({ length: 400 }, (_, i) => ({ i, kind: (i === exitAt ? 'exit' : 'ok') as Kind, ms: 1 }));
+    const error = await within(
+      20_000,
+      (async () => {
+        for await (const _ of pool.starmap(
+          'faultyItem',
+          items.map((item) => [item, runs] as const),
+        ));
+      })().catch((e: unknown) => e as WorkerCrashedError & { mapIndex?: number }),
+      'the map',
+    );
+    expect(error).toBeInstanceOf(WorkerCrashedError);
+    expect(error?.mapIndex).toBeLessThanOrEqual(exitAt);
+    expect(pool.stats.crashedWorkers).toBe(1);
+    expect(await within(5_000, pool.submit('square', 9), 'a task after the map')).toBe(81);
+  });
+
   for (let seed = 500; seed < 500 + SEEDS; seed++) {
     it(`seed ${seed}: right values in order, fails at its first faulty item at the latest, no item runs twice`, async () => {
       const rand = random(seed);

@@ -4,6 +4,7 @@ import { TaskTimeoutError, WorkerCrashedError } from '../errors.js';
 import { FifoQueue } from '../sync/fifo-queue.js';
 import { forEachResource, forgetTerminated, markTerminated } from '../sync/registry.js';
 import { CANCEL, ENDED, IDLE, KILLING, QUEUED, RUNNING, SKIP, SLOT_WORDS, STATE, THREAD_ID } from '../task-control.js';
+import { MessageQueue, type QueueOptions, queueOptionsOf } from './message-queue.js';
 import {
   BATCH,
   type BatchOutcome,
@@ -121,6 +122,8 @@ export class Dispatcher {
   #batched = 0;
   #busyMs = 0;
   #idleWaiters: (() => void)[] = [];
+  /** Messages failed by a worker's death, gathered by the error Piscina failed them with (see #onWorkerLost). */
+  readonly #dying = new Map<unknown, Task[]>();
   #destroyed = false;
   /** Workers in a row that failed to start and left no worker alive. */
   #startFailures = 0;
@@ -155,6 +158,7 @@ export class Dispatcher {
       concurrentTasksPerWorker: this.#canBatch ? TASKS_PER_WORKER : 1,
       loadBalancer: idleFirst(config.maxWorkers, () => this.#inFlightNotShort === 0),
       stricterFIFO: true, // a task no worker can take yet goes back to the front of Piscina's queue, not the end
+      taskQueue: new MessageQueue(), // tasks sent again after a death go first
       // Keep each worker's event loop turning between tasks: async acquires, progress ports and
       // timers of task code must keep working. (Piscina's default blocks it in Atomics.wait.)
       atomics: 'disabled',
@@ -285,8 +289,10 @@ export class Dispatcher {
       const size = Math.min(MAX_BATCH, this.#freeSlots.length, Math.ceil((this.#queued + 1) / (this.#messageLimit - this.#messages)));
       if (size > 1 && this.#isTiny(task)) {
         const batch = [task];
+        // Tasks sent again go out in messages of their own, which Piscina's queue puts first (MessageQueue).
+        const retrying = task.retries > 0;
         for (let next = this.#queue.peek(); batch.length < size && next !== undefined; next = this.#queue.peek()) {
-          if (!next.settled && !this.#isTiny(next)) break;
+          if (!next.settled && (!this.#isTiny(next) || next.retries > 0 !== retrying)) break;
           this.#queue.shift();
           if (next.settled) continue;
           this.#queued--;
@@ -354,9 +360,11 @@ export class Dispatcher {
 
   #dispatchBatch(tasks: Task[]): void {
     const entries: TaskMessage[] = tasks.map((task) => [task.spec.fn, this.#occupy(task), task.id, task.spec.args]);
+    const message: TaskMessage = ['', BATCH, 0, entries];
+    markForQueue(message, tasks[0] as Task);
     this.#batched += tasks.length;
     this.#messages++;
-    this.#piscina.run(['', BATCH, 0, entries] satisfies TaskMessage).then(
+    this.#piscina.run(message).then(
       () => {
         this.#messages--; // each task settles by its own outcome message, which may still be on its way
         this.#pump();
@@ -374,7 +382,7 @@ export class Dispatcher {
     let sent: TaskExtras | undefined = extras;
     if (timeoutMs !== Number.POSITIVE_INFINITY) sent = { ...extras, watchStart: true };
     const message: TaskMessage = sent === undefined ? [fn, slot, task.id, args] : [fn, slot, task.id, args, sent];
-    if (task.spec.short) Object.defineProperty(message, queueOptionsSymbol, { value: SHORT }); // not cloned: a symbol key
+    markForQueue(message, task);
     // No AbortSignal for Piscina: giving it one makes every task 'abortable' and costs a quarter
     // of the no-op throughput. A task is stopped by terminating its worker instead (#kill).
     const options = task.spec.transfer ? { transferList: task.spec.transfer as never } : undefined;
@@ -468,57 +476,93 @@ export class Dispatcher {
   }
 
   /**
-   * Piscina failed a message: its worker died. Outcomes the worker posted before dying may still
-   * be on their way (a batch's, or a lone task's result that Piscina could not clone, see the
-   * runtime): Node delivers them before the worker's `'exit'`, so the message's unsettled tasks
-   * are judged only after it (run again if they never started, crashed if one was running).
+   * Piscina failed a message: its worker died. Piscina fails every message a dying worker holds in
+   * one loop, with one error, so the rejections of them all have run by the time the microtask
+   * queued by the first one runs: the death is then handled once, whole (#onDeath).
    */
   #onWorkerLost(tasks: Task[], error: unknown): void {
-    const unsettled = (): Task[] => tasks.filter((task) => task.phase === Phase.InFlight && this.#slots[task.slot] === task);
+    const gathered = this.#dying.get(error);
+    if (gathered !== undefined) {
+      gathered.push(...tasks);
+      return;
+    }
+    this.#dying.set(error, [...tasks]);
+    queueMicrotask(() => {
+      const held = this.#dying.get(error) as Task[];
+      this.#dying.delete(error);
+      this.#onDeath(held, error);
+    });
+  }
+
+  /**
+   * What a dead worker held. Tasks it never started run again at once, in their places in the
+   * queue. The others are judged after the worker's `'exit'`: outcomes it posted before dying (a
+   * batch's, or a result Piscina could not clone, see the runtime) arrive before it, so a task
+   * still unsettled then had started, and fails with its worker. The death counts once, unless
+   * the pool killed the worker (a cancel) or is being destroyed.
+   */
+  #onDeath(tasks: Task[], error: unknown): void {
+    const held = (task: Task): boolean => task.phase === Phase.InFlight && this.#slots[task.slot] === task;
+    const again = tasks.filter((task) => held(task) && this.#mayRunAgain(task));
+    for (const task of again) {
+      task.retries++;
+      this.#free(task);
+    }
+    const started = tasks.filter(held); // before the tasks put back go out again
+    this.#requeue(again);
+    this.#pump();
     let threadId = 0;
-    for (const task of unsettled()) threadId ||= this.#board[task.slot * SLOT_WORDS + THREAD_ID] as number;
+    for (const task of started) threadId ||= this.#board[task.slot * SLOT_WORDS + THREAD_ID] as number;
     const judge = (): void => {
-      const crashes = this.#crashedWorkers;
-      for (const task of unsettled()) this.#onRejected(task, error);
-      // No task was running when it died (an uncaught error after the last one, say): it still crashed.
-      if (this.#crashedWorkers === crashes && !this.#destroyed && !tasks.some((task) => task.killed)) this.#crashedWorkers++;
+      for (const task of started) if (held(task)) this.#failWithWorker(task, error);
+      if (!this.#destroyed && !tasks.some((task) => task.killed)) this.#crashedWorkers++;
       this.#pump();
+      this.#checkIdle();
     };
     const worker = threadId === 0 ? undefined : this.#workers.get(threadId);
     if (worker === undefined) judge();
     else worker.once('exit', () => queueMicrotask(judge));
   }
 
-  #onRejected(task: Task, error: unknown): void {
-    const base = task.slot * SLOT_WORDS;
-    const state = Atomics.load(this.#board, base + STATE);
-    const threadId = this.#board[base + THREAD_ID] as number;
-    this.#free(task);
-    if (!task.killed && !task.settled) {
-      if (state === QUEUED && task.spec.transfer === undefined && task.retries < MAX_RETRIES && !this.#destroyed) {
-        task.retries++; // its worker died before starting it: nothing ran, run it elsewhere
-        this.#requeue(task);
-      } else {
-        this.#crashedWorkers++;
-        this.#failed++;
-        const name = task.spec.fn;
-        const exited = exitCodeOf(error); // Piscina's report of an exit; anything else killed the worker
-        const exitCode = exited ?? this.#exitCodes.get(threadId);
-        task.notify(
-          new WorkerCrashedError(name, { exitCode, threadId: threadId || undefined, cause: error, uncaught: exited === undefined }),
-          undefined,
-        );
-      }
-    }
-    this.#pump();
-    this.#checkIdle();
+  /** Its worker died before starting it: nothing ran, so it may run elsewhere (see MAX_RETRIES). */
+  #mayRunAgain(task: Task): boolean {
+    const state = Atomics.load(this.#board, task.slot * SLOT_WORDS + STATE);
+    return state === QUEUED && !task.settled && task.spec.transfer === undefined && task.retries < MAX_RETRIES && !this.#destroyed;
   }
 
-  #requeue(task: Task): void {
-    task.phase = Phase.Queued;
-    task.slot = -1;
-    this.#queue.unshift(task); // it was first in line before: keep FIFO
-    this.#queued++;
+  /** A task its worker held when it died, unsettled and not to run again: `ERR_WORKER_CRASHED`. */
+  #failWithWorker(task: Task, error: unknown): void {
+    const threadId = this.#board[task.slot * SLOT_WORDS + THREAD_ID] as number;
+    this.#free(task);
+    if (task.settled) return; // cancelled (and perhaps killed) before its worker died
+    this.#failed++;
+    const exited = exitCodeOf(error); // Piscina's report of an exit; anything else killed the worker
+    const exitCode = exited ?? this.#exitCodes.get(threadId);
+    task.notify(
+      new WorkerCrashedError(task.spec.fn, { exitCode, threadId: threadId || undefined, cause: error, uncaught: exited === undefined }),
+      undefined,
+    );
+  }
+
+  /**
+   * Puts tasks back in the queue in their places. The queue is always in submission (id) order:
+   * the pump hands out tasks from its front, so every task in it was submitted after every task
+   * handed out, except tasks put back before. Merging with those, at the front, keeps the order.
+   */
+  #requeue(tasks: Task[]): void {
+    if (tasks.length === 0) return;
+    for (const task of tasks) {
+      task.phase = Phase.Queued;
+      task.slot = -1;
+      this.#queued++;
+    }
+    const last = Math.max(...tasks.map((task) => task.id));
+    const front = [...tasks];
+    for (let next = this.#queue.peek(); next !== undefined && next.id < last; next = this.#queue.peek()) {
+      front.push(this.#queue.shift() as Task);
+    }
+    front.sort((a, b) => b.id - a.id);
+    for (const task of front) this.#queue.unshift(task);
   }
 
   #free(task: Task): void {
@@ -616,8 +660,17 @@ export class Dispatcher {
   }
 }
 
-/** Marks a short task for the balancer: Piscina hands a task's queue options on to it. */
-const SHORT = Object.freeze({ short: true });
+const SHORT: QueueOptions = Object.freeze({ short: true });
+
+/**
+ * Gives a message its queue options (a symbol key: not cloned): a short task's, for the balancer;
+ * a task's sent again, for Piscina's queue (MessageQueue). Others need none.
+ */
+function markForQueue(message: TaskMessage, first: Task): void {
+  const { short } = first.spec;
+  const options = first.retries > 0 ? { short, retryOf: first.id } : short ? SHORT : undefined;
+  if (options !== undefined) Object.defineProperty(message, queueOptionsSymbol, { value: options });
+}
 
 type LoadBalancer = NonNullable<ConstructorParameters<typeof Piscina>[0]>['loadBalancer'] & {};
 
@@ -635,7 +688,7 @@ function idleFirst(maxWorkers: number, onlyShortInFlight: () => boolean): LoadBa
       if (worker.currentUsage === 0) return worker;
       if (worker.currentUsage < TASKS_PER_WORKER && (busy === null || worker.currentUsage < busy.currentUsage)) busy = worker;
     }
-    return task[queueOptionsSymbol] === SHORT && workers.length >= maxWorkers && onlyShortInFlight() ? busy : null;
+    return queueOptionsOf(task)?.short === true && workers.length >= maxWorkers && onlyShortInFlight() ? busy : null;
   };
 }
 
