@@ -104,6 +104,43 @@ describe('WorkerPool: only exported functions are tasks', () => {
   });
 });
 
+describe('WorkerPool: a worker module that cannot start', () => {
+  type StartError = Error & { code?: string };
+
+  it('an initializer that throws fails every task with ERR_WORKER_MODULE, its error the cause, and costs no worker', async () => {
+    const pool = tasksPool({ initializer: 'failingInit', initArgs: ['the database is down'] });
+    const errors = await within(
+      10_000,
+      Promise.all(
+        [1, 2, 3].map((i) =>
+          pool.submit('square', i).then(
+            () => undefined,
+            (e: unknown) => e as StartError,
+          ),
+        ),
+      ),
+    );
+    for (const error of errors) {
+      expect(error?.code).toBe('ERR_WORKER_MODULE');
+      expect(error?.message).toMatch(/could not run the initializer 'failingInit' of the worker module .*tasks\.ts: the database is down/);
+      expect(error?.cause).toMatchObject({ name: 'ValidationError', message: 'the database is down', field: 'init' });
+    }
+    expect(pool.stats).toMatchObject({ failed: 3, crashedWorkers: 0 });
+  });
+
+  it('a module that throws while it is imported fails every task the same way', async () => {
+    const pool = tasksPool({ module: new URL('./fixtures/broken-module.mjs', import.meta.url) });
+    const error = (await within(
+      10_000,
+      pool.submit('square', 2).catch((e: unknown) => e),
+    )) as StartError;
+    expect(error.code).toBe('ERR_WORKER_MODULE');
+    expect(error.message).toMatch(/could not load the worker module .*broken-module\.mjs: no config file/);
+    expect((error.cause as Error).message).toBe('no config file');
+    expect(pool.stats).toMatchObject({ failed: 1, crashedWorkers: 0 });
+  });
+});
+
 describe('WorkerPool: every task settles', () => {
   it('a task calling process.exit(3) rejects with ERR_WORKER_CRASHED; the next task runs', async () => {
     const pool = tasksPool({ maxWorkers: 1 });
