@@ -80,11 +80,19 @@ describe('WorkerPool: only exported functions are tasks', () => {
         return this.#key;
       }
     }
+    const moved = new Uint8Array(4);
+    structuredClone(moved.buffer, { transfer: [moved.buffer] });
+    const unlisted = new MessageChannel();
     const cases: [unknown, string][] = [
       [() => 1, 'argument 0'],
       [Symbol('s'), 'argument 0'],
       [new Secret(), 'argument 0'],
       [{ nested: [1, { fn: () => 2 }] }, 'argument 0.nested[1].fn'],
+      [new Map([[() => 1, 'a function as a key']]), 'argument 0 (a Map key)'],
+      [new Proxy({}, {}), 'argument 0'],
+      [moved.buffer, 'argument 0'], // detached: it would arrive empty, or fail when posted
+      [[moved], 'argument 0[0]'],
+      [{ port: unlisted.port1 }, 'argument 0.port'], // not in a transfer list
     ];
     for (const [value, path] of cases) {
       const error = (await pool.submit('add', value as never, 1).catch((e: unknown) => e)) as Error & { code?: string };
@@ -95,12 +103,48 @@ describe('WorkerPool: only exported functions are tasks', () => {
     }
     expect(pool.stats.queued).toBe(0);
     expect(await pool.submit('add', 1, 1)).toBe(2); // the pool is unaffected
+    unlisted.port1.close();
     // Transferables are arguments too: a MessagePort in the transfer list arrives working.
     const { port1, port2 } = new MessageChannel();
     const echoed = new Promise((resolve) => port1.once('message', resolve));
     await pool.with({ transfer: [port2] }).submit('pingPort', port2);
     expect(await within(5_000, echoed)).toBe('pong');
     port1.close();
+  });
+
+  it('checks transfer lists: what Node can move, once, and still there at each submit; a post Node refuses fails only its task', async () => {
+    const pool = tasksPool({ maxWorkers: 1 });
+    expect(() => pool.with({ transfer: [new Uint8Array(4)] as never })).toThrow(
+      /options\.transfer\[0\] must be an ArrayBuffer, MessagePort, FileHandle or web stream .*received an instance of Uint8Array/,
+    );
+    const buffer = new ArrayBuffer(8);
+    expect(() => pool.with({ transfer: [buffer, buffer] })).toThrow(
+      /options\.transfer\[1\] must be listed once \(it is options\.transfer\[0\] too\)/,
+    );
+    // A view keeps its list: the second submit through it would send the buffer the first one moved.
+    const view = pool.with({ transfer: [buffer] });
+    const thread = await pool.submit('whoAmI');
+    expect(await view.submit('sumBytes', buffer)).toBe(0);
+    const reused = (await view.submit('sumBytes', buffer).catch((e: unknown) => e)) as Error & { code?: string };
+    expect(reused.code).toBe('ERR_INVALID_ARG_VALUE');
+    expect(reused.message).toMatch(
+      /options\.transfer\[0\] must be an ArrayBuffer with contents, not an ArrayBuffer moved to another thread/,
+    );
+    // A closed MessagePort cannot be told from an open one before Node refuses to post it: the
+    // task fails with Node's DataCloneError, and its worker, which never saw it, goes on.
+    const { port1, port2 } = new MessageChannel();
+    port2.close();
+    const refused = (await within(
+      5_000,
+      pool
+        .with({ transfer: [port2] })
+        .submit('pingPort', port2)
+        .catch((e: unknown) => e),
+    )) as Error;
+    port1.close();
+    expect(refused.name).toBe('DataCloneError');
+    expect(pool.stats).toMatchObject({ crashedWorkers: 0, failed: 1 });
+    expect(await pool.submit('whoAmI')).toBe(thread);
   });
 });
 

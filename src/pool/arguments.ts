@@ -1,14 +1,15 @@
-import { MessagePort } from 'node:worker_threads';
-import { describe } from '../errors.js';
+import { types } from 'node:util';
+import { MessagePort, type TransferListItem } from 'node:worker_threads';
+import { describe, invalidType, invalidValue } from '../errors.js';
 import { isShareable, TO_HANDLE } from '../handles.js';
 import { CallbackChannels, isCallback } from './callback.js';
 
 /**
  * Checks task arguments before anything is queued, and swaps shared objects (SharedSemaphore,
  * SharedRateLimiter) and `callback(fn)`s for their handles. Structured clone would otherwise throw later, at
- * dispatch (functions, symbols), or worse, succeed silently while dropping a class's prototype
- * and private fields. Containers are copied only when something inside them was swapped: the
- * caller's objects are never changed.
+ * dispatch (functions, symbols, proxies, detached buffers, a port not in the transfer list), or
+ * worse, succeed silently while dropping a class's prototype and private fields. Containers are
+ * copied only when something inside them was swapped: the caller's objects are never changed.
  */
 export interface PreparedArguments {
   values: unknown[];
@@ -35,13 +36,18 @@ const CLONEABLE: readonly (abstract new (...args: never[]) => unknown)[] = [
   String,
 ];
 
-export function prepareArguments(taskName: string, values: unknown[], label: (i: number) => string): PreparedArguments {
-  const state: WalkState = { taskName, revive: false, seen: undefined, callbacks: undefined };
+export function prepareArguments(
+  taskName: string,
+  values: unknown[],
+  label: (i: number) => string,
+  transfer?: readonly TransferListItem[],
+): PreparedArguments {
+  const state: WalkState = { taskName, transfer, revive: false, seen: undefined, callbacks: undefined };
   let out = values;
   try {
     for (let i = 0; i < values.length; i++) {
       const v = values[i];
-      if (typeof v !== 'object' && typeof v !== 'function' && typeof v !== 'symbol') continue; // the fast path
+      if (isPrimitive(v)) continue; // the fast path
       const prepared = prepare(v, label(i), state);
       if (prepared !== v) {
         if (out === values) out = values.slice();
@@ -57,6 +63,8 @@ export function prepareArguments(taskName: string, values: unknown[], label: (i:
 
 interface WalkState {
   taskName: string;
+  /** The caller's transfer list: a MessagePort among the values must be in it. */
+  transfer: readonly TransferListItem[] | undefined;
   revive: boolean;
   seen: Set<object> | undefined;
   callbacks: CallbackChannels | undefined;
@@ -80,7 +88,11 @@ function prepare(value: unknown, path: string, state: WalkState): unknown {
     state.callbacks ??= new CallbackChannels();
     return state.callbacks.open(value);
   }
-  if (ArrayBuffer.isView(value)) return value;
+  if (types.isProxy(value)) throw uncloneable(state.taskName, path, 'a Proxy cannot be sent to a worker thread: send its target');
+  if (ArrayBuffer.isView(value)) {
+    if (isDetached(value.buffer)) throw uncloneable(state.taskName, path, `${describe(value)} is a view of ${DETACHED}`);
+    return value;
+  }
   state.seen ??= new Set();
   if (state.seen.has(value)) return value; // structured clone keeps cycles; so do we
   state.seen.add(value);
@@ -88,7 +100,7 @@ function prepare(value: unknown, path: string, state: WalkState): unknown {
     let out: unknown[] = value;
     for (let i = 0; i < value.length; i++) {
       const v = value[i];
-      if (typeof v !== 'object' && typeof v !== 'function' && typeof v !== 'symbol') continue;
+      if (isPrimitive(v)) continue;
       const p = prepare(v, `${path}[${i}]`, state);
       if (p !== v) {
         if (out === value) out = value.slice();
@@ -98,15 +110,16 @@ function prepare(value: unknown, path: string, state: WalkState): unknown {
     return out;
   }
   if (value instanceof Map) {
-    let out: Map<unknown, unknown> = value;
+    let out: Map<unknown, unknown> | undefined; // a copy, made at the first entry that changes
+    let index = 0;
     for (const [k, v] of value) {
-      const p = prepare(v, `${path}.get(${describe(k)})`, state);
-      if (p !== v) {
-        if (out === value) out = new Map(value);
-        out.set(k, p);
-      }
+      const key = isPrimitive(k) ? k : prepare(k, `${path} (a Map key)`, state);
+      const p = isPrimitive(v) ? v : prepare(v, `${path}.get(${describe(k)})`, state);
+      if (out === undefined && (key !== k || p !== v)) out = new Map([...value].slice(0, index));
+      out?.set(key, p);
+      index++;
     }
-    return out;
+    return out ?? value;
   }
   if (value instanceof Set) {
     let swapped = false;
@@ -123,7 +136,7 @@ function prepare(value: unknown, path: string, state: WalkState): unknown {
     let out = record;
     for (const key of Object.keys(record)) {
       const v = record[key];
-      if (typeof v !== 'object' && typeof v !== 'function' && typeof v !== 'symbol') continue;
+      if (isPrimitive(v)) continue;
       const p = prepare(v, `${path}.${key}`, state);
       if (p !== v) {
         if (out === record) out = { ...record };
@@ -132,6 +145,13 @@ function prepare(value: unknown, path: string, state: WalkState): unknown {
     }
     return out;
   }
+  if (isDetached(value)) throw uncloneable(state.taskName, path, `it is ${DETACHED}`);
+  if (value instanceof MessagePort && !state.transfer?.includes(value))
+    throw uncloneable(
+      state.taskName,
+      path,
+      'a MessagePort can only be moved, and only a submit moves one: list it in pool.with({ transfer: [port] }).submit(...)',
+    );
   for (const Type of CLONEABLE) if (value instanceof Type) return value;
   throw uncloneable(
     state.taskName,
@@ -140,9 +160,61 @@ function prepare(value: unknown, path: string, state: WalkState): unknown {
   );
 }
 
+/** Crosses as it is: nothing to check or swap inside. */
+function isPrimitive(value: unknown): boolean {
+  return typeof value !== 'object' && typeof value !== 'function' && typeof value !== 'symbol';
+}
+
 function uncloneable(taskName: string, path: string, why: string): UncloneableArgumentError {
   const err = new TypeError(`task '${taskName}', ${path}: ${why}`) as UncloneableArgumentError;
   err.code = 'ERR_UNCLONEABLE_ARGUMENT';
   err.path = path;
   return err;
+}
+
+const DETACHED = 'an ArrayBuffer moved to another thread by an earlier transfer (detached), with no contents left';
+
+/** A detached ArrayBuffer reads as empty; only it refuses a new view. */
+function isDetached(value: unknown): boolean {
+  if (!(value instanceof ArrayBuffer) || value.byteLength !== 0) return false;
+  try {
+    new Uint8Array(value);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+/** What Node can move to another thread (worker_threads docs: `transferList`). */
+const TRANSFERABLE: readonly (abstract new (...args: never[]) => unknown)[] = [
+  ArrayBuffer,
+  MessagePort,
+  ReadableStream,
+  WritableStream,
+  TransformStream,
+];
+
+/**
+ * Checks a transfer list (`options.transfer`): an array of distinct transferable objects. Node
+ * would otherwise throw when the message is posted, long after the call returned.
+ */
+export function checkTransferList(name: string, list: unknown): TransferListItem[] | undefined {
+  if (list === undefined) return undefined;
+  if (!Array.isArray(list)) throw invalidType(name, list, 'an array of the objects to move to the worker');
+  for (const [i, item] of list.entries()) {
+    const transferable = TRANSFERABLE.some((Type) => item instanceof Type) || (item as object | null)?.constructor?.name === 'FileHandle';
+    if (!transferable)
+      throw invalidType(`${name}[${i}]`, item, 'an ArrayBuffer, MessagePort, FileHandle or web stream (what Node can move)');
+    const first = list.indexOf(item);
+    if (first !== i) throw invalidValue(`${name}[${i}]`, item, `listed once (it is ${name}[${first}] too)`);
+  }
+  return list as TransferListItem[];
+}
+
+/** A transfer list's ArrayBuffers must still have their contents when the task is submitted. */
+export function checkNotDetached(name: string, list: readonly TransferListItem[] | undefined): void {
+  if (list === undefined) return;
+  for (const [i, item] of list.entries()) {
+    if (isDetached(item)) throw invalidValue(`${name}[${i}]`, item, `an ArrayBuffer with contents, not ${DETACHED}`);
+  }
 }

@@ -371,7 +371,8 @@ export class Dispatcher {
       },
       (error: unknown) => {
         this.#messages--;
-        this.#onWorkerLost(tasks, error);
+        if (isPostFailure(error)) this.#onNotPosted(tasks, error);
+        else this.#onWorkerLost(tasks, error);
       },
     );
   }
@@ -394,7 +395,8 @@ export class Dispatcher {
       },
       (error: unknown) => {
         this.#messages--;
-        if (!task.retired) this.#onWorkerLost([task], error);
+        if (isPostFailure(error)) this.#onNotPosted([task], error);
+        else if (!task.retired) this.#onWorkerLost([task], error);
         else this.#pump(); // a retired worker's exit fails its last task in Piscina: we hold its outcome
       },
     );
@@ -476,7 +478,23 @@ export class Dispatcher {
   }
 
   /**
-   * Piscina failed a message: its worker died. Piscina fails every message a dying worker holds in
+   * Node refused to post a message (something in it cannot be cloned or moved; the arguments'
+   * checks catch every case they know). Its worker never saw it: the tasks fail with Node's error.
+   */
+  #onNotPosted(tasks: Task[], error: unknown): void {
+    for (const task of tasks) {
+      if (task.phase !== Phase.InFlight || this.#slots[task.slot] !== task) continue;
+      this.#free(task);
+      if (task.settled) continue;
+      this.#failed++;
+      task.notify(error as Error, undefined);
+    }
+    this.#pump();
+    this.#checkIdle();
+  }
+
+  /**
+   * Piscina failed a message otherwise: its worker died. Piscina fails every message a dying worker holds in
    * one loop, with one error, so the rejections of them all have run by the time the microtask
    * queued by the first one runs: the death is then handled once, whole (#onDeath).
    */
@@ -690,6 +708,14 @@ function idleFirst(maxWorkers: number, onlyShortInFlight: () => boolean): LoadBa
     }
     return queueOptionsOf(task)?.short === true && workers.length >= maxWorkers && onlyShortInFlight() ? busy : null;
   };
+}
+
+/**
+ * Whether Piscina failed a message because posting it threw (DataCloneError, a bad transfer list).
+ * A dead worker's error is never one: it is Piscina's, or the worker's own, rebuilt as a plain Error.
+ */
+function isPostFailure(error: unknown): boolean {
+  return error instanceof DOMException || (error as { code?: unknown } | null)?.code === 'ERR_INVALID_TRANSFER_OBJECT';
 }
 
 function exitCodeOf(error: unknown): number | undefined {

@@ -4,7 +4,7 @@ import type { MessagePort, TransferListItem } from 'node:worker_threads';
 import { AbortError, abortErrorFrom, invalidType, invalidValue, PoolClosedError, QueueFullError, ThreadgateError } from '../errors.js';
 import { Future, SETTLE } from '../future.js';
 import { checkDuration, checkFunction, checkInteger, checkOptionalDuration, checkOptions, checkSignal } from '../validate.js';
-import { prepareArguments } from './arguments.js';
+import { checkNotDetached, checkTransferList, prepareArguments } from './arguments.js';
 import type { CallbackChannels } from './callback.js';
 import { Dispatcher } from './dispatcher.js';
 import { type ChunkRunner, MapIterator, type MapOptions, type ResolvedMapOptions } from './map.js';
@@ -212,7 +212,8 @@ export class WorkerPool<M = UntypedModule> implements AsyncDisposable {
     try {
       if (this.#closed) throw new PoolClosedError();
       checkTaskName('name', name);
-      const prepared = prepareArguments(name, args, (i) => `argument ${i}`);
+      checkNotDetached('options.transfer', call.transfer);
+      const prepared = prepareArguments(name, args, (i) => `argument ${i}`, call.transfer);
       const callbacks = prepared.callbacks;
       try {
         if (call.signal?.aborted) throw abortErrorFrom(call.signal);
@@ -341,12 +342,11 @@ interface ResolvedCallOptions {
 function resolveCallOptions(options: CallOptions, base: ResolvedCallOptions): ResolvedCallOptions {
   const opts = checkOptions<CallOptions>('options', options);
   const timeoutMs = checkOptionalDuration('options.timeoutMs', opts.timeoutMs);
-  if (opts.transfer !== undefined && !Array.isArray(opts.transfer))
-    throw invalidType('options.transfer', opts.transfer, 'an array of ArrayBuffers or MessagePorts');
+  const transfer = checkTransferList('options.transfer', opts.transfer);
   return {
     signal: checkSignal('options.signal', opts.signal) ?? base.signal,
     timeoutMs: timeoutMs ?? base.timeoutMs,
-    transfer: opts.transfer ?? base.transfer,
+    transfer: transfer ?? base.transfer,
     onProgress: opts.onProgress === undefined ? base.onProgress : checkFunction('options.onProgress', opts.onProgress),
   };
 }
