@@ -473,6 +473,26 @@ describe('WorkerPool: shutdown', () => {
     expect(pool.closed).toBe(true);
   });
 
+  it('a map being read when the pool shuts down delivers what it had sent, in order, then throws ERR_POOL_CLOSED', async () => {
+    const pool = tasksPool({ maxWorkers: 2 });
+    const items = Array.from({ length: 200 }, (_, i) => i);
+    const iterator = pool.map('slowSquare', items, { chunkSize: 2 })[Symbol.asyncIterator]();
+    const values = [(await iterator.next()).value as number];
+    const closed = pool.shutdown({ wait: true });
+    const error = await within(
+      10_000,
+      (async () => {
+        for (let next = await iterator.next(); !next.done; next = await iterator.next()) values.push(next.value as number);
+      })().catch((e: unknown) => e as PoolClosedError & { mapIndex?: number }),
+      'the rest of the map',
+    );
+    await within(10_000, closed, 'shutdown');
+    expect(error).toBeInstanceOf(PoolClosedError);
+    expect(values).toEqual(items.slice(0, values.length).map((i) => i * i));
+    expect(values.length).toBeLessThan(items.length);
+    expect(error?.mapIndex).toBe(values.length);
+  });
+
   it('await using shuts the pool down at the end of the scope', async () => {
     let outside: { closed: boolean } | undefined;
     {

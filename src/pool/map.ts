@@ -358,7 +358,9 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
         this.#settle(chunk, error, outcome),
       );
     } catch (error) {
+      // The pool refused the chunk (closed, queue full, an item that cannot cross): a fresh error, ours to mark.
       this.#inFlight.delete(chunk.first);
+      defineIndex(error as Error, chunk.first);
       this.#fail(error, chunk.first);
     }
   }
