@@ -20,6 +20,20 @@ export interface Shareable {
   [TO_HANDLE](): Handle;
 }
 
+/** Names the class of a shareable object, on its prototype: the same in every copy of threadgate. */
+export const KIND: unique symbol = Symbol.for('threadgate.kind') as never;
+
+/**
+ * `instanceof` for a shareable class, true for an object of that class from any copy of threadgate
+ * in this thread. There can be two: a CommonJS worker module that requires `threadgate` gets the
+ * CommonJS build, while the worker runtime revives task arguments with the ESM build. A subclass
+ * (whose prototype is not `Function.prototype`) keeps the ordinary prototype-chain check.
+ */
+export function isInstance(type: abstract new (...args: never[]) => unknown, kind: string, value: unknown): boolean {
+  if (Object.getPrototypeOf(type) !== Function.prototype) return Function.prototype[Symbol.hasInstance].call(type, value);
+  return typeof value === 'object' && value !== null && (value as { [KIND]?: unknown })[KIND] === kind;
+}
+
 export function isShareable(value: object): value is Shareable {
   return typeof (value as Partial<Shareable>)[TO_HANDLE] === 'function';
 }

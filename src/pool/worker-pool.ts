@@ -168,7 +168,7 @@ export class WorkerPool<M = UntypedModule> implements AsyncDisposable {
 
   /** A view of this pool whose calls use `options` (signal, timeout, transfer list, progress). */
   with(options: CallOptions): PoolView<M> {
-    return new PoolView(this, resolveCallOptions(options, this.#defaults));
+    return viewOf(this, resolveCallOptions(options, this.#defaults));
   }
 
   /** An object whose methods are the module's exported functions; each call is a pool task. */
@@ -324,7 +324,7 @@ export class PoolView<M = UntypedModule> {
   }
 
   with(options: CallOptions): PoolView<M> {
-    return new PoolView(this.#pool, resolveCallOptions(options, this.#call));
+    return viewOf(this.#pool, resolveCallOptions(options, this.#call));
   }
 
   proxy(): PoolProxy<M> {
@@ -401,4 +401,9 @@ function makeProxy<M>(submit: (name: TaskName<M>, args: unknown[]) => Future<unk
       return (...args: unknown[]) => submit(key as TaskName<M>, args);
     },
   });
+}
+
+/** Outside `PoolView` for its name (see `adopt` in shared-semaphore.ts). */
+function viewOf<M>(pool: WorkerPool<M>, call: ResolvedCallOptions): PoolView<M> {
+  return new PoolView(pool, call);
 }

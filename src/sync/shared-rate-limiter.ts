@@ -1,5 +1,5 @@
 import { invalidType, invalidValue } from '../errors.js';
-import { HANDLE_TAG, type Handle, type Shareable, TO_HANDLE } from '../handles.js';
+import { HANDLE_TAG, type Handle, isInstance, KIND, type Shareable, TO_HANDLE } from '../handles.js';
 import { checkDuration, checkInteger, checkOptions, MAX_INT32 } from '../validate.js';
 import { AsyncSemaphore } from './async-semaphore.js';
 import { type CallLimitOptions, callLimited, type LimitedResponse, type LimiterGates } from './limiter-core.js';
@@ -78,12 +78,11 @@ export class SharedRateLimiter implements Shareable {
     if (!(handle.clock instanceof SharedArrayBuffer) || handle.clock.byteLength !== 16) {
       throw invalidValue('handle.clock', handle.clock, 'the 16-byte SharedArrayBuffer of a SharedRateLimiter');
     }
-    adopting = {
+    return adopt({
       concurrency: SharedSemaphore.from(handle.concurrency),
       spacing: SharedSemaphore.from(handle.spacing),
       clock: new BigInt64Array(handle.clock),
-    };
-    return new SharedRateLimiter({ maxConcurrent: 1 });
+    });
   }
 
   get handle(): SharedRateLimiterHandle {
@@ -99,6 +98,17 @@ export class SharedRateLimiter implements Shareable {
   /** @internal Used by the pool to send this limiter as a task argument. */
   [TO_HANDLE](): SharedRateLimiterHandle {
     return this.handle;
+  }
+
+  /** @internal What `instanceof` looks for. */
+  get [KIND](): string {
+    return SHARED_RATE_LIMITER_KIND;
+  }
+
+  /** True for a SharedRateLimiter of any copy of threadgate in this thread (see SharedSemaphore's). */
+  static [Symbol.hasInstance](value: unknown): boolean {
+    // biome-ignore lint/complexity/noThisInStatic: `this` is the class asked, which may be a subclass
+    return isInstance(this, SHARED_RATE_LIMITER_KIND, value);
   }
 
   get maxConcurrent(): number {
@@ -125,4 +135,17 @@ export class SharedRateLimiter implements Shareable {
   }
 }
 
-let adopting: { concurrency: SharedSemaphore; spacing: SharedSemaphore; clock: BigInt64Array } | undefined;
+/** What a limiter stands on: two semaphores and the clock of the last start. */
+interface Parts {
+  concurrency: SharedSemaphore;
+  spacing: SharedSemaphore;
+  clock: BigInt64Array;
+}
+
+let adopting: Parts | undefined;
+
+/** A limiter on parts that exist already; outside the class for its name (see `adopt` in shared-semaphore.ts). */
+function adopt(parts: Parts): SharedRateLimiter {
+  adopting = parts;
+  return new SharedRateLimiter({ maxConcurrent: 1 });
+}

@@ -1,6 +1,6 @@
 import { threadId as currentThreadId, isMainThread } from 'node:worker_threads';
 import { AbortError, AcquireTimeoutError, abortErrorFrom, invalidType, invalidValue, outOfRange, ThreadgateError } from '../errors.js';
-import { HANDLE_TAG, type Handle, type Shareable, TO_HANDLE } from '../handles.js';
+import { HANDLE_TAG, type Handle, isInstance, KIND, type Shareable, TO_HANDLE } from '../handles.js';
 import { isBeingKilled } from '../task-control.js';
 import { checkInteger, checkOptionalDuration, checkOptions, checkSignal, MAX_INT32 } from '../validate.js';
 import { type FastPaths, fastPathsOn, isWasmMemory, sharedMemory, type WasmMemory } from './fast-path.js';
@@ -266,8 +266,7 @@ export class SharedSemaphore implements Semaphore, Shareable, ThreadScopedResour
     const m = new Int32Array(storage.buffer);
     const known = inThisThread.get(idOf(m))?.deref();
     if (known !== undefined && known.#storage.buffer.byteLength === storage.buffer.byteLength) return known;
-    adopting = storage;
-    return new SharedSemaphore(1);
+    return adopt(storage);
   }
 
   /** The cloneable form of this semaphore; send it anywhere and call `SharedSemaphore.from`. */
@@ -280,6 +279,21 @@ export class SharedSemaphore implements Semaphore, Shareable, ThreadScopedResour
   /** @internal Used by the pool to send this semaphore as a task argument. */
   [TO_HANDLE](): SharedSemaphoreHandle {
     return this.handle;
+  }
+
+  /** @internal What `instanceof` looks for: see the static `Symbol.hasInstance`. */
+  get [KIND](): string {
+    return SHARED_SEMAPHORE_KIND;
+  }
+
+  /**
+   * True for a SharedSemaphore of any copy of threadgate in this thread: in a CommonJS worker
+   * module, a semaphore that arrived as a task argument is one too, though the worker runtime
+   * (ESM) revived it with its own copy of the class.
+   */
+  static [Symbol.hasInstance](value: unknown): boolean {
+    // biome-ignore lint/complexity/noThisInStatic: `this` is the class asked, which may be a subclass
+    return isInstance(this, SHARED_SEMAPHORE_KIND, value);
   }
 
   get capacity(): number {
@@ -887,4 +901,13 @@ function overRelease(n: number, out: number): ThreadgateError {
     'ERR_SEMAPHORE_OVER_RELEASE',
     `cannot release ${n} unit(s): only ${out} ${out === 1 ? 'is' : 'are'} out (a bounded semaphore never exceeds its capacity)`,
   );
+}
+
+/**
+ * A semaphore on memory that exists already. Outside the class on purpose: esbuild renames a class
+ * that names itself in its own body (`SharedSemaphore.name` would read `_SharedSemaphore`).
+ */
+function adopt(storage: Storage): SharedSemaphore {
+  adopting = storage;
+  return new SharedSemaphore(1);
 }

@@ -1,0 +1,45 @@
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import * as esm from 'threadgate';
+import { describe, expect, it } from 'vitest';
+import { tasksPool, within } from './helpers.js';
+
+/** The package as a CommonJS app loads it: `require('threadgate')`. */
+const cjs = createRequire(import.meta.url)(fileURLToPath(new URL('../dist/index.cjs', import.meta.url))) as typeof esm;
+
+describe('the ESM and CommonJS builds', () => {
+  it('name every exported class as it is exported (logs, stack traces and constructor.name show it)', () => {
+    for (const [build, exports] of [
+      ['esm', esm],
+      ['cjs', cjs],
+    ] as const) {
+      for (const [name, value] of Object.entries(exports)) {
+        if (typeof value === 'function') expect(`${build} ${value.name}`).toBe(`${build} ${name}`);
+      }
+    }
+  });
+
+  it('a SharedSemaphore or SharedRateLimiter of either build is an instance for both, a subclass checks as usual', async () => {
+    const semaphore = new esm.SharedSemaphore(2);
+    const limiter = new cjs.SharedRateLimiter({ maxConcurrent: 1 });
+    expect(semaphore instanceof cjs.SharedSemaphore && limiter instanceof esm.SharedRateLimiter).toBe(true);
+    expect(semaphore instanceof cjs.SharedRateLimiter || limiter instanceof esm.SharedSemaphore).toBe(false);
+    class Named extends esm.SharedSemaphore {}
+    expect(new Named(1) instanceof Named && new Named(1) instanceof cjs.SharedSemaphore).toBe(true);
+    expect(semaphore instanceof Named).toBe(false);
+
+    // In a CommonJS worker module, the arguments the (ESM) runtime revived.
+    type Kinds = { semaphore: boolean; limiter: boolean; crossed: boolean; plain: boolean; name: string };
+    const pool = tasksPool<{ kinds(semaphore: esm.SharedSemaphore, limiter: esm.SharedRateLimiter): Kinds }>({
+      module: new URL('./fixtures/commonjs-shared.cjs', import.meta.url),
+      maxWorkers: 1,
+    });
+    expect(await within(10_000, pool.submit('kinds', semaphore, new esm.SharedRateLimiter({ maxConcurrent: 1 })))).toEqual({
+      semaphore: true,
+      limiter: true,
+      crossed: false,
+      plain: false,
+      name: 'SharedSemaphore',
+    });
+  });
+});
