@@ -19,8 +19,14 @@ describe('AsyncSemaphore', () => {
   it('refuses bad weights, timeouts and signals, taking nothing', async () => {
     const sem = new AsyncSemaphore(2);
     for (const weight of [0, 3, 0.5]) {
-      expect(() => sem.tryAcquire(weight)).toThrow(/weight must be an integer/);
+      expect(() => sem.tryAcquire(weight)).toThrow(/weight must be an integer from 1 to the capacity \(2\)/);
       await expect(sem.acquire({ weight })).rejects.toThrow(/options\.weight/);
+    }
+    for (const options of [undefined, { timeoutMs: 10 }]) {
+      await expect(sem.withPermit(42 as never, options)).rejects.toMatchObject({
+        code: 'ERR_INVALID_ARG_TYPE',
+        message: /fn must be a function/,
+      });
     }
     await expect(sem.acquire({ timeoutMs: -1 })).rejects.toThrow(/options\.timeoutMs/);
     await expect(sem.acquire({ signal: 1 as never })).rejects.toThrow(/options\.signal/);

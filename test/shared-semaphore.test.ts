@@ -32,10 +32,11 @@ describe('SharedSemaphore: construction and bad input', () => {
   it('refuses bad weights, timeouts and signals in every method', async () => {
     const sem = new SharedSemaphore(3);
     for (const weight of [0, 4, 1.5, -1]) {
-      expect(() => sem.tryAcquire(weight)).toThrow(/weight must be an integer/);
-      await expect(sem.acquire({ weight })).rejects.toThrow(/options\.weight must be an integer/);
+      expect(() => sem.tryAcquire(weight)).toThrow(/weight must be an integer from 1 to the capacity \(3\)/);
+      await expect(sem.acquire({ weight })).rejects.toThrow(/options\.weight must be an integer from 1 to the capacity \(3\)/);
       expect(() => sem.acquireSync({ weight, allowMainThread: true })).toThrow(/options\.weight/);
     }
+    await expect(sem.withPermit(42 as never)).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_TYPE', message: /fn must be a function/ });
     await expect(sem.acquire({ timeoutMs: -1 })).rejects.toThrow(/options\.timeoutMs must be a number of milliseconds >= 0/);
     await expect(sem.acquire({ signal: 'stop' as never })).rejects.toThrow(/options\.signal must be an AbortSignal/);
     expect(() => sem.release(0)).toThrow(/n must be an integer from 1/);

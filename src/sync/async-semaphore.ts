@@ -1,8 +1,8 @@
-import { AcquireTimeoutError, abortErrorFrom, outOfRange, ThreadgateError } from '../errors.js';
+import { AcquireTimeoutError, abortErrorFrom, ThreadgateError } from '../errors.js';
 import { checkInteger, checkOptionalDuration, checkOptions, checkSignal, MAX_INT32 } from '../validate.js';
 import { FifoQueue } from './fifo-queue.js';
 import { newPermit, type Permit } from './permit.js';
-import { type AcquireOptions, type Semaphore, withPermitOf } from './semaphore.js';
+import { type AcquireOptions, checkWeight, type Semaphore, withPermitOf } from './semaphore.js';
 
 /*
  * State: `#available` free units and a FIFO line of waiters. Each `acquire` waiter has its own
@@ -93,7 +93,7 @@ export class AsyncSemaphore implements Semaphore {
   }
 
   tryAcquire(weight = 1): Permit | undefined {
-    this.#checkWeight('weight', weight);
+    checkWeight('weight', weight, this.capacity);
     if (this.#waiting > 0 || this.#available < weight) return undefined;
     this.#available -= weight;
     return newPermit(weight, this.#giveBack);
@@ -107,7 +107,7 @@ export class AsyncSemaphore implements Semaphore {
       try {
         const opts = checkOptions<AcquireOptions>('options', options);
         weight = opts.weight ?? 1;
-        this.#checkWeight('options.weight', weight);
+        checkWeight('options.weight', weight, this.capacity);
         timeoutMs = checkOptionalDuration('options.timeoutMs', opts.timeoutMs);
         signal = checkSignal('options.signal', opts.signal);
       } catch (err) {
@@ -153,7 +153,7 @@ export class AsyncSemaphore implements Semaphore {
   }
 
   withPermit<T>(fn: () => T | PromiseLike<T>, options?: AcquireOptions): Promise<T> {
-    if (options !== undefined) return withPermitOf(this, fn, options);
+    if (options !== undefined || typeof fn !== 'function') return withPermitOf(this, fn, options); // the latter rejects
     // No timeout or signal to honour: hold one unit for fn directly, with no Permit, no acquire
     // promise and no closure in between. This is the queued-burst path (p-limit's use case).
     const promise = new Promise<T>(captureResolve); // a shared executor: no closure per call
@@ -242,10 +242,5 @@ export class AsyncSemaphore implements Semaphore {
     if (this.#readyScheduled) return;
     this.#readyScheduled = true;
     queueMicrotask(this.#runReady);
-  }
-
-  #checkWeight(name: string, weight: unknown): void {
-    checkInteger(name, weight, 1, MAX_INT32);
-    if ((weight as number) > this.capacity) throw outOfRange(name, weight, `an integer from 1 to the capacity (${this.capacity})`);
   }
 }

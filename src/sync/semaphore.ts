@@ -1,3 +1,5 @@
+import { invalidType, outOfRange } from '../errors.js';
+import { checkFunction } from '../validate.js';
 import type { Permit } from './permit.js';
 
 /** Options of `acquire` and `withPermit`. */
@@ -41,8 +43,16 @@ export interface Semaphore {
   release(n?: number): void;
 }
 
+/** A request's weight: an integer from 1 to the semaphore's capacity. */
+export function checkWeight(name: string, weight: unknown, capacity: number): void {
+  if (Number.isInteger(weight) && (weight as number) >= 1 && (weight as number) <= capacity) return;
+  const allowed = `an integer from 1 to the capacity (${capacity})`;
+  throw typeof weight === 'number' && !Number.isNaN(weight) ? outOfRange(name, weight, allowed) : invalidType(name, weight, allowed);
+}
+
 /** `withPermit` for any semaphore: holds a permit while `fn` runs, and releases it however `fn` ends. */
 export async function withPermitOf<T>(semaphore: Semaphore, fn: () => T | PromiseLike<T>, options: AcquireOptions | undefined): Promise<T> {
+  checkFunction('fn', fn); // before taking a unit for it
   const permit = await semaphore.acquire(options);
   try {
     return await fn();

@@ -1,5 +1,5 @@
 import { threadId as currentThreadId, isMainThread } from 'node:worker_threads';
-import { AbortError, AcquireTimeoutError, abortErrorFrom, invalidType, invalidValue, outOfRange, ThreadgateError } from '../errors.js';
+import { AbortError, AcquireTimeoutError, abortErrorFrom, invalidType, invalidValue, ThreadgateError } from '../errors.js';
 import { HANDLE_TAG, type Handle, isInstance, KIND, type Shareable, TO_HANDLE } from '../handles.js';
 import { isBeingKilled } from '../task-control.js';
 import { checkInteger, checkOptionalDuration, checkOptions, checkSignal, MAX_INT32 } from '../validate.js';
@@ -7,7 +7,7 @@ import { type FastPaths, fastPathsOn, isWasmMemory, sharedMemory, type WasmMemor
 import { holdEventLoop, releaseEventLoop } from './keep-alive.js';
 import { newPermit, type Permit } from './permit.js';
 import { registerResource, type ThreadScopedResource, wasTerminated } from './registry.js';
-import { type AcquireOptions, type Semaphore, withPermitOf } from './semaphore.js';
+import { type AcquireOptions, checkWeight, type Semaphore, withPermitOf } from './semaphore.js';
 
 /*
  * ─── Memory layout ────────────────────────────────────────────────────────────────────────────
@@ -329,7 +329,7 @@ export class SharedSemaphore implements Semaphore, Shareable, ThreadScopedResour
   }
 
   tryAcquire(weight = 1): Permit | undefined {
-    if (weight !== 1) this.#checkWeight('weight', weight); // 1 is always valid: capacity >= 1
+    if (weight !== 1) checkWeight('weight', weight, this.#capacity); // 1 is always valid: capacity >= 1
     if (this.#takeFast(weight)) return this.#permit(weight);
     this.#lock();
     const took = this.#takeLocked(weight);
@@ -371,7 +371,7 @@ export class SharedSemaphore implements Semaphore, Shareable, ThreadScopedResour
   acquireSync(options?: AcquireSyncOptions): Permit {
     const opts = checkOptions<AcquireSyncOptions>('options', options);
     const weight = opts.weight ?? 1;
-    this.#checkWeight('options.weight', weight);
+    checkWeight('options.weight', weight, this.#capacity);
     const timeoutMs = checkOptionalDuration('options.timeoutMs', opts.timeoutMs) ?? Number.POSITIVE_INFINITY;
     if (isMainThread && opts.allowMainThread !== true) {
       const err = invalidValue(
@@ -811,15 +811,10 @@ export class SharedSemaphore implements Semaphore, Shareable, ThreadScopedResour
     return this.#slotBase + slot * SLOT_WORDS + word;
   }
 
-  #checkWeight(name: string, weight: unknown): void {
-    checkInteger(name, weight, 1, MAX_INT32);
-    if ((weight as number) > this.#capacity) throw outOfRange(name, weight, `an integer from 1 to the capacity (${this.#capacity})`);
-  }
-
   #checkAcquire(options: AcquireOptions | undefined): AcquireOptions & { weight: number } {
     const opts = checkOptions<AcquireOptions>('options', options);
     const weight = opts.weight ?? 1;
-    this.#checkWeight('options.weight', weight);
+    checkWeight('options.weight', weight, this.#capacity);
     const timeoutMs = checkOptionalDuration('options.timeoutMs', opts.timeoutMs);
     const signal = checkSignal('options.signal', opts.signal);
     return { weight, timeoutMs, signal };
