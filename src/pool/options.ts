@@ -18,7 +18,12 @@ export interface WorkerPoolOptions {
   module: URL | string;
   /** The most worker threads, like Python's `max_workers`. An integer >= 1. Default: `os.availableParallelism()`. */
   maxWorkers?: number;
-  /** Workers started at once and kept even when idle. An integer from 0 to `maxWorkers`. Default 0. */
+  /**
+   * Workers started at once and kept even when idle. An integer from 0 to `maxWorkers`. Default 0.
+   * One worker is always started and kept (0 and 1 are alike): Piscina replaces a dead worker only
+   * up to its minimum, and tasks waiting in its queue need one. It is unref'd, like every idle
+   * worker, so it never keeps the process alive.
+   */
   minWorkers?: number;
   /** An idle worker above `minWorkers` exits after this many ms. Default 30,000 (Piscina's 0 churns workers). */
   idleTimeoutMs?: number;
