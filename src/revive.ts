@@ -28,7 +28,9 @@ export function reviveHandles(value: unknown): unknown {
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) value[i] = reviveHandles(value[i]);
   } else if (value instanceof Map) {
-    for (const [k, v] of value) value.set(k, reviveHandles(v));
+    const entries = [...value].map(([k, v]) => [reviveHandles(k), reviveHandles(v)] as const);
+    value.clear();
+    for (const [k, v] of entries) value.set(k, v);
   } else if (value instanceof Set) {
     const members = [...value].map(reviveHandles);
     value.clear();

@@ -7,22 +7,26 @@ import { type ChildRun, delay, runChild, tasksPool, waitUntil, within } from './
 const shared = (n: number): Int32Array => new Int32Array(new SharedArrayBuffer(n * 4));
 
 describe('SharedSemaphore across threads', () => {
-  it('arrives in a worker as a working SharedSemaphore, also nested in objects, arrays, Maps and Sets', async () => {
+  it('arrives in a worker as a working SharedSemaphore, also nested in objects, arrays, Maps (keys too) and Sets', async () => {
     const pool = tasksPool();
     const sem = new SharedSemaphore(3);
     const counters = shared(5);
     expect(await pool.submit('useSemaphore', sem, counters, 1)).toBe(true);
     const inSet = new SharedSemaphore(11);
     const set = new Set([inSet]);
+    const asKey = new SharedSemaphore(13);
+    const keyed = new Map([[asKey, 'pool']]);
     const caps = await pool.submit('nestedSemaphores', {
       inner: { sem },
       list: [new SharedSemaphore(5), new SharedSemaphore(7)],
       byName: new Map([['db', new SharedSemaphore(9)]]),
+      keyed,
       set,
     });
-    expect(caps).toEqual([3, 5, 7, 9, 11]);
+    expect(caps).toEqual([3, 5, 7, 9, 13, 11]);
     expect(sem.available).toBe(3);
-    expect([...set]).toEqual([inSet]); // the caller's Set is not changed
+    expect([...set]).toEqual([inSet]); // the caller's Set and Map are not changed
+    expect([...keyed]).toEqual([[asKey, 'pool']]);
   });
 
   it('regression: two back-to-back releases with two sleeping waiters wake both', async () => {
