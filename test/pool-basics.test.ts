@@ -166,6 +166,34 @@ describe('WorkerPool: map', () => {
     expect(error?.field).toBe('n');
   });
 
+  it('an input that throws: the items it gave are delivered first, then its error; sync and async', async () => {
+    const pool = tasksPool();
+    const broken = new Error('the source broke');
+    function* sync(): Generator<number> {
+      for (let i = 0; i < 5; i++) yield i;
+      throw broken;
+    }
+    async function* async(): AsyncGenerator<number> {
+      yield* sync();
+    }
+    for (const [input, chunkSize] of [
+      [sync, 'auto'],
+      [async, 'auto'],
+      [sync, 3],
+      [async, 3],
+    ] as const) {
+      const seen: number[] = [];
+      const error = await within(
+        10_000,
+        (async () => {
+          for await (const v of pool.map('square', input(), { chunkSize })) seen.push(v);
+        })().catch((e: unknown) => e),
+      );
+      expect(error, `${input.name}, chunkSize ${chunkSize}`).toBe(broken);
+      expect(seen, `${input.name}, chunkSize ${chunkSize}`).toEqual([0, 1, 4, 9, 16]);
+    }
+  });
+
   it('leaving a for await early cancels what is pending and closes the input', async () => {
     const pool = tasksPool({ maxWorkers: 2 });
     let closed = false;

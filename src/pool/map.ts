@@ -266,13 +266,13 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
       });
       return;
     }
+    let items: unknown[] = [];
     try {
       const source = this.#source as Iterator<unknown>;
       const array = Array.isArray(this.#input) ? (this.#input as unknown[]) : undefined;
       for (;;) {
         const size = this.#sizer.next(this.#remaining());
         if (!this.#hasRoom(size)) break;
-        let items: unknown[];
         if (array !== undefined) {
           items = packedSlice(array, this.#pulled, size);
           if (this.#pulled + items.length >= array.length) this.#endOfInput(items.length);
@@ -287,12 +287,13 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
             items.push(step.value);
           }
         }
-        if (items.length > 0) this.#launch(items);
+        const chunk = items;
+        items = [];
+        if (chunk.length > 0) this.#launch(chunk);
         if (this.#sourceDone || this.#finished) break;
       }
     } catch (error) {
-      this.#sourceDone = true;
-      this.#fail(error, this.#pulled);
+      this.#sourceFailed(error, items);
     } finally {
       this.#filling = false;
     }
@@ -301,11 +302,11 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
 
   async #fillAsync(): Promise<void> {
     const source = this.#source as AsyncIterator<unknown>;
+    let items: unknown[] = [];
     try {
       for (;;) {
         const size = this.#sizer.next(this.#remaining());
         if (!this.#hasRoom(size)) return;
-        const items: unknown[] = [];
         while (items.length < size) {
           const step = await source.next();
           if (this.#finished) return;
@@ -315,13 +316,25 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
           }
           items.push(step.value);
         }
-        if (items.length > 0) this.#launch(items);
+        const chunk = items;
+        items = [];
+        if (chunk.length > 0) this.#launch(chunk);
         if (this.#sourceDone || this.#finished) return;
       }
     } catch (error) {
-      this.#sourceDone = true;
-      this.#fail(error, this.#pulled);
+      this.#sourceFailed(error, items);
     }
+  }
+
+  /**
+   * The input threw. The items it gave before still run, and their results come first; the error
+   * is thrown where the next item would have been.
+   */
+  #sourceFailed(error: unknown, pulled: unknown[]): void {
+    this.#sourceDone = true;
+    if (this.#finished) return;
+    if (pulled.length > 0) this.#launch(pulled);
+    this.#fail(error, this.#pulled);
   }
 
   #endOfInput(pending: number): void {
