@@ -43,6 +43,23 @@ describe('currentTask(): progress', () => {
     expect(seen).toEqual(Array.from({ length: 50 }, (_, i) => ({ done: i + 1, total: 50 })));
   });
 
+  it('a synchronous loop reporting every 10 µs: every report arrives, in order, and they arrive while it runs', async () => {
+    const pool = tasksPool({ maxWorkers: 1 });
+    await pool.submit('add', 1, 1); // the worker is up: the timer below measures the task alone
+    const seen: number[] = [];
+    let seenHalfway = -1;
+    const halfway = setTimeout(() => {
+      seenHalfway = seen.length;
+    }, 200);
+    const reports = await within(10_000, pool.with({ onProgress: (value) => seen.push(value as number) }).submit('reportWhileBusy', 400));
+    clearTimeout(halfway);
+    expect(reports).toBeGreaterThan(1_000);
+    expect(seen).toEqual(Array.from({ length: reports }, (_, i) => i));
+    // Batched, but not held back until the loop ends: a progress bar moves while the task runs.
+    expect(seenHalfway).toBeGreaterThan(0);
+    expect(seenHalfway).toBeLessThan(reports);
+  });
+
   it('delivers task progress from every item of a chunked map', async () => {
     const pool = tasksPool();
     const values: number[] = [];
