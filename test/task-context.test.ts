@@ -1,7 +1,7 @@
 import { AbortError, type MapProgress } from 'threadgate';
 import { currentTask } from 'threadgate/worker';
 import { describe, expect, it } from 'vitest';
-import { tasksPool, waitUntil, within } from './helpers.js';
+import { delay, tasksPool, waitUntil, within } from './helpers.js';
 
 describe('currentTask(): cooperative cancellation', () => {
   it('a synchronous CPU loop polling signal.aborted stops within the grace period and keeps its worker', async () => {
@@ -58,6 +58,17 @@ describe('currentTask(): progress', () => {
     // Batched, but not held back until the loop ends: a progress bar moves while the task runs.
     expect(seenHalfway).toBeGreaterThan(0);
     expect(seenHalfway).toBeLessThan(reports);
+  });
+
+  it('a report from code the task left running, after it ended, is dropped: the worker lives on', async () => {
+    const pool = tasksPool({ maxWorkers: 1 });
+    const worker = await pool.submit('whoAmI');
+    const seen: unknown[] = [];
+    expect(await pool.with({ onProgress: (value) => seen.push(value) }).submit('reportLate')).toBe('returned');
+    await delay(80);
+    expect(await pool.submit('whoAmI')).toBe(worker);
+    expect(pool.stats.crashedWorkers).toBe(0);
+    expect(seen).toEqual([]);
   });
 
   it('delivers task progress from every item of a chunked map', async () => {

@@ -85,17 +85,21 @@ export function connectProgress(port: MessagePort): ProgressReporter {
   let unanswered = 0;
   let sentAt = 0;
   let last: Promise<void> | undefined;
+  let open = true;
+  // The caller's side never throws back (callListener), so an answer is all a batch can get.
+  const answered = (): void => {
+    if (--unanswered === 0 && batch.length > 0) send();
+  };
   const send = (): void => {
     const values = batch;
     batch = [];
     unanswered++;
     sentAt = performance.now();
-    last = remote(values).then(() => {
-      if (--unanswered === 0 && batch.length > 0) send();
-    });
+    last = remote(values).then(answered, answered);
   };
   return {
     report: (value) => {
+      if (!open) return; // from code the task left running: its caller has its result already
       batch.push(value);
       if (unanswered === 0 || performance.now() - sentAt >= BATCH_MS) send();
     },
@@ -104,6 +108,7 @@ export function connectProgress(port: MessagePort): ProgressReporter {
       return last && Promise.race([last, closed]);
     },
     close: () => {
+      open = false;
       remote[releaseProxy]();
       port.close();
     },
