@@ -60,6 +60,14 @@ describe('currentTask(): progress', () => {
     expect(seenHalfway).toBeLessThan(reports);
   });
 
+  it('a report that cannot cross threads throws DataCloneError at the call; the others arrive', async () => {
+    const pool = tasksPool({ maxWorkers: 1 });
+    const seen: unknown[] = [];
+    expect(await within(5_000, pool.with({ onProgress: (value) => seen.push(value) }).submit('reportUncloneable'))).toBe('DataCloneError');
+    expect(seen).toEqual([1, 3]);
+    expect(pool.stats.crashedWorkers).toBe(0);
+  });
+
   it('a report from code the task left running, after it ended, is dropped: the worker lives on', async () => {
     const pool = tasksPool({ maxWorkers: 1 });
     const worker = await pool.submit('whoAmI');

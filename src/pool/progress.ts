@@ -100,6 +100,8 @@ export function connectProgress(port: MessagePort): ProgressReporter {
   return {
     report: (value) => {
       if (!open) return; // from code the task left running: its caller has its result already
+      // A value that cannot cross must fail at the call, not take its whole batch down later.
+      if ((typeof value === 'object' && value !== null) || typeof value === 'function' || typeof value === 'symbol') structuredClone(value);
       batch.push(value);
       if (unanswered === 0 || performance.now() - sentAt >= BATCH_MS) send();
     },
