@@ -483,7 +483,7 @@ export class Dispatcher {
    */
   #onNotPosted(tasks: Task[], error: unknown): void {
     for (const task of tasks) {
-      if (task.phase !== Phase.InFlight || this.#slots[task.slot] !== task) continue;
+      if (!this.#holds(task)) continue;
       this.#free(task);
       if (task.settled) continue;
       this.#failed++;
@@ -520,19 +520,18 @@ export class Dispatcher {
    * the pool killed the worker (a cancel) or is being destroyed.
    */
   #onDeath(tasks: Task[], error: unknown): void {
-    const held = (task: Task): boolean => task.phase === Phase.InFlight && this.#slots[task.slot] === task;
-    const again = tasks.filter((task) => held(task) && this.#mayRunAgain(task));
+    const again = tasks.filter((task) => this.#holds(task) && this.#mayRunAgain(task));
     for (const task of again) {
       task.retries++;
       this.#free(task);
     }
-    const started = tasks.filter(held); // before the tasks put back go out again
+    const started = tasks.filter((task) => this.#holds(task)); // before the tasks put back go out again
     this.#requeue(again);
     this.#pump();
     let threadId = 0;
     for (const task of started) threadId ||= this.#board[task.slot * SLOT_WORDS + THREAD_ID] as number;
     const judge = (): void => {
-      for (const task of started) if (held(task)) this.#failWithWorker(task, error);
+      for (const task of started) if (this.#holds(task)) this.#failWithWorker(task, error);
       if (!this.#destroyed && !tasks.some((task) => task.killed)) this.#crashedWorkers++;
       this.#pump();
       this.#checkIdle();
@@ -540,6 +539,11 @@ export class Dispatcher {
     const worker = threadId === 0 ? undefined : this.#workers.get(threadId);
     if (worker === undefined) judge();
     else worker.once('exit', () => queueMicrotask(judge));
+  }
+
+  /** The task still occupies its board slot: Piscina has not finished with it. */
+  #holds(task: Task): boolean {
+    return task.phase === Phase.InFlight && this.#slots[task.slot] === task;
   }
 
   /** Its worker died before starting it: nothing ran, so it may run elsewhere (see MAX_RETRIES). */
