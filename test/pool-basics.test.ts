@@ -79,6 +79,16 @@ describe('WorkerPool: submit', () => {
     expect(await remote.square(9)).toBe(81);
     expect((remote as unknown as { then?: unknown }).then).toBeUndefined();
   });
+
+  it('prints as an object and is not thenable: the names that are never tasks are not sent', async () => {
+    const pool = tasksPool();
+    const remote = pool.proxy();
+    expect(await within(2_000, Promise.resolve(remote))).toBe(remote);
+    expect(String(remote)).toBe('[object WorkerPoolProxy]');
+    expect(`${remote}`).toBe('[object WorkerPoolProxy]');
+    expect(remote.toString).toBe(Object.prototype.toString);
+    expect(pool.stats.completed + pool.stats.failed).toBe(0);
+  });
 });
 
 describe('WorkerPool: map', () => {

@@ -11,7 +11,7 @@ import { type ChunkRunner, MapIterator, type MapOptions, type ResolvedMapOptions
 import { resolveModuleSource } from './module-source.js';
 import { checkTaskName, type ResolvedPoolOptions, resolvePoolOptions, type WorkerPoolOptions } from './options.js';
 import { callListener, openProgressChannel } from './progress.js';
-import type { RanOutcome, TaskExtras } from './protocol.js';
+import { FORBIDDEN_TASK_NAMES, type RanOutcome, type TaskExtras } from './protocol.js';
 import { deserializeError } from './remote-error.js';
 import type { PoolStats } from './stats.js';
 import type { Task } from './task.js';
@@ -393,11 +393,18 @@ function taskExtras(revive: boolean, progress: MessagePort | undefined): TaskExt
   return extras;
 }
 
+/**
+ * What a proxy is when it is not calling tasks: an ordinary object named `WorkerPoolProxy`, so
+ * `String(proxy)` and a template literal work, and it is not thenable.
+ */
+const PROXY_PROTOTYPE: object = Object.freeze(Object.create(Object.prototype, { [Symbol.toStringTag]: { value: 'WorkerPoolProxy' } }));
+
 function makeProxy<M>(submit: (name: TaskName<M>, args: unknown[]) => Future<unknown>): PoolProxy<M> {
-  return new Proxy(Object.create(null) as PoolProxy<M>, {
-    get: (_target, key) => {
-      // Not thenable, and no symbols: `await pool.proxy()` must not try to call a task named 'then'.
-      if (typeof key !== 'string' || key === 'then') return undefined;
+  return new Proxy(Object.create(PROXY_PROTOTYPE) as PoolProxy<M>, {
+    get: (target, key) => {
+      // Symbols and the names that are never tasks ('then', 'toString', ...) are the object's own:
+      // `await pool.proxy()` must not call a task named 'then', nor `${proxy}` one named 'toString'.
+      if (typeof key !== 'string' || FORBIDDEN_TASK_NAMES.has(key)) return Reflect.get(target, key);
       return (...args: unknown[]) => submit(key as TaskName<M>, args);
     },
   });
