@@ -25,6 +25,17 @@ export default defineConfig([
       workloads: 'workers/workloads.ts',
     },
     format: ['esm'],
+    // comlink has no `exports` map, so a bare import gets its UMD build through the CommonJS loader:
+    // ~11 ms more of every worker's start than its ES module (the CommonJS build keeps the UMD one).
+    noExternal: [/^comlink$/], // left to the plugin below, which keeps it external under its new name
+    esbuildPlugins: [
+      {
+        name: 'comlink-esm',
+        setup: (build) => {
+          build.onResolve({ filter: /^comlink$/ }, () => ({ path: 'comlink/dist/esm/comlink.mjs', external: true }));
+        },
+      },
+    ],
     dts: { entry: { index: 'src/index.ts', worker: 'src/worker.ts', workloads: 'workers/workloads.ts' } },
     splitting: true,
   },

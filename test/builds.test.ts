@@ -42,4 +42,18 @@ describe('the ESM and CommonJS builds', () => {
       name: 'SharedSemaphore',
     });
   });
+
+  it('a worker loads no more than it needs: comlink as an ES module (not its UMD build), no node:crypto', async () => {
+    // Each cost every worker's start ~10 ms (comlink's UMD build comes through the CommonJS loader).
+    const pool = tasksPool<{ loaded(): { commonJs: string[]; builtins: string[] } }>({
+      module: new URL('./fixtures/loaded.mjs', import.meta.url),
+      maxWorkers: 1,
+      execArgv: [],
+    });
+    const { commonJs, builtins } = await within(10_000, pool.submit('loaded'));
+    expect(commonJs.some((path) => path.includes('piscina'))).toBe(true); // the list is the worker's
+    expect(commonJs.filter((path) => path.includes('comlink'))).toEqual([]);
+    expect(builtins).toContain('NativeModule worker_threads');
+    expect(builtins.filter((name) => /\bcrypto\b/.test(name))).toEqual([]);
+  });
 });

@@ -15,7 +15,8 @@ export interface PeerPool {
   /** The library, and the call that runs one task ('piscina run', 'workerpool exec'...). */
   name: string;
   call: string;
-  start: (threads: number) => void;
+  /** `execArgv`: the threads' Node flags; by default they inherit the parent's (tsx, under `npm run bench`). */
+  start: (threads: number, execArgv?: string[]) => void;
   run: (input: PeerInput) => Promise<unknown>;
   /** Many tasks at once, one per input: the library's own batch call where it has one. */
   runAll: (inputs: PeerInput[]) => Promise<unknown>;
@@ -36,8 +37,8 @@ export function peerPools(): PeerPool[] {
     {
       name: 'piscina',
       call: 'run',
-      start: (threads) => {
-        piscina = new Piscina({ filename: piscinaFile, minThreads: threads, maxThreads: threads, idleTimeout: 30_000 });
+      start: (threads, execArgv) => {
+        piscina = new Piscina({ filename: piscinaFile, minThreads: threads, maxThreads: threads, idleTimeout: 30_000, execArgv });
       },
       run: piscinaRun,
       runAll: each(piscinaRun),
@@ -46,8 +47,8 @@ export function peerPools(): PeerPool[] {
     {
       name: 'tinypool',
       call: 'run',
-      start: (threads) => {
-        tinypool = new Tinypool({ filename: piscinaFile, minThreads: threads, maxThreads: threads, idleTimeout: 30_000 });
+      start: (threads, execArgv) => {
+        tinypool = new Tinypool({ filename: piscinaFile, minThreads: threads, maxThreads: threads, idleTimeout: 30_000, execArgv });
       },
       run: tinypoolRun,
       runAll: each(tinypoolRun),
@@ -56,11 +57,12 @@ export function peerPools(): PeerPool[] {
     {
       name: 'workerpool',
       call: 'exec',
-      start: (threads) => {
+      start: (threads, execArgv) => {
         wpool = workerpool.pool(fileURLToPath(workerFile('workerpool-task.mjs')), {
           minWorkers: threads,
           maxWorkers: threads,
           workerType: 'thread',
+          workerThreadOpts: { execArgv },
         });
       },
       run: workerpoolRun,
@@ -70,8 +72,8 @@ export function peerPools(): PeerPool[] {
     {
       name: 'poolifier',
       call: 'execute',
-      start: (threads) => {
-        poolifier = new FixedThreadPool(threads, fileURLToPath(workerFile('poolifier-task.mjs')));
+      start: (threads, execArgv) => {
+        poolifier = new FixedThreadPool(threads, fileURLToPath(workerFile('poolifier-task.mjs')), { workerOptions: { execArgv } });
       },
       run: (input) => poolifier.execute(input),
       runAll: (inputs) => poolifier.mapExecute(inputs),

@@ -1,13 +1,14 @@
 /**
  * Pool overhead: no-op tasks, so only the pool's own cost is measured. Throughput with many
  * tasks in flight, and the round-trip latency of one task at a time; threadgate `submit` next to
- * raw Piscina and the peer pools, all with the same number of threads. Then what progress costs:
- * a task's progress() calls with and without an `onProgress` listening.
+ * raw Piscina and the peer pools, all with the same number of threads; what a cold start costs
+ * (a new pool's first result: what a replaced or recycled worker costs too). Then what progress
+ * costs: a task's progress() calls with and without an `onProgress` listening.
  */
 import { WorkerPool, workloads } from 'threadgate';
 import type * as Workloads from 'threadgate/workloads';
 import { type Case, runGroup } from '../harness.js';
-import { type Suite, threadCpuNs } from './context.js';
+import { type Suite, threadCpuNs, workerFile } from './context.js';
 import { peerPools } from './peers.js';
 
 interface Contender {
@@ -100,6 +101,12 @@ export const poolOverhead: Suite = async (ctx) => {
     )),
     ...(await runGroup(
       'pool overhead',
+      COLD_START,
+      coldStarts(),
+      ctx.group({ timeMs: ctx.quick ? 100 : 600 }),
+    )),
+    ...(await runGroup(
+      'pool overhead',
       `${PROGRESS_SILENT}: ${PROGRESS_EVENTS} calls per task, no onProgress, ${inFlight / 4} in flight, ${threads} threads`,
       progressCases(threads, inFlight / 4, false),
       ctx.group({ timeMs: ctx.quick ? 150 : 600 }),
@@ -112,6 +119,43 @@ export const poolOverhead: Suite = async (ctx) => {
     )),
   ];
 };
+
+/**
+ * A new pool with one thread: until its first no-op result, then shut down. The thread's start is
+ * most of it, and what the pool loads in the thread beyond the task's module: what a worker
+ * replaced after a crash or a timeout, or recycled by `maxTasksPerWorker`, costs too.
+ */
+export const COLD_START = 'cold start: new pool (1 thread), first no-op result, shut down';
+
+/**
+ * The cold-start contenders: every pool loads a plain `.mjs` task module (threadgate too, not its
+ * workloads, which load `node:crypto`), and no thread inherits the benchmark's own TypeScript
+ * loader (it took ~100 ms of each start), so the figures are what a service's pool costs.
+ */
+function coldStarts(): Case[] {
+  const noLoader: string[] = [];
+  const threadgate = (): Case => ({
+    name: 'threadgate submit',
+    ops: 1,
+    run: async () => {
+      const pool = new WorkerPool({ module: workerFile('piscina-task.mjs'), maxWorkers: 1, execArgv: noLoader });
+      await pool.submit('default', null);
+      await pool.shutdown();
+    },
+  });
+  const peers = peerPools().map(
+    (peer): Case => ({
+      name: `${peer.name} ${peer.call}`,
+      ops: 1,
+      run: async () => {
+        peer.start(1, noLoader);
+        await peer.run(null);
+        await peer.stop();
+      },
+    }),
+  );
+  return [threadgate(), ...peers];
+}
 
 /** The extra column of the throughput group: the main thread's CPU time per task. */
 export const MAIN_THREAD_CPU = 'main-thread CPU µs/task';
