@@ -99,12 +99,7 @@ export const poolOverhead: Suite = async (ctx) => {
       latency,
       ctx.group({ timeMs: ctx.quick ? 100 : 400 }),
     )),
-    ...(await runGroup(
-      'pool overhead',
-      COLD_START,
-      coldStarts(),
-      ctx.group({ timeMs: ctx.quick ? 100 : 600 }),
-    )),
+    ...(await runGroup('pool overhead', COLD_START, coldStarts(), ctx.group({ timeMs: ctx.quick ? 100 : 600 }))),
     ...(await runGroup(
       'pool overhead',
       `${PROGRESS_SILENT}: ${PROGRESS_EVENTS} calls per task, no onProgress, ${inFlight / 4} in flight, ${threads} threads`,
