@@ -41,3 +41,67 @@ export function isShareable(value: object): value is Shareable {
 export function isHandle(value: unknown): value is Handle {
   return typeof value === 'object' && value !== null && typeof (value as Record<string, unknown>)[HANDLE_TAG] === 'string';
 }
+
+/**
+ * Set on the global object once this thread has held a shareable object: a thread that never
+ * has cannot return one, so its results are not walked. A global, read the same by every copy of
+ * threadgate in the thread (a CommonJS worker module gets the CommonJS build, the runtime is ESM).
+ */
+const HELD_SHAREABLE: unique symbol = Symbol.for('threadgate.heldShareable') as never;
+
+/** Called by every shareable object as it is made or revived in this thread. */
+export function noteShareable(): void {
+  (globalThis as { [HELD_SHAREABLE]?: true })[HELD_SHAREABLE] = true;
+}
+
+export function hasHeldShareable(): boolean {
+  return (globalThis as { [HELD_SHAREABLE]?: true })[HELD_SHAREABLE] === true;
+}
+
+/**
+ * `value` with every shareable object inside it (in arrays, plain objects, Maps and Sets, at any
+ * depth) swapped for its handle: how a task's result carries one back to the pool, which revives
+ * it. Containers are copied only where something inside them is swapped: the task's own objects
+ * are never changed. Anything else is left to structured clone.
+ */
+export function toHandles(value: unknown, seen = new Set<object>()): unknown {
+  if (typeof value !== 'object' || value === null) return value;
+  if (isShareable(value)) return value[TO_HANDLE]();
+  if (seen.has(value) || ArrayBuffer.isView(value)) return value;
+  seen.add(value);
+  if (Array.isArray(value)) {
+    let out: unknown[] = value;
+    for (let i = 0; i < value.length; i++) {
+      const swapped = toHandles(value[i], seen);
+      if (swapped === value[i]) continue;
+      if (out === value) out = value.slice();
+      out[i] = swapped;
+    }
+    return out;
+  }
+  if (value instanceof Map || value instanceof Set) {
+    let changed = false;
+    const swap = (item: unknown): unknown => {
+      const swapped = toHandles(item, seen);
+      if (swapped !== item) changed = true;
+      return swapped;
+    };
+    if (value instanceof Set) {
+      const members = [...value].map(swap);
+      return changed ? new Set(members) : value;
+    }
+    const entries = [...value].map(([k, v]) => [swap(k), swap(v)] as const);
+    return changed ? new Map(entries) : value;
+  }
+  const proto = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) return value;
+  const record = value as Record<string, unknown>;
+  let out = record;
+  for (const key of Object.keys(record)) {
+    const swapped = toHandles(record[key], seen);
+    if (swapped === record[key]) continue;
+    if (out === record) out = { ...record };
+    out[key] = swapped;
+  }
+  return out;
+}

@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import { SharedSemaphore, WorkerCrashedError } from 'threadgate';
+import { SharedRateLimiter, SharedSemaphore, WorkerCrashedError } from 'threadgate';
 import { describe, expect, it } from 'vitest';
 import { ACQUIRED, HOLDERS, MAX_HOLDERS, VIOLATIONS } from './fixtures/tasks.js';
 import { type ChildRun, delay, runChild, tasksPool, waitUntil, within } from './helpers.js';
@@ -27,6 +27,42 @@ describe('SharedSemaphore across threads', () => {
     expect(sem.available).toBe(3);
     expect([...set]).toEqual([inSet]); // the caller's Set and Map are not changed
     expect([...keyed]).toEqual([[asKey, 'pool']]);
+  });
+
+  it('comes back live from a task: made in the worker or passed through, in any container, from map too', async () => {
+    interface Gates {
+      sem: SharedSemaphore;
+      list: SharedSemaphore[];
+      byName: Map<string, SharedSemaphore>;
+      set: Set<SharedSemaphore>;
+      limiter: SharedRateLimiter;
+    }
+    const pool = tasksPool<{
+      makeGates(capacity: number): Gates;
+      echo(value: unknown): unknown;
+      returnKept(): { kept: { sem: SharedSemaphore }; liveHere: boolean };
+    }>({ module: new URL('./fixtures/shared-results.mjs', import.meta.url), maxWorkers: 1 });
+    const made = await within(10_000, pool.submit('makeGates', 3));
+    expect(made.sem).toBeInstanceOf(SharedSemaphore);
+    expect(made.sem.available).toBe(2); // the worker's unit is out: the same memory
+    expect(made.sem.tryAcquire(2)?.release()).toBeUndefined();
+    expect(made.list[0]).toBe(made.sem); // one object per semaphore in this thread
+    expect(made.byName.get('db')).toBe(made.sem);
+    expect([...made.set]).toEqual([made.sem]);
+    expect(made.limiter).toBeInstanceOf(SharedRateLimiter);
+    expect((await made.limiter.call(() => 7)).data).toBe(7);
+
+    const sem = new SharedSemaphore(5);
+    expect(await within(10_000, pool.submit('echo', { sem }))).toEqual({ sem });
+    expect(((await within(10_000, pool.submit('echo', { sem }))) as { sem: SharedSemaphore }).sem).toBe(sem);
+    const mapped = await within(10_000, pool.map('echo', [sem, made.sem, 1]).toArray());
+    expect(mapped[0]).toBe(sem);
+    expect(mapped[1]).toBe(made.sem);
+
+    await within(10_000, pool.submit('returnKept'));
+    const again = await within(10_000, pool.submit('returnKept'));
+    expect(again.liveHere).toBe(true); // the worker's own object was not changed by the way back
+    expect(again.kept.sem).toBeInstanceOf(SharedSemaphore);
   });
 
   it('regression: two back-to-back releases with two sleeping waiters wake both', async () => {

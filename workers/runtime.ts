@@ -11,6 +11,7 @@
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { parentPort, threadId, workerData } from 'node:worker_threads';
+import { hasHeldShareable, toHandles } from '../src/handles.js';
 import { takeRevivedCallbacks } from '../src/pool/callback.js';
 import { connectProgress } from '../src/pool/progress.js';
 import type { Outcome, RanOutcome, Retirement, RuntimeData, TaskExtras, TaskMessage } from '../src/pool/protocol.js';
@@ -198,12 +199,15 @@ function finish(startedAt: number, t0: number, values: unknown[], error?: Serial
   const running = getTaskControl() as RunningTask;
   setTaskControl(undefined);
   const runMs = t0 === 0 ? 0 : performance.now() - t0;
+  const sent = hasHeldShareable() ? (toHandles(values) as unknown[]) : values;
   const outcome: RanOutcome =
-    error === undefined
-      ? [values, startedAt, runMs]
-      : failedAt === undefined
-        ? [values, startedAt, runMs, error]
-        : [values, startedAt, runMs, error, failedAt];
+    sent !== values
+      ? [sent, startedAt, runMs, error, failedAt, true]
+      : error === undefined
+        ? [values, startedAt, runMs]
+        : failedAt === undefined
+          ? [values, startedAt, runMs, error]
+          : [values, startedAt, runMs, error, failedAt];
   // Report done only once the caller has handled every progress report and answered every
   // callback call: they travel on other ports, and the caller closes those when it sees the result.
   const { progress, callbacks } = running;

@@ -1,6 +1,7 @@
 import type { ResourceLimits, Worker } from 'node:worker_threads';
 import { Piscina, type PiscinaTask, queueOptionsSymbol } from 'piscina';
 import { TaskTimeoutError, WorkerCrashedError } from '../errors.js';
+import { reviveHandles } from '../revive.js';
 import { FifoQueue } from '../sync/fifo-queue.js';
 import { forEachResource, forgetTerminated, markTerminated } from '../sync/registry.js';
 import { CANCEL, ENDED, IDLE, KILLING, QUEUED, RUNNING, SKIP, SLOT_WORDS, STATE, THREAD_ID } from '../task-control.js';
@@ -464,6 +465,7 @@ export class Dispatcher {
       if (!task.settled) {
         if (error) this.#failed++;
         else this.#completed++;
+        if (outcome[5]) reviveHandles(outcome[0]); // the task returned shared objects: live ones here too
         task.notify(undefined, outcome);
       }
     }

@@ -41,6 +41,8 @@ export type RanOutcome = [
   error?: SerializedError,
   /** With `error` in a chunk: the failing item's position inside the chunk. */
   failedAt?: number,
+  /** `values` hold handles of shared objects (a SharedSemaphore the task returned): the pool revives them. */
+  handles?: true,
 ];
 
 /** The worker did not run the task: it was cancelled before it started (`SKIP` on the board). */

@@ -1,6 +1,6 @@
 import { threadId as currentThreadId, isMainThread } from 'node:worker_threads';
 import { AbortError, AcquireTimeoutError, abortErrorFrom, invalidType, invalidValue, ThreadgateError } from '../errors.js';
-import { HANDLE_TAG, type Handle, isInstance, KIND, type Shareable, TO_HANDLE } from '../handles.js';
+import { HANDLE_TAG, type Handle, isInstance, KIND, noteShareable, type Shareable, TO_HANDLE } from '../handles.js';
 import { isBeingKilled } from '../task-control.js';
 import { checkInteger, checkOptionalDuration, checkOptions, checkSignal, MAX_INT32 } from '../validate.js';
 import { type FastPaths, fastPathsOn, isWasmMemory, sharedMemory, type WasmMemory } from './fast-path.js';
@@ -251,6 +251,7 @@ export class SharedSemaphore implements Semaphore, Shareable, ThreadScopedResour
     this.#maxWaiters = this.#m[M_MAX_WAITERS] as number;
     this.#slotBase = HEADER_WORDS + this.#maxHolders * HOLDER_WORDS;
     registerResource(this);
+    noteShareable();
     const id = idOf(this.#m);
     inThisThread.set(id, new WeakRef(this));
     forgetWhenCollected.register(this, id);
