@@ -1,4 +1,4 @@
-import { invalidType, outOfRange } from './errors.js';
+import { invalidType, invalidValue, outOfRange } from './errors.js';
 
 /**
  * Argument checks shared by every public constructor and method. Each throws the coded
@@ -42,10 +42,32 @@ export function checkFunction<F>(name: string, value: unknown): F {
   return value as F;
 }
 
-/** An object (or undefined, which becomes `{}`), for option bags. */
-export function checkOptions<T extends object>(name: string, value: unknown): Partial<T> {
+/**
+ * The names of every option of `T`, as an object the compiler keeps complete (`{ weight: true, ... }`).
+ * `of` names what takes them, for the error message.
+ */
+export interface OptionNames<T> {
+  readonly of: string;
+  readonly names: Readonly<Record<keyof T, true>>;
+}
+
+/**
+ * An options object (or undefined, which becomes `{}`) with no key but the options of `options`:
+ * a misspelt name would otherwise be ignored without a word (a `timeout` that never fires).
+ */
+export function checkOptions<T extends object>(name: string, value: unknown, options: OptionNames<T>): Partial<T> {
   if (value === undefined) return {};
   if (value === null || typeof value !== 'object') throw invalidType(name, value, 'an options object');
+  for (const key of Object.keys(value)) {
+    if (!Object.hasOwn(options.names, key)) {
+      const known = Object.keys(options.names).join(', ');
+      throw invalidValue(
+        `${name}.${key}`,
+        (value as Record<string, unknown>)[key],
+        `left out: it is not an option of ${options.of} (its options are ${known})`,
+      );
+    }
+  }
   return value as Partial<T>;
 }
 

@@ -1,6 +1,6 @@
 import { invalidType, invalidValue, WaitTimeoutError } from './errors.js';
 import { Future } from './future.js';
-import { checkOptionalDuration, checkOptions } from './validate.js';
+import { checkOptionalDuration, checkOptions, type OptionNames } from './validate.js';
 
 /** When `wait` returns, as in Python's `concurrent.futures.wait`. */
 export type ReturnWhen = 'FIRST_COMPLETED' | 'FIRST_EXCEPTION' | 'ALL_COMPLETED';
@@ -21,6 +21,9 @@ export interface WaitResult<F> {
   notDone: Set<F>;
 }
 
+const WAIT_OPTIONS: OptionNames<WaitOptions> = { of: 'wait()', names: { timeoutMs: true, returnWhen: true } };
+const AS_COMPLETED_OPTIONS: OptionNames<{ timeoutMs?: number }> = { of: 'asCompleted()', names: { timeoutMs: true } };
+
 const RETURN_WHEN = new Set<ReturnWhen>(['FIRST_COMPLETED', 'FIRST_EXCEPTION', 'ALL_COMPLETED']);
 
 /**
@@ -29,7 +32,7 @@ const RETURN_WHEN = new Set<ReturnWhen>(['FIRST_COMPLETED', 'FIRST_EXCEPTION', '
  */
 export function wait<F extends PromiseLike<unknown>>(futures: Iterable<F>, options?: WaitOptions): Promise<WaitResult<F>> {
   const list = toList(futures);
-  const opts = checkOptions<WaitOptions>('options', options);
+  const opts = checkOptions('options', options, WAIT_OPTIONS);
   const timeoutMs = checkOptionalDuration('options.timeoutMs', opts.timeoutMs);
   const returnWhen = opts.returnWhen ?? 'ALL_COMPLETED';
   if (!RETURN_WHEN.has(returnWhen))
@@ -74,7 +77,7 @@ export function asCompleted<F extends PromiseLike<unknown>>(
   options?: { timeoutMs?: number },
 ): AsyncIterableIterator<F> {
   const list = toList(futures);
-  const opts = checkOptions<{ timeoutMs?: number }>('options', options);
+  const opts = checkOptions('options', options, AS_COMPLETED_OPTIONS);
   return new CompletionOrder(list, checkOptionalDuration('options.timeoutMs', opts.timeoutMs));
 }
 

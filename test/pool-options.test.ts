@@ -2,7 +2,7 @@ import { copyFileSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileS
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { WorkerPool, workloads } from 'threadgate';
+import { AsyncSemaphore, asCompleted, RateLimiter, SharedRateLimiter, SharedSemaphore, WorkerPool, wait, workloads } from 'threadgate';
 import { describe, expect, it } from 'vitest';
 import { runNode, TASKS, type Tasks, tasksPool } from './helpers.js';
 
@@ -146,5 +146,47 @@ describe('per-call and map options', () => {
     expect(() => pool.map('square', [1], { ordered: 'yes' as never })).toThrow(/options\.ordered must be a boolean/);
     expect(() => pool.map('square', 42 as never)).toThrow(/items must be an Iterable or AsyncIterable/);
     expect(() => pool.map('__proto__' as never, [1] as never)).toThrow(/name must be/);
+  });
+});
+
+describe('every options object refuses a name it does not know, and takes nothing for it', () => {
+  it('names the option, what takes it and the options it has: a misspelt timeout must not pass as none', async () => {
+    const pool = tasksPool();
+    const asyncSemaphore = new AsyncSemaphore(2);
+    const sharedSemaphore = new SharedSemaphore(2);
+    const limiter = new RateLimiter({ maxConcurrent: 1 });
+    const sharedLimiter = new SharedRateLimiter({ maxConcurrent: 1 });
+    let ran = 0;
+    const fn = (): number => ++ran;
+    const calls: [of: string, key: string, call: () => unknown][] = [
+      ['pool.with()', 'timeout', () => pool.with({ timeout: 5 } as never)],
+      ['pool.map() and pool.starmap()', 'chunksize', () => pool.map('square', [1], { chunksize: 4 } as never)],
+      ['pool.map() and pool.starmap()', 'order', () => pool.starmap('add', [[1, 2]], { order: false } as never)],
+      ['pool.shutdown()', 'cancelPending', () => pool.shutdown({ cancelPending: true } as never)],
+      ['wait()', 'return_when', () => wait([], { return_when: 'FIRST_COMPLETED' } as never)],
+      ['asCompleted()', 'timeout', () => asCompleted([], { timeout: 5 } as never)],
+      ['acquire() and withPermit()', 'timeout', () => asyncSemaphore.acquire({ timeout: 5 } as never)],
+      ['acquire() and withPermit()', 'timeout', () => asyncSemaphore.withPermit(fn, { timeout: 5 } as never)],
+      ['acquire() and withPermit()', 'timeout', () => sharedSemaphore.acquire({ timeout: 5 } as never)],
+      ['acquire() and withPermit()', 'abortSignal', () => sharedSemaphore.withPermit(fn, { abortSignal: undefined } as never)],
+      ['acquireSync()', 'allowMain', () => sharedSemaphore.acquireSync({ allowMain: true } as never)],
+      ['new SharedSemaphore()', 'maxWaiter', () => new SharedSemaphore(1, { maxWaiter: 4 } as never)],
+      ['new RateLimiter()', 'minInterval', () => new RateLimiter({ maxConcurrent: 1, minInterval: 100 } as never)],
+      ['new SharedRateLimiter()', 'minInterval', () => new SharedRateLimiter({ maxConcurrent: 1, minInterval: 100 } as never)],
+      ['limiter.call()', 'id', () => limiter.call(fn, { id: 'a' } as never)],
+      ['limiter.call()', 'id', () => sharedLimiter.call(fn, { id: 'a' } as never)],
+    ];
+    for (const [of, key, call] of calls) {
+      const error = await (async () => call())().then(
+        () => undefined,
+        (e: Error & { code?: string }) => e,
+      );
+      expect(error?.name, `${of}: ${key}`).toBe('TypeError');
+      expect(error?.code).toBe('ERR_INVALID_ARG_VALUE');
+      expect(error?.message).toContain(`options.${key} must be left out: it is not an option of ${of} (its options are `);
+    }
+    expect(ran).toBe(0);
+    expect([asyncSemaphore.available, sharedSemaphore.available, limiter.available]).toEqual([2, 2, 1]);
+    expect(await pool.submit('square', 3)).toBe(9); // the refused shutdown did not close the pool
   });
 });

@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import type { ResourceLimits } from 'node:worker_threads';
 import { invalidType, invalidValue, outOfRange } from '../errors.js';
-import { checkDuration, checkInteger } from '../validate.js';
+import { checkDuration, checkInteger, checkOptions, type OptionNames } from '../validate.js';
 import { FORBIDDEN_TASK_NAMES } from './protocol.js';
 
 /** Options of the {@link WorkerPool} constructor. */
@@ -82,32 +82,28 @@ export interface ResolvedPoolOptions {
   execArgv: string[] | undefined;
 }
 
-const KNOWN = new Set<string>([
-  'module',
-  'maxWorkers',
-  'minWorkers',
-  'idleTimeoutMs',
-  'maxQueue',
-  'initializer',
-  'initArgs',
-  'maxTasksPerWorker',
-  'taskTimeoutMs',
-  'cancelGraceMs',
-  'resourceLimits',
-  'execArgv',
-]);
+const POOL_OPTIONS: OptionNames<WorkerPoolOptions> = {
+  of: 'WorkerPool',
+  names: {
+    module: true,
+    maxWorkers: true,
+    minWorkers: true,
+    idleTimeoutMs: true,
+    maxQueue: true,
+    initializer: true,
+    initArgs: true,
+    maxTasksPerWorker: true,
+    taskTimeoutMs: true,
+    cancelGraceMs: true,
+    resourceLimits: true,
+    execArgv: true,
+  },
+};
 const RESOURCE_LIMITS = ['maxOldGenerationSizeMb', 'maxYoungGenerationSizeMb', 'codeRangeSizeMb', 'stackSizeMb'];
 
 /** Validates every option except `module` (see module-source.ts). */
 export function resolvePoolOptions(options: WorkerPoolOptions): ResolvedPoolOptions {
-  for (const key of Object.keys(options)) {
-    if (!KNOWN.has(key))
-      throw invalidValue(
-        `options.${key}`,
-        (options as unknown as Record<string, unknown>)[key],
-        `not set: it is not an option of WorkerPool (options are: ${[...KNOWN].join(', ')})`,
-      );
-  }
+  checkOptions('options', options, POOL_OPTIONS);
   const maxWorkers = checkInteger('options.maxWorkers', options.maxWorkers ?? availableParallelism(), 1, 4096);
   const minWorkers = checkInteger('options.minWorkers', options.minWorkers ?? 0, 0, maxWorkers);
   const idleTimeoutMs = checkDuration('options.idleTimeoutMs', options.idleTimeoutMs ?? 30_000);

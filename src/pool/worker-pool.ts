@@ -3,7 +3,15 @@ import { fileURLToPath } from 'node:url';
 import type { MessagePort, TransferListItem } from 'node:worker_threads';
 import { AbortError, abortErrorFrom, invalidType, invalidValue, PoolClosedError, QueueFullError, ThreadgateError } from '../errors.js';
 import { Future, SETTLE } from '../future.js';
-import { checkDuration, checkFunction, checkInteger, checkOptionalDuration, checkOptions, checkSignal } from '../validate.js';
+import {
+  checkDuration,
+  checkFunction,
+  checkInteger,
+  checkOptionalDuration,
+  checkOptions,
+  checkSignal,
+  type OptionNames,
+} from '../validate.js';
 import { checkNotDetached, checkTransferList, prepareArguments } from './arguments.js';
 import type { CallbackChannels } from './callback.js';
 import { Dispatcher } from './dispatcher.js';
@@ -36,6 +44,16 @@ export interface ShutdownOptions {
   /** Cancel every task still waiting for a worker (they reject with `AbortError`). Running ones finish. Default `false`. */
   cancelFutures?: boolean;
 }
+
+const CALL_OPTIONS: OptionNames<CallOptions> = {
+  of: 'pool.with()',
+  names: { signal: true, timeoutMs: true, transfer: true, onProgress: true },
+};
+const SHUTDOWN_OPTIONS: OptionNames<ShutdownOptions> = { of: 'pool.shutdown()', names: { wait: true, cancelFutures: true } };
+const MAP_OPTIONS: OptionNames<MapOptions> = {
+  of: 'pool.map() and pool.starmap()',
+  names: { chunkSize: true, buffer: true, ordered: true, timeoutMs: true, signal: true, onProgress: true },
+};
 
 /** A typed remote: every exported function of the module, as a call that runs as a pool task. */
 export type PoolProxy<M> = { readonly [K in TaskName<M>]: (...args: TaskArgs<M, K>) => Future<TaskResult<M, K>> };
@@ -182,7 +200,7 @@ export class WorkerPool<M = UntypedModule> implements AsyncDisposable {
    * exited; the process can then exit by itself.
    */
   shutdown(options?: ShutdownOptions): Promise<void> {
-    const opts = checkOptions<ShutdownOptions>('options', options);
+    const opts = checkOptions('options', options, SHUTDOWN_OPTIONS);
     this.#closed = true;
     if (opts.cancelFutures === true)
       this.#dispatcher.cancelQueued(() => new AbortError('cancelled by pool.shutdown({ cancelFutures: true })'));
@@ -340,7 +358,7 @@ interface ResolvedCallOptions {
 }
 
 function resolveCallOptions(options: CallOptions, base: ResolvedCallOptions): ResolvedCallOptions {
-  const opts = checkOptions<CallOptions>('options', options);
+  const opts = checkOptions('options', options, CALL_OPTIONS);
   const timeoutMs = checkOptionalDuration('options.timeoutMs', opts.timeoutMs);
   const transfer = checkTransferList('options.transfer', opts.transfer);
   return {
@@ -352,7 +370,7 @@ function resolveCallOptions(options: CallOptions, base: ResolvedCallOptions): Re
 }
 
 function resolveMapOptions(options: MapOptions | undefined, call: ResolvedCallOptions): ResolvedMapOptions {
-  const opts = checkOptions<MapOptions>('options', options);
+  const opts = checkOptions('options', options, MAP_OPTIONS);
   const chunk = opts.chunkSize ?? 'auto';
   if (typeof chunk === 'string' && chunk !== 'auto') throw invalidValue('options.chunkSize', chunk, "'auto' or an integer >= 1");
   const chunkSize = chunk === 'auto' ? undefined : checkInteger('options.chunkSize', chunk, 1);

@@ -2,7 +2,7 @@ import { AcquireTimeoutError, abortErrorFrom, ThreadgateError } from '../errors.
 import { checkInteger, checkOptionalDuration, checkOptions, checkSignal, MAX_INT32 } from '../validate.js';
 import { FifoQueue } from './fifo-queue.js';
 import { newPermit, type Permit } from './permit.js';
-import { type AcquireOptions, checkWeight, type Semaphore, withPermitOf } from './semaphore.js';
+import { ACQUIRE_OPTIONS, type AcquireOptions, checkWeight, type Semaphore, withPermitOf } from './semaphore.js';
 
 /*
  * State: `#available` free units and a FIFO line of waiters. Each `acquire` waiter has its own
@@ -105,7 +105,7 @@ export class AsyncSemaphore implements Semaphore {
     let signal: AbortSignal | undefined;
     if (options !== undefined) {
       try {
-        const opts = checkOptions<AcquireOptions>('options', options);
+        const opts = checkOptions('options', options, ACQUIRE_OPTIONS);
         weight = opts.weight ?? 1;
         checkWeight('options.weight', weight, this.capacity);
         timeoutMs = checkOptionalDuration('options.timeoutMs', opts.timeoutMs);

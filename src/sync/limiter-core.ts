@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { abortErrorFrom, invalidType } from '../errors.js';
-import { checkFunction, checkOptions, checkSignal } from '../validate.js';
+import { checkFunction, checkOptions, checkSignal, type OptionNames } from '../validate.js';
 import type { Permit } from './permit.js';
 import type { Semaphore } from './semaphore.js';
 
@@ -11,6 +11,8 @@ export interface CallLimitOptions {
   /** Aborting while the call waits for its turn means it never runs and costs no slot. */
   signal?: AbortSignal;
 }
+
+const CALL_OPTIONS: OptionNames<CallLimitOptions> = { of: 'limiter.call()', names: { requestId: true, signal: true } };
 
 /** What `limiter.call` resolves to (the seed's `ApiResponse`). */
 export interface LimitedResponse<T> {
@@ -58,7 +60,7 @@ export async function callLimited<T>(
   options: CallLimitOptions | undefined,
 ): Promise<LimitedResponse<Awaited<T>>> {
   checkFunction('fn', fn);
-  const opts = checkOptions<CallLimitOptions>('options', options);
+  const opts = checkOptions('options', options, CALL_OPTIONS);
   const signal = checkSignal('options.signal', opts.signal);
   if (opts.requestId !== undefined && typeof opts.requestId !== 'string')
     throw invalidType('options.requestId', opts.requestId, 'a string');

@@ -1,5 +1,5 @@
 import { invalidType, invalidValue } from '../errors.js';
-import { checkDuration, checkInteger, checkOptions, MAX_INT32 } from '../validate.js';
+import { checkDuration, checkInteger, checkOptions, MAX_INT32, type OptionNames } from '../validate.js';
 import { AsyncSemaphore } from './async-semaphore.js';
 import { type CallLimitOptions, callLimited, type LimitedResponse, type LimiterGates } from './limiter-core.js';
 import type { Semaphore } from './semaphore.js';
@@ -21,6 +21,16 @@ export interface InThreadRateLimiterOptions extends Partial<RateLimiterOptions> 
   semaphore?: Semaphore;
 }
 
+const RATE_LIMITER_OPTIONS: OptionNames<InThreadRateLimiterOptions> = {
+  of: 'new RateLimiter()',
+  names: { maxConcurrent: true, minIntervalMs: true, semaphore: true },
+};
+/** The options of {@link SharedRateLimiter}, which has no `semaphore`. */
+export const SHARED_RATE_LIMITER_OPTIONS: OptionNames<RateLimiterOptions> = {
+  of: 'new SharedRateLimiter()',
+  names: { maxConcurrent: true, minIntervalMs: true },
+};
+
 /**
  * The seed's `ApiRateLimiter`: at most `maxConcurrent` calls at once, starts spaced at least
  * `minIntervalMs` apart, first come first served.
@@ -35,7 +45,7 @@ export class RateLimiter {
   #lastStart = Number.NEGATIVE_INFINITY;
 
   constructor(options: InThreadRateLimiterOptions) {
-    const opts = checkOptions<InThreadRateLimiterOptions>('options', options);
+    const opts = checkOptions('options', options, RATE_LIMITER_OPTIONS);
     const semaphore = opts.semaphore;
     if (semaphore !== undefined && (typeof semaphore !== 'object' || typeof semaphore.acquire !== 'function')) {
       throw invalidType('options.semaphore', semaphore, 'a Semaphore (AsyncSemaphore or SharedSemaphore)');

@@ -1,5 +1,5 @@
 import { invalidType, outOfRange } from '../errors.js';
-import { checkFunction } from '../validate.js';
+import { checkFunction, type OptionNames } from '../validate.js';
 import type { Permit } from './permit.js';
 
 /** Options of `acquire` and `withPermit`. */
@@ -17,6 +17,11 @@ export interface AcquireOptions {
   /** Give up when this signal aborts, rejecting with `AbortError`. Leaves no permit behind. */
   signal?: AbortSignal;
 }
+
+export const ACQUIRE_OPTIONS: OptionNames<AcquireOptions> = {
+  of: 'acquire() and withPermit()',
+  names: { weight: true, timeoutMs: true, signal: true },
+};
 
 /**
  * What `SharedSemaphore` and `AsyncSemaphore` have in common, so code can take either: the

@@ -3,7 +3,7 @@ import { HANDLE_TAG, type Handle, isInstance, KIND, type Shareable, TO_HANDLE } 
 import { checkDuration, checkInteger, checkOptions, MAX_INT32 } from '../validate.js';
 import { AsyncSemaphore } from './async-semaphore.js';
 import { type CallLimitOptions, callLimited, type LimitedResponse, type LimiterGates } from './limiter-core.js';
-import type { RateLimiterOptions } from './rate-limiter.js';
+import { type RateLimiterOptions, SHARED_RATE_LIMITER_OPTIONS } from './rate-limiter.js';
 import { SharedSemaphore, type SharedSemaphoreHandle } from './shared-semaphore.js';
 
 export const SHARED_RATE_LIMITER_KIND = 'SharedRateLimiter';
@@ -40,7 +40,7 @@ export class SharedRateLimiter implements Shareable {
     let parts = adopting;
     adopting = undefined;
     if (parts === undefined) {
-      const opts = checkOptions<RateLimiterOptions>('options', options);
+      const opts = checkOptions('options', options, SHARED_RATE_LIMITER_OPTIONS);
       const maxConcurrent = checkInteger('options.maxConcurrent', opts.maxConcurrent, 1, MAX_INT32);
       const minIntervalMs = checkDuration('options.minIntervalMs', opts.minIntervalMs ?? 0);
       if (minIntervalMs === Number.POSITIVE_INFINITY)

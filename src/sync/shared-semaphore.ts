@@ -2,12 +2,12 @@ import { threadId as currentThreadId, isMainThread } from 'node:worker_threads';
 import { AbortError, AcquireTimeoutError, abortErrorFrom, invalidType, invalidValue, ThreadgateError } from '../errors.js';
 import { HANDLE_TAG, type Handle, isInstance, KIND, noteShareable, type Shareable, TO_HANDLE } from '../handles.js';
 import { isBeingKilled } from '../task-control.js';
-import { checkInteger, checkOptionalDuration, checkOptions, checkSignal, MAX_INT32 } from '../validate.js';
+import { checkInteger, checkOptionalDuration, checkOptions, checkSignal, MAX_INT32, type OptionNames } from '../validate.js';
 import { type FastPaths, fastPathsOn, isWasmMemory, sharedMemory, type WasmMemory } from './fast-path.js';
 import { holdEventLoop, releaseEventLoop } from './keep-alive.js';
 import { newPermit, type Permit } from './permit.js';
 import { registerResource, type ThreadScopedResource, wasTerminated } from './registry.js';
-import { type AcquireOptions, checkWeight, type Semaphore, withPermitOf } from './semaphore.js';
+import { ACQUIRE_OPTIONS, type AcquireOptions, checkWeight, type Semaphore, withPermitOf } from './semaphore.js';
 
 /*
  * ─── Memory layout ────────────────────────────────────────────────────────────────────────────
@@ -179,6 +179,11 @@ export interface SharedSemaphoreOptions {
   maxHolders?: number;
 }
 
+const SHARED_SEMAPHORE_OPTIONS: OptionNames<SharedSemaphoreOptions> = {
+  of: 'new SharedSemaphore()',
+  names: { maxWaiters: true, maxHolders: true },
+};
+
 /** Options of {@link SharedSemaphore.acquireSync}. */
 export interface AcquireSyncOptions {
   /** Units to take, 1..capacity. Default 1. */
@@ -191,6 +196,11 @@ export interface AcquireSyncOptions {
    */
   allowMainThread?: boolean;
 }
+
+const ACQUIRE_SYNC_OPTIONS: OptionNames<AcquireSyncOptions> = {
+  of: 'acquireSync()',
+  names: { weight: true, timeoutMs: true, allowMainThread: true },
+};
 
 /** A request waiting in line: its slot, the slot's SEQ when it was taken, and the weight. */
 interface Ticket {
@@ -370,7 +380,7 @@ export class SharedSemaphore implements Semaphore, Shareable, ThreadScopedResour
    * `allowMainThread` is set. Throws `AcquireTimeoutError` on timeout.
    */
   acquireSync(options?: AcquireSyncOptions): Permit {
-    const opts = checkOptions<AcquireSyncOptions>('options', options);
+    const opts = checkOptions('options', options, ACQUIRE_SYNC_OPTIONS);
     const weight = opts.weight ?? 1;
     checkWeight('options.weight', weight, this.#capacity);
     const timeoutMs = checkOptionalDuration('options.timeoutMs', opts.timeoutMs) ?? Number.POSITIVE_INFINITY;
@@ -813,7 +823,7 @@ export class SharedSemaphore implements Semaphore, Shareable, ThreadScopedResour
   }
 
   #checkAcquire(options: AcquireOptions | undefined): AcquireOptions & { weight: number } {
-    const opts = checkOptions<AcquireOptions>('options', options);
+    const opts = checkOptions('options', options, ACQUIRE_OPTIONS);
     const weight = opts.weight ?? 1;
     checkWeight('options.weight', weight, this.#capacity);
     const timeoutMs = checkOptionalDuration('options.timeoutMs', opts.timeoutMs);
@@ -836,7 +846,7 @@ const WASM_PAGE = 65_536;
 
 function createStorage(capacity: number, options: SharedSemaphoreOptions | undefined): Storage {
   checkInteger('capacity', capacity, 1, MAX_INT32);
-  const opts = checkOptions<SharedSemaphoreOptions>('options', options);
+  const opts = checkOptions('options', options, SHARED_SEMAPHORE_OPTIONS);
   const maxWaiters = checkInteger('options.maxWaiters', opts.maxWaiters ?? DEFAULT_MAX_WAITERS, 1, 2 ** 20);
   const maxHolders = checkInteger('options.maxHolders', opts.maxHolders ?? DEFAULT_MAX_HOLDERS, 1, 2 ** 16);
   const bytes = bytesFor(maxHolders, maxWaiters);
