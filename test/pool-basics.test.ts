@@ -140,6 +140,46 @@ describe('WorkerPool: map', () => {
     expect(sums).toEqual([3, 7, 11]);
   });
 
+  it('an item that cannot be sent fails the map at that item: every item before it still runs', async () => {
+    const pool = tasksPool();
+    const items = [0, 1, 2, 3, 4, () => 5, 6, 7];
+    for (const chunkSize of [4, 1, 'auto'] as const) {
+      const results: number[] = [];
+      const error = await within(
+        10_000,
+        (async () => {
+          for await (const r of pool.map('square', items as number[], { chunkSize })) results.push(r);
+        })().then(
+          () => undefined,
+          (e: Error & { code?: string; mapIndex?: number }) => e,
+        ),
+      );
+      expect(results, `chunkSize ${chunkSize}`).toEqual([0, 1, 4, 9, 16]);
+      expect(error?.code).toBe('ERR_UNCLONEABLE_ARGUMENT');
+      expect(error?.mapIndex).toBe(5);
+      expect(error?.message).toContain('item 5');
+    }
+  });
+
+  it('starmap refuses an item that is not an argument list, at that item, before sending it', async () => {
+    const pool = tasksPool();
+    const results: number[] = [];
+    const error = await within(
+      10_000,
+      (async () => {
+        for await (const r of pool.starmap('add', [[1, 2], [3, 4], 5, [6, 7]] as [number, number][], { chunkSize: 4 })) results.push(r);
+      })().then(
+        () => undefined,
+        (e: Error & { code?: string; mapIndex?: number }) => e,
+      ),
+    );
+    expect(results).toEqual([3, 7]);
+    expect(error?.name).toBe('TypeError');
+    expect(error?.code).toBe('ERR_INVALID_ARG_TYPE');
+    expect(error?.mapIndex).toBe(2);
+    expect(error?.message).toContain('item 2 must be an array of arguments');
+  });
+
   it('is lazy and bounded: an infinite generator is pulled at most ~buffer ahead', async () => {
     const pool = tasksPool();
     let pulled = 0;

@@ -44,8 +44,9 @@ export function prepareArguments(
 ): PreparedArguments {
   const state: WalkState = { taskName, transfer, revive: false, seen: undefined, callbacks: undefined };
   let out = values;
+  let i = 0;
   try {
-    for (let i = 0; i < values.length; i++) {
+    for (; i < values.length; i++) {
       const v = values[i];
       if (isPrimitive(v)) continue; // the fast path
       const prepared = prepare(v, label(i), state);
@@ -56,9 +57,18 @@ export function prepareArguments(
     }
   } catch (error) {
     state.callbacks?.close();
+    if (typeof error === 'object' && error !== null) refusedAt.set(error, i); // a getter may throw anything
     throw error;
   }
   return { values: out, revive: state.revive, callbacks: state.callbacks };
+}
+
+/** Which value each error of `prepareArguments` was thrown for. */
+const refusedAt = new WeakMap<object, number>();
+
+/** The position among its values of the one an error of `prepareArguments` refused. */
+export function refusedValueIndex(error: unknown): number {
+  return refusedAt.get(error as object) ?? 0;
 }
 
 interface WalkState {

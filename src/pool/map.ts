@@ -52,8 +52,9 @@ export interface ChunkRunner {
   readonly workers: number;
   readonly taskName: string;
   /**
-   * Submits one chunk; throws when the pool refuses it (closed, queue full, bad item). `short`:
-   * the chunk is expected to run briefly, so it may wait in a busy worker's inbox (see TaskSpec).
+   * Submits one chunk; throws when the pool refuses it (closed, queue full), or an
+   * {@link ItemRefused} for an item that cannot be sent, submitting nothing. `short`: the chunk is
+   * expected to run briefly, so it may wait in a busy worker's inbox (see TaskSpec).
    */
   run(
     items: unknown[],
@@ -63,6 +64,14 @@ export interface ChunkRunner {
     onProgress: ((value: unknown) => unknown) | undefined,
     settle: (error: Error | undefined, outcome: RanOutcome | undefined) => void,
   ): { cancel(error: Error): void };
+}
+
+/** Thrown by a {@link ChunkRunner} for an item it cannot send: the `at` items before it can be. */
+export class ItemRefused {
+  constructor(
+    readonly at: number,
+    readonly error: Error,
+  ) {}
 }
 
 interface Chunk {
@@ -358,23 +367,34 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
   }
 
   #launch(items: unknown[]): void {
-    const chunk: Chunk = { first: this.#pulled, count: items.length, values: undefined, handle: undefined };
+    const first = this.#pulled;
     this.#pulled += items.length;
-    this.#inFlight.set(chunk.first, chunk);
+    this.#submit(first, items);
+  }
+
+  /**
+   * Sends items `first`.. as one chunk. An item that cannot be sent fails the map at its own
+   * index: the items before it are sent as a chunk of their own, and their results come first.
+   */
+  #submit(first: number, items: unknown[]): void {
+    const chunk: Chunk = { first, count: items.length, values: undefined, handle: undefined };
+    this.#inFlight.set(first, chunk);
     const report = this.#onProgress
       ? (value: unknown) => this.#report({ completed: this.#completed, total: this.#total, value })
       : undefined;
     try {
       const expectedMs = this.#sizer.expectedMs(items.length);
       const short = expectedMs !== undefined && expectedMs <= SHORT_CHUNK_MS && !this.#inTail(items.length);
-      chunk.handle = this.#runner.run(items, chunk.first, short, this.#timeoutMs * items.length, report, (error, outcome) =>
+      chunk.handle = this.#runner.run(items, first, short, this.#timeoutMs * items.length, report, (error, outcome) =>
         this.#settle(chunk, error, outcome),
       );
-    } catch (error) {
-      // The pool refused the chunk (closed, queue full, an item that cannot cross): a fresh error, ours to mark.
-      this.#inFlight.delete(chunk.first);
-      defineIndex(error as Error, chunk.first);
-      this.#fail(error, chunk.first);
+    } catch (thrown) {
+      // Refused (closed, queue full, an item that cannot cross): a fresh error, ours to mark.
+      this.#inFlight.delete(first);
+      const [at, error] = thrown instanceof ItemRefused ? [thrown.at, thrown.error] : [0, thrown as Error];
+      if (at > 0 && this.#ordered) this.#submit(first, items.slice(0, at)); // in completion order, the error ends it now
+      defineIndex(error, first + at);
+      this.#fail(error, first + at);
     }
   }
 

@@ -12,10 +12,10 @@ import {
   checkSignal,
   type OptionNames,
 } from '../validate.js';
-import { checkNotDetached, checkTransferList, prepareArguments } from './arguments.js';
+import { checkNotDetached, checkTransferList, type PreparedArguments, prepareArguments, refusedValueIndex } from './arguments.js';
 import type { CallbackChannels } from './callback.js';
 import { Dispatcher } from './dispatcher.js';
-import { type ChunkRunner, MapIterator, type MapOptions, type ResolvedMapOptions } from './map.js';
+import { type ChunkRunner, ItemRefused, MapIterator, type MapOptions, type ResolvedMapOptions } from './map.js';
 import { resolveModuleSource } from './module-source.js';
 import { checkTaskName, type ResolvedPoolOptions, resolvePoolOptions, type WorkerPoolOptions } from './options.js';
 import { callListener, openProgressChannel } from './progress.js';
@@ -288,7 +288,22 @@ export class WorkerPool<M = UntypedModule> implements AsyncDisposable {
       run: (chunk, firstIndex, short, timeoutMs, onProgress, settle) => {
         if (this.#closed) throw new PoolClosedError();
         if (!this.#dispatcher.hasRoom()) throw new QueueFullError(this.#options.maxQueue);
-        const prepared = prepareArguments(name, chunk, (i) => `item ${firstIndex + i}`);
+        const notArguments = spread ? chunk.findIndex((item) => !Array.isArray(item)) : -1;
+        const label = (i: number): string => `item ${firstIndex + i}`;
+        let prepared: PreparedArguments;
+        try {
+          prepared = prepareArguments(name, notArguments === -1 ? chunk : chunk.slice(0, notArguments), label);
+        } catch (error) {
+          throw new ItemRefused(refusedValueIndex(error), error as Error);
+        }
+        if (notArguments !== -1) {
+          prepared.callbacks?.close();
+          const item = chunk[notArguments];
+          throw new ItemRefused(
+            notArguments,
+            invalidType(label(notArguments), item, 'an array of arguments (starmap calls the task with ...item)'),
+          );
+        }
         const callbacks = prepared.callbacks;
         const progress = onProgress ? openProgressChannel(onProgress) : undefined;
         const extras: TaskExtras = { ...taskExtras(prepared.revive, progress?.port), items: prepared.values };
