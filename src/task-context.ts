@@ -1,7 +1,9 @@
-import { AbortError } from './errors.js';
+import { MessagePort, type TransferListItem } from 'node:worker_threads';
+import { AbortError, invalidType, invalidValue } from './errors.js';
 import type { TaskCallbacks } from './pool/callback.js';
 import type { ProgressReporter } from './pool/progress.js';
 import { CANCEL, getTaskControl, KILLING, SLOT_WORDS, STATE, type TaskControl } from './task-control.js';
+import { isDetached } from './validate.js';
 
 /** What a task function can learn about, and say from, the task it is running. */
 export interface TaskContext {
@@ -28,6 +30,8 @@ export interface RunningTask extends TaskControl {
   progress: ProgressReporter | undefined;
   /** The task's `callback(fn)` arguments, released when it ends. */
   callbacks?: TaskCallbacks | undefined;
+  /** What the task gave to {@link move}: moved, not copied, with its result. */
+  moved?: TransferListItem[];
   context?: TaskContext;
 }
 
@@ -42,6 +46,36 @@ export function currentTask(): TaskContext {
   }
   running.context ??= new Context(running);
   return running.context;
+}
+
+/** What {@link move} moves. */
+export type Movable = ArrayBuffer | ArrayBufferView | MessagePort;
+
+/**
+ * Moves `value` to the caller with the task's result instead of copying it: a large buffer
+ * crosses in constant time, and this thread keeps none of it (the buffer is empty here once the
+ * task returns). Returns `value`, so it can mark a result or any part of one:
+ * `return move(pixels)`, `return { pixels: move(pixels), width }`. A typed array or DataView
+ * moves its whole buffer. A `SharedArrayBuffer` is shared already and is refused. Outside a
+ * task (the same function called on the main thread, say) it moves nothing and returns `value`.
+ */
+export function move<T extends Movable>(value: T): T {
+  let item: TransferListItem;
+  if (value instanceof ArrayBuffer || value instanceof MessagePort) item = value;
+  else if (ArrayBuffer.isView(value) && value.buffer instanceof ArrayBuffer) item = value.buffer;
+  else {
+    throw invalidType(
+      'value',
+      value,
+      'an ArrayBuffer, a typed array or DataView (its whole buffer moves), or a MessagePort; a SharedArrayBuffer is shared already',
+    );
+  }
+  if (isDetached(item)) throw invalidValue('value', value, 'a buffer with contents, not one moved already');
+  const running = getTaskControl() as RunningTask | undefined;
+  if (running?.id === undefined) return value;
+  running.moved ??= [];
+  if (!running.moved.includes(item)) running.moved.push(item);
+  return value;
 }
 
 /**

@@ -36,6 +36,17 @@ export function checkSignal(name: string, value: unknown): AbortSignal | undefin
   return value;
 }
 
+/** A detached ArrayBuffer (moved to another thread): it reads as empty, and only it refuses a new view. */
+export function isDetached(value: unknown): boolean {
+  if (!(value instanceof ArrayBuffer) || value.byteLength !== 0) return false;
+  try {
+    new Uint8Array(value);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
 /** A function. */
 export function checkFunction<F>(name: string, value: unknown): F {
   if (typeof value !== 'function') throw invalidType(name, value, 'a function');

@@ -299,3 +299,42 @@ describe('WorkerPool: map', () => {
     for (let i = 1; i < counts.length; i++) expect(counts[i]).toBeGreaterThan(counts[i - 1] as number);
   });
 });
+
+describe('move(): a result moved to the caller, not copied', () => {
+  it('arrives whole and leaves the worker empty: plain or nested, from submit, map, a batch of tiny tasks and a retiring worker', async () => {
+    const pool = tasksPool({ maxWorkers: 1 });
+    expect(Array.from((await within(10_000, pool.submit('movedBytes', 4, 7))) as Uint8Array)).toEqual([7, 7, 7, 7]);
+    const nested = (await within(10_000, pool.submit('movedBytes', 3, 2, true))) as { bytes: Uint8Array; n: number };
+    expect([nested.n, ...nested.bytes]).toEqual([3, 2, 2, 2]);
+    const mapped = (await within(10_000, pool.map('movedBytes', [1, 2, 3]).toArray())) as Uint8Array[];
+    expect(mapped.map((bytes) => bytes.length)).toEqual([1, 2, 3]);
+    expect(await within(10_000, pool.submit('movedAway'))).toEqual([5, 5]);
+
+    // A burst of tiny tasks goes out in batches, whose outcomes the runtime posts itself.
+    for (let i = 0; i < 20; i++) await pool.submit('movedBytes', 8, 1); // learns the task is tiny
+    const batchedBefore = pool.stats.batched;
+    const burst = (await within(
+      10_000,
+      Promise.all(Array.from({ length: 200 }, (_, i) => pool.submit('movedBytes', 8, i % 256))),
+    )) as Uint8Array[];
+    expect(pool.stats.batched).toBeGreaterThan(batchedBefore);
+    expect(burst.every((bytes, i) => bytes.length === 8 && bytes[0] === i % 256)).toBe(true);
+    expect(await within(10_000, pool.submit('movedAway'))).toEqual([220, 220]);
+
+    // The last task of a retiring worker hands its outcome over in a message of its own.
+    const retiring = tasksPool({ maxWorkers: 1, maxTasksPerWorker: 1 });
+    expect(Array.from((await within(10_000, retiring.submit('movedBytes', 2, 9))) as Uint8Array)).toEqual([9, 9]);
+  });
+
+  it('refuses what it cannot move; outside a task it moves nothing', async () => {
+    const pool = tasksPool({ maxWorkers: 1 });
+    const messages = await within(10_000, pool.submit('misuseMove'));
+    expect(messages).toHaveLength(4);
+    expect(messages.slice(0, 3).every((m) => m.startsWith('ERR_INVALID_ARG_TYPE: value must be an ArrayBuffer, a typed array'))).toBe(true);
+    expect(messages[3]).toMatch(/^ERR_INVALID_ARG_VALUE: value must be a buffer with contents, not one moved already/);
+    const { move } = await import('threadgate/worker');
+    const buffer = new ArrayBuffer(1);
+    expect(move(buffer)).toBe(buffer);
+    expect(buffer.byteLength).toBe(1);
+  });
+});

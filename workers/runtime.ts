@@ -10,7 +10,7 @@
  */
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { parentPort, threadId, workerData } from 'node:worker_threads';
+import { parentPort, type TransferListItem, threadId, workerData } from 'node:worker_threads';
 import { hasHeldShareable, toHandles } from '../src/handles.js';
 import { takeRevivedCallbacks } from '../src/pool/callback.js';
 import { connectProgress } from '../src/pool/progress.js';
@@ -51,17 +51,33 @@ const finished = (): void => {
   unfinished--;
 };
 
-export default function run(message: TaskMessage): Outcome | Promise<Outcome> {
+export default function run(message: TaskMessage): unknown {
   // [fn, slot, id, args, extras]: see protocol.ts for why a tuple.
   let outcome: Outcome | Promise<Outcome>;
   if (unfinished > 0) outcome = lastTask.then(() => start(message));
   else if (exports === undefined && loadFailure === undefined) outcome = load().then(() => start(message));
   else outcome = start(message);
-  if (!isThenable(outcome)) return outcome; // ran to the end already: nothing to wait for
+  if (!isThenable(outcome)) return withMoved(outcome); // ran to the end already: nothing to wait for
   unfinished++;
   lastTask = outcome.then(finished, finished);
-  return outcome;
+  return outcome.then(withMoved);
 }
+
+/** What each outcome's task gave to `move()`: posted with it as its transfer list. */
+const movedWith = new WeakMap<RanOutcome, TransferListItem[]>();
+
+/**
+ * The outcome as Piscina posts it: wrapped as Piscina's "movable" (`Piscina.move`, its one way to
+ * post a result with a transfer list) when its task moved something. Piscina is loaded in this
+ * thread only then: its main module costs a worker ~10 ms to load.
+ */
+function withMoved(outcome: Outcome): unknown {
+  const moved = outcome === SKIPPED ? undefined : movedWith.get(outcome);
+  if (moved === undefined) return outcome;
+  piscinaMove ??= (createRequire(import.meta.url)('piscina') as { move: (value: object) => unknown }).move;
+  return piscinaMove({ [Symbol.for('Piscina.transferable')]: moved, [Symbol.for('Piscina.valueOf')]: outcome });
+}
+let piscinaMove: ((value: object) => unknown) | undefined;
 
 function start(message: TaskMessage): Outcome | Promise<Outcome> {
   const [fn, slot, id, args, extras] = message;
@@ -119,7 +135,7 @@ function runBatch(tasks: TaskMessage[], from: number): Outcome | Promise<Outcome
 function postOutcome([, slot, id]: TaskMessage, outcome: Outcome): void {
   const message: BatchOutcome = [BATCH_OUTCOME, slot, id, outcome];
   try {
-    parentPort?.postMessage(message);
+    parentPort?.postMessage(message, outcome === SKIPPED ? undefined : movedWith.get(outcome));
   } catch (error) {
     // The result cannot be cloned (a function, a class instance with private state...): the
     // task fails with that error instead of taking its worker and the rest of the batch down.
@@ -208,6 +224,7 @@ function finish(startedAt: number, t0: number, values: unknown[], error?: Serial
         : failedAt === undefined
           ? [values, startedAt, runMs, error]
           : [values, startedAt, runMs, error, failedAt];
+  if (running.moved !== undefined) movedWith.set(outcome, running.moved);
   // Report done only once the caller has handled every progress report and answered every
   // callback call: they travel on other ports, and the caller closes those when it sees the result.
   const { progress, callbacks } = running;
@@ -244,7 +261,7 @@ function settle(running: RunningTask, outcome: RanOutcome): Outcome | Promise<Ou
     return outcome;
   }
   const retirement: Retirement = { [RETIREMENT]: true, slot: running.slot, id: running.id, threadId, outcome };
-  parentPort?.postMessage(retirement);
+  parentPort?.postMessage(retirement, movedWith.get(outcome));
   return new Promise<never>(() => {});
 }
 

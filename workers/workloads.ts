@@ -4,7 +4,7 @@
  * `new WorkerPool({ module: workloads })` (`workloads` is exported by `threadgate`).
  */
 import { createHash } from 'node:crypto';
-import { currentTask } from '../src/task-context.js';
+import { currentTask, move } from '../src/task-context.js';
 
 /** Does nothing: measures pure pool overhead. */
 export function noop(): void {}
@@ -62,7 +62,7 @@ export interface Tile {
   maxIterations: number;
 }
 
-/** Escape-time iterations for every pixel of a tile, row by row. */
+/** Escape-time iterations for every pixel of a tile, row by row; moved to the caller, not copied. */
 export function mandelbrotTile(tile: Tile): Uint16Array {
   const out = new Uint16Array(tile.width * tile.height);
   for (let py = 0; py < tile.height; py++) {
@@ -81,7 +81,7 @@ export function mandelbrotTile(tile: Tile): Uint16Array {
       out[py * tile.width + px] = i;
     }
   }
-  return out;
+  return move(out);
 }
 
 /** Multiplies two `n`×`n` matrices filled from a seeded generator (O(n³)); returns the trace of the product. */

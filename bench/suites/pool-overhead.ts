@@ -100,6 +100,7 @@ export const poolOverhead: Suite = async (ctx) => {
       ctx.group({ timeMs: ctx.quick ? 100 : 400 }),
     )),
     ...(await runGroup('pool overhead', COLD_START, coldStarts(), ctx.group({ timeMs: ctx.quick ? 100 : 600 }))),
+    ...(await runGroup('pool overhead', `${LARGE_RESULT}, ${RESULT_MB} MB`, largeResults(), ctx.group({ timeMs: ctx.quick ? 100 : 600 }))),
     ...(await runGroup(
       'pool overhead',
       `${PROGRESS_SILENT}: ${PROGRESS_EVENTS} calls per task, no onProgress, ${inFlight / 4} in flight, ${threads} threads`,
@@ -150,6 +151,31 @@ function coldStarts(): Case[] {
     }),
   );
   return [threadgate(), ...peers];
+}
+
+/** The group that compares a large result copied back with one moved back by `move()`. */
+export const LARGE_RESULT = 'a large result: copied vs moved with move()';
+export const RESULT_MB = 8;
+
+/** One task at a time on one thread, each filling a fresh buffer: the cases differ only in the copy. */
+function largeResults(): Case[] {
+  const pool = new WorkerPool<{ filled(bytes: number, moved: boolean): Uint8Array }>({
+    module: workerFile('results.mjs'),
+    maxWorkers: 1,
+    minWorkers: 1,
+  });
+  const bytes = RESULT_MB * 2 ** 20;
+  return (['copied', 'moved'] as const).map((how, i) => ({
+    name: how,
+    ops: 1,
+    setup: async () => {
+      await pool.submit('filled', bytes, how === 'moved');
+    },
+    run: async () => {
+      await pool.submit('filled', bytes, how === 'moved');
+    },
+    teardown: i === 1 ? () => pool.shutdown() : undefined,
+  }));
 }
 
 /** The extra column of the throughput group: the main thread's CPU time per task. */

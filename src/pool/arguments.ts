@@ -2,6 +2,7 @@ import { types } from 'node:util';
 import { MessagePort, type TransferListItem } from 'node:worker_threads';
 import { describe, invalidType, invalidValue } from '../errors.js';
 import { isShareable, TO_HANDLE } from '../handles.js';
+import { isDetached } from '../validate.js';
 import { CallbackChannels, isCallback } from './callback.js';
 
 /**
@@ -183,17 +184,6 @@ function uncloneable(taskName: string, path: string, why: string): UncloneableAr
 }
 
 const DETACHED = 'an ArrayBuffer moved to another thread by an earlier transfer (detached), with no contents left';
-
-/** A detached ArrayBuffer reads as empty; only it refuses a new view. */
-function isDetached(value: unknown): boolean {
-  if (!(value instanceof ArrayBuffer) || value.byteLength !== 0) return false;
-  try {
-    new Uint8Array(value);
-    return false;
-  } catch {
-    return true;
-  }
-}
 
 /** What Node can move to another thread (worker_threads docs: `transferList`). */
 const TRANSFERABLE: readonly (abstract new (...args: never[]) => unknown)[] = [
