@@ -29,6 +29,9 @@ describe('WorkerPool: errors travel faithfully', () => {
     const error = (await pool.submit('throwString').catch((e: unknown) => e)) as Error;
     expect(error.message).toContain('plain string');
     expect(error.cause).toBe('plain string');
+    const fromObject = (await pool.submit('throwObject').catch((e: unknown) => e)) as Error;
+    expect(fromObject.message).toBe("a task threw a non-Error value: { code: 42, why: 'plain' }");
+    expect(fromObject.cause).toEqual({ code: 42, why: 'plain' });
   });
 });
 

@@ -4,6 +4,8 @@
  * in the worker and rebuilt on the caller's side with its name, message, stack, `cause` chain and
  * own properties, plus which task (and map item) failed.
  */
+import { inspect } from 'node:util';
+
 export interface SerializedError {
   /** The constructor to rebuild with: a built-in error type, or 'Error'. */
   base: string;
@@ -34,7 +36,7 @@ export function serializeError(error: unknown, depth = 0): SerializedError {
     return {
       base: 'Error',
       name: 'Error',
-      message: `a task threw a non-Error value: ${safeString(error)}`,
+      message: `a task threw a non-Error value: ${render(error)}`,
       cause: { value: cloneable(error) },
     };
   }
@@ -107,13 +109,15 @@ function cloneable(value: unknown): unknown {
   try {
     return structuredClone(value);
   } catch {
-    return safeString(value);
+    return render(value);
   }
 }
 
-function safeString(value: unknown): string {
+/** A thrown value as `util.inspect` shows it (`{ code: 42 }`, not `[object Object]`), on one line, at most 200 characters. */
+function render(value: unknown): string {
   try {
-    return String(value);
+    const text = inspect(value, { depth: 2, breakLength: Number.POSITIVE_INFINITY, maxArrayLength: 10, maxStringLength: 120 });
+    return text.length > 200 ? `${text.slice(0, 197)}...` : text;
   } catch {
     return Object.prototype.toString.call(value);
   }
