@@ -1,7 +1,7 @@
 import { inspect } from 'node:util';
 import { AbortError, AcquireTimeoutError, AsyncSemaphore, Permit, type Semaphore, SharedSemaphore } from 'threadgate';
 import { describe, expect, it } from 'vitest';
-import { within } from './helpers.js';
+import { waitUntil, within } from './helpers.js';
 
 describe('AsyncSemaphore', () => {
   it.each([
@@ -94,6 +94,24 @@ describe('AsyncSemaphore', () => {
       expect(sem.available).toBe(2);
     }
     expect(sem.available).toBe(2);
+  });
+
+  it("a unit that release() gave back on a holder's behalf is not given back twice, by a permit or a withPermit", async () => {
+    for (const sem of [new AsyncSemaphore(2), new SharedSemaphore(2)]) {
+      const permit = sem.tryAcquire();
+      sem.release(); // the hand-off: somebody gave its unit back for it
+      expect(() => permit?.release()).toThrow(expect.objectContaining({ code: 'ERR_SEMAPHORE_OVER_RELEASE' }));
+      expect(sem.available).toBe(2);
+
+      let finish: ((value: number) => void) | undefined;
+      const held = sem.withPermit(() => new Promise<number>((resolve) => (finish = resolve)));
+      await waitUntil(() => finish !== undefined, 1_000, 'the call to start');
+      sem.release(); // gives back the unit the running call holds
+      finish?.(5);
+      await expect(within(1_000, held)).rejects.toMatchObject({ code: 'ERR_SEMAPHORE_OVER_RELEASE' });
+      expect(sem.available).toBe(2); // never above the capacity
+      expect(sem.tryAcquire(2)?.weight).toBe(2);
+    }
   });
 
   it('a permit is a Permit that reads its weight and state, from either semaphore; only semaphores make one', async () => {

@@ -1,8 +1,8 @@
-import { AcquireTimeoutError, abortErrorFrom, ThreadgateError } from '../errors.js';
+import { AcquireTimeoutError, abortErrorFrom } from '../errors.js';
 import { checkInteger, checkOptionalDuration, checkOptions, checkSignal, MAX_INT32 } from '../validate.js';
 import { FifoQueue } from './fifo-queue.js';
 import { newPermit, type Permit } from './permit.js';
-import { ACQUIRE_OPTIONS, type AcquireOptions, checkWeight, type Semaphore, withPermitOf } from './semaphore.js';
+import { ACQUIRE_OPTIONS, type AcquireOptions, checkWeight, overRelease, type Semaphore, withPermitOf } from './semaphore.js';
 
 /*
  * State: `#available` free units and a FIFO line of waiters. Each `acquire` waiter has its own
@@ -11,7 +11,10 @@ import { ACQUIRE_OPTIONS, type AcquireOptions, checkWeight, type Semaphore, with
  * while in the line, and it holds one unit from its grant until `fn` settles.
  *
  * Invariants, between any two statements that can yield:
- *   I1  #available + units held by un-released permits and running HeldCalls = capacity
+ *   I1  #available <= capacity, always: every give-back checks it, and one that would pass it
+ *       throws (ERR_SEMAPHORE_OVER_RELEASE) and changes nothing. #available + units held by
+ *       un-released permits and running HeldCalls = capacity, unless release(n) gave units back
+ *       on a holder's behalf; that holder's own give-back then throws
  *   I2  #waiting = waiters in the line still WAITING
  *   I3  if the head of the line is WAITING, #available < its weight (no free permit sits next to
  *       a grantable waiter): every path that frees units or removes a waiter calls #grantHead().
@@ -73,7 +76,10 @@ export class AsyncSemaphore implements Semaphore {
     this.#readyScheduled = false;
     for (let call = this.#ready.shift(); call !== undefined; call = this.#ready.shift()) this.#run(call);
   };
+  /** Takes units back (a permit's release, or `release(n)`): never beyond the capacity (I1). */
   readonly #giveBack = (weight: number): void => {
+    const out = this.capacity - this.#available;
+    if (weight > out) throw overRelease(weight, out);
     this.#available += weight;
     this.#grantHead();
   };
@@ -175,27 +181,33 @@ export class AsyncSemaphore implements Semaphore {
     } catch (error) {
       result = Promise.reject(error);
     }
-    // Reactions run in the order they were added: the unit is back before the caller resumes,
-    // as the caller's promise, resolved with `result`, adopts it one job later.
-    result.then(this.#returnUnit, this.#returnUnit);
-    call.resolve(result);
+    // The unit is back before the caller resumes: the caller's promise settles as these return.
+    call.resolve(result.then(this.#returnUnitWith, this.#returnUnitThrowing));
   }
 
-  /** A HeldCall's `fn` has settled: its unit goes back, from one of our own reactions. */
-  readonly #returnUnit = (): void => {
+  /**
+   * A HeldCall's `fn` has settled: its unit goes back, from one of our own reactions. A unit that
+   * `release()` gave back meanwhile is not given back twice: the call rejects with
+   * `ERR_SEMAPHORE_OVER_RELEASE` instead, as a permit's release in `finally` would throw (I1).
+   */
+  #returnUnit(): void {
+    if (this.#available >= this.capacity) throw overRelease(1, 0);
     this.#available += 1;
     this.#grantHead(true);
+  }
+
+  readonly #returnUnitWith = (value: unknown): unknown => {
+    this.#returnUnit();
+    return value;
+  };
+
+  readonly #returnUnitThrowing = (error: unknown): never => {
+    this.#returnUnit();
+    throw error;
   };
 
   release(n = 1): void {
     checkInteger('n', n, 1, MAX_INT32);
-    const out = this.capacity - this.#available;
-    if (n > out) {
-      throw new ThreadgateError(
-        'ERR_SEMAPHORE_OVER_RELEASE',
-        `cannot release ${n} unit(s): only ${out} ${out === 1 ? 'is' : 'are'} out (a bounded semaphore never exceeds its capacity)`,
-      );
-    }
     this.#giveBack(n);
   }
 

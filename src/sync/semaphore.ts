@@ -1,4 +1,4 @@
-import { invalidType, outOfRange } from '../errors.js';
+import { invalidType, outOfRange, ThreadgateError } from '../errors.js';
 import { checkFunction, type OptionNames } from '../validate.js';
 import type { Permit } from './permit.js';
 
@@ -64,4 +64,12 @@ export async function withPermitOf<T>(semaphore: Semaphore, fn: () => T | Promis
   } finally {
     permit.release();
   }
+}
+
+/** Releasing `n` units when only `out` are out: a bounded semaphore never exceeds its capacity. */
+export function overRelease(n: number, out: number): ThreadgateError {
+  return new ThreadgateError(
+    'ERR_SEMAPHORE_OVER_RELEASE',
+    `cannot release ${n} unit(s): only ${out} ${out === 1 ? 'is' : 'are'} out (a bounded semaphore never exceeds its capacity)`,
+  );
 }

@@ -7,7 +7,7 @@ import { type FastPaths, fastPathsOn, isWasmMemory, sharedMemory, type WasmMemor
 import { holdEventLoop, releaseEventLoop } from './keep-alive.js';
 import { newPermit, type Permit } from './permit.js';
 import { registerResource, type ThreadScopedResource, wasTerminated } from './registry.js';
-import { ACQUIRE_OPTIONS, type AcquireOptions, checkWeight, type Semaphore, withPermitOf } from './semaphore.js';
+import { ACQUIRE_OPTIONS, type AcquireOptions, checkWeight, overRelease, type Semaphore, withPermitOf } from './semaphore.js';
 
 /*
  * ─── Memory layout ────────────────────────────────────────────────────────────────────────────
@@ -900,13 +900,6 @@ function validateHandle(handle: unknown): Storage {
   const bytes = bytesFor(holders, waiters);
   if (buffer.byteLength < bytes) fail(`it is ${buffer.byteLength} bytes; its header needs ${bytes}`);
   return { memory, buffer };
-}
-
-function overRelease(n: number, out: number): ThreadgateError {
-  return new ThreadgateError(
-    'ERR_SEMAPHORE_OVER_RELEASE',
-    `cannot release ${n} unit(s): only ${out} ${out === 1 ? 'is' : 'are'} out (a bounded semaphore never exceeds its capacity)`,
-  );
 }
 
 /**
