@@ -16,11 +16,18 @@ export function checkInteger(name: string, value: unknown, min: number, max = Nu
   return value;
 }
 
-/** A finite or infinite number of milliseconds `>= 0`; `Infinity` means "no limit". */
+/** The longest a Node timer waits: a longer delay fires after 1 ms instead (TimeoutOverflowWarning). */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * A number of milliseconds from 0 to {@link MAX_TIMER_MS}, or `Infinity` ("no limit"). Longer
+ * finite durations are refused, not passed on: a timer given one fires at once, so a 30-day
+ * timeout would expire every task and every wait after 1 ms.
+ */
 export function checkDuration(name: string, value: unknown): number {
-  const allowed = 'a number of milliseconds >= 0 (or Infinity)';
+  const allowed = `a number of milliseconds >= 0 and <= ${MAX_TIMER_MS} (about 24.8 days, the longest a timer waits), or Infinity`;
   if (typeof value !== 'number' || Number.isNaN(value)) throw invalidType(name, value, allowed);
-  if (value < 0) throw outOfRange(name, value, allowed);
+  if (value < 0 || (value > MAX_TIMER_MS && value !== Number.POSITIVE_INFINITY)) throw outOfRange(name, value, allowed);
   return value;
 }
 

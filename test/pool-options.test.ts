@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { AsyncSemaphore, asCompleted, RateLimiter, SharedRateLimiter, SharedSemaphore, WorkerPool, wait, workloads } from 'threadgate';
 import { describe, expect, it } from 'vitest';
-import { runNode, TASKS, type Tasks, tasksPool } from './helpers.js';
+import { runNode, TASKS, type Tasks, tasksPool, within } from './helpers.js';
 
 type Case = [option: string, value: unknown, error: 'TypeError' | 'RangeError', mentions: string];
 
@@ -17,6 +17,8 @@ const badOptions: Case[] = [
   ['minWorkers', -1, 'RangeError', 'an integer from 0 to 2'],
   ['minWorkers', 3, 'RangeError', 'an integer from 0 to 2'],
   ['idleTimeoutMs', -5, 'RangeError', 'milliseconds >= 0'],
+  ['idleTimeoutMs', 3e9, 'RangeError', 'the longest a timer waits'],
+  ['taskTimeoutMs', 2 ** 31, 'RangeError', 'or Infinity'],
   ['idleTimeoutMs', 'soon', 'TypeError', 'milliseconds'],
   ['maxQueue', -1, 'RangeError', 'an integer >= 0'],
   ['maxQueue', 2.5, 'RangeError', 'an integer >= 0'],
@@ -146,6 +148,37 @@ describe('per-call and map options', () => {
     expect(() => pool.map('square', [1], { ordered: 'yes' as never })).toThrow(/options\.ordered must be a boolean/);
     expect(() => pool.map('square', 42 as never)).toThrow(/items must be an Iterable or AsyncIterable/);
     expect(() => pool.map('__proto__' as never, [1] as never)).toThrow(/name must be/);
+  });
+});
+
+describe('durations: no timer is ever set longer than a timer can wait (it would fire after 1 ms)', () => {
+  it('every timeout refuses more than 2^31-1 ms but Infinity; a chunk of many items caps its own', async () => {
+    const warnings: string[] = [];
+    const onWarning = (warning: Error): void => void warnings.push(warning.name);
+    process.on('warning', onWarning);
+    try {
+      const pool = tasksPool({ maxWorkers: 1 });
+      const tooLong = 3e9; // ~35 days: every one of these fired after 1 ms
+      const refusals = [
+        () => pool.with({ timeoutMs: tooLong }),
+        () => pool.map('square', [1], { timeoutMs: tooLong }),
+        () => wait([], { timeoutMs: tooLong }),
+        () => new AsyncSemaphore(1).acquire({ timeoutMs: tooLong }),
+        () => new SharedSemaphore(1).acquire({ timeoutMs: tooLong }),
+        () => new RateLimiter({ maxConcurrent: 1, minIntervalMs: tooLong }),
+      ];
+      for (const refuse of refusals) {
+        await expect((async () => refuse())()).rejects.toMatchObject({ name: 'RangeError', code: 'ERR_OUT_OF_RANGE' });
+      }
+      // 100 items of up to 10^8 ms each: the chunk's 10^10 ms is more than a timer can wait.
+      const items = Array.from({ length: 100 }, (_, i) => i);
+      const squares = await within(10_000, pool.map('square', items, { timeoutMs: 1e8, chunkSize: 100 }).toArray());
+      expect(squares).toEqual(items.map((i) => i * i));
+      expect(await within(10_000, pool.with({ timeoutMs: 2 ** 31 - 1 }).submit('delayed', 20))).toBe(20);
+      expect(warnings).toEqual([]);
+    } finally {
+      process.off('warning', onWarning);
+    }
   });
 });
 

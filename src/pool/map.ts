@@ -1,5 +1,6 @@
 import { AbortError, abortErrorFrom } from '../errors.js';
 import { FifoQueue } from '../sync/fifo-queue.js';
+import { MAX_TIMER_MS } from '../validate.js';
 import { CHUNKS_PER_WORKER, ChunkSizer } from './chunk-sizer.js';
 import { callListener } from './progress.js';
 import type { RanOutcome } from './protocol.js';
@@ -20,7 +21,10 @@ export interface MapOptions {
   buffer?: number;
   /** `true` (default): results in input order. `false`: in completion order. */
   ordered?: boolean;
-  /** Per-item timeout, counted from the start of the item's chunk (a chunk of n items gets n × timeoutMs). */
+  /**
+   * Per-item timeout, counted from the start of the item's chunk (a chunk of n items gets
+   * n × timeoutMs, up to ~24.8 days, the longest a timer waits).
+   */
   timeoutMs?: number;
   /** Aborting stops the map: pending items are cancelled and iteration throws an `AbortError`. */
   signal?: AbortSignal;
@@ -385,7 +389,7 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
     try {
       const expectedMs = this.#sizer.expectedMs(items.length);
       const short = expectedMs !== undefined && expectedMs <= SHORT_CHUNK_MS && !this.#inTail(items.length);
-      chunk.handle = this.#runner.run(items, first, short, this.#timeoutMs * items.length, report, (error, outcome) =>
+      chunk.handle = this.#runner.run(items, first, short, this.#chunkTimeoutMs(items.length), report, (error, outcome) =>
         this.#settle(chunk, error, outcome),
       );
     } catch (thrown) {
@@ -396,6 +400,11 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
       defineIndex(error, first + at);
       this.#fail(error, first + at);
     }
+  }
+
+  /** n × the per-item timeout, but no longer than a timer can wait (a longer one would fire at once). */
+  #chunkTimeoutMs(items: number): number {
+    return this.#timeoutMs === Number.POSITIVE_INFINITY ? this.#timeoutMs : Math.min(this.#timeoutMs * items, MAX_TIMER_MS);
   }
 
   #settle(chunk: Chunk, error: Error | undefined, outcome: RanOutcome | undefined): void {
