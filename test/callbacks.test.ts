@@ -83,6 +83,27 @@ describe('callback(fn): functions as task arguments', () => {
     expect(seen).toBe('RangeError: no such page');
   });
 
+  it('an error it throws reaches the task whole (class name, code, cause); any other thrown value as it is', async () => {
+    class QuotaError extends Error {
+      readonly code = 'E_QUOTA';
+      override name = 'QuotaError';
+    }
+    const pool = tasksPool();
+    const quota = callback(async () => {
+      throw new QuotaError('over quota', { cause: new RangeError('429') });
+    });
+    expect(await within(10_000, pool.submit('describeThrown', quota))).toEqual({
+      name: 'QuotaError',
+      message: 'over quota',
+      code: 'E_QUOTA',
+      cause: 'RangeError: 429',
+    });
+    const thrownString = callback(() => {
+      throw 'busy';
+    });
+    expect(await within(10_000, pool.submit('describeThrown', thrownString))).toEqual({ value: 'busy' });
+  });
+
   it('works nested inside map items, one channel per use', async () => {
     const pool = tasksPool();
     const reported: number[] = [];

@@ -3,6 +3,7 @@ import { expose, type Remote, releaseProxy, wrap } from 'comlink';
 import { invalidType, ThreadgateError } from '../errors.js';
 import { HANDLE_TAG, type Handle, type Shareable } from '../handles.js';
 import { nodeEndpoint } from './node-endpoint.js';
+import { deserializeError, type SerializedError, serializeError } from './remote-error.js';
 import type { AnyFunction } from './types.js';
 
 /**
@@ -74,6 +75,13 @@ export type CallerArgument<P> = P extends AnyFunction
 
 // ─── the caller's side ──────────────────────────────────────────────────────────────────────
 
+/** Marks an answer that is an error `fn` threw, serialized (see `CallbackChannels.open`). */
+const THROWN = '@@threadgate/thrown';
+
+function isThrown(value: unknown): value is { [THROWN]: SerializedError } {
+  return typeof value === 'object' && value !== null && THROWN in value;
+}
+
 export const CALLBACK_KIND = 'callback';
 
 export interface CallbackHandle extends Handle {
@@ -89,7 +97,18 @@ export class CallbackChannels {
   /** Exposes `marked.fn` on a new channel; returns the handle that takes its place in the arguments. */
   open(marked: Callback): CallbackHandle {
     const { port1, port2 } = new MessageChannel();
-    expose(marked.fn, nodeEndpoint(port1));
+    const fn = marked.fn;
+    // An Error `fn` throws crosses as the pool's task errors do: comlink alone keeps only its name,
+    // message and stack, not its `code`, `cause` or other own properties. Other thrown values cross as they are.
+    const answer = async (...args: unknown[]): Promise<unknown> => {
+      try {
+        return await fn(...args);
+      } catch (error) {
+        if (error instanceof Error) return { [THROWN]: serializeError(error) };
+        throw error;
+      }
+    };
+    expose(answer, nodeEndpoint(port1));
     this.#ends.push(port1);
     this.ports.push(port2);
     return { [HANDLE_TAG]: CALLBACK_KIND, version: 1, port: port2 };
@@ -133,7 +152,11 @@ export function reviveCallback(handle: CallbackHandle): (...args: unknown[]) => 
   });
   return (...args: unknown[]) => {
     if (released) return Promise.reject(releasedError());
-    const call = Promise.race([remote(...args) as Promise<unknown>, closed]);
+    const answered = (remote(...args) as Promise<unknown>).then((answer) => {
+      if (isThrown(answer)) throw deserializeError(answer[THROWN]);
+      return answer;
+    });
+    const call = Promise.race([answered, closed]);
     pending.add(call);
     const forget = (): void => {
       pending.delete(call);
