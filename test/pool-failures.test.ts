@@ -466,6 +466,22 @@ describe('WorkerPool: shutdown', () => {
     }
   });
 
+  it('shutdown({ timeoutMs }) stops whatever is not done by the deadline: a cooperative task, a deaf one, a queued one', async () => {
+    const pool = tasksPool({ maxWorkers: 2, cancelGraceMs: 50 });
+    const deaf = pool.submit('spinForever');
+    const cooperative = pool.submit('spinUntilCancelled');
+    const queued = pool.submit('add', 1, 2); // both workers are taken
+    await waitUntil(() => deaf.running && cooperative.running, 10_000, 'both spinners to start');
+    const asked = performance.now();
+    await within(10_000, pool.shutdown({ timeoutMs: 200 }));
+    expect(performance.now() - asked).toBeGreaterThanOrEqual(190);
+    for (const future of [deaf, cooperative, queued]) {
+      await expect(future).rejects.toMatchObject({ name: 'AbortError', message: expect.stringContaining('timeoutMs: 200') });
+    }
+    expect(pool.stats.workers).toBe(0);
+    expect(pool.stats.cancelled).toBe(3);
+  });
+
   it('after shutdown, submit and map reject with ERR_POOL_CLOSED; shutdown is idempotent', async () => {
     const pool = tasksPool();
     await pool.shutdown();

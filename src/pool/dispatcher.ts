@@ -242,6 +242,13 @@ export class Dispatcher {
     }
   }
 
+  /** Stops every running task, as `future.cancel()` does (its worker is terminated if it does not return in time). */
+  cancelRunning(error: (task: Task) => Error): void {
+    for (const task of this.#slots) {
+      if (task !== undefined && !task.settled && this.isRunning(task)) this.cancel(task, error(task));
+    }
+  }
+
   /** Resolves once nothing is queued or in flight. */
   whenIdle(): Promise<void> {
     if (this.#queued === 0 && this.#inFlight === 0) return Promise.resolve();

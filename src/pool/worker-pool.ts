@@ -43,13 +43,23 @@ export interface ShutdownOptions {
   wait?: boolean;
   /** Cancel every task still waiting for a worker (they reject with `AbortError`). Running ones finish. Default `false`. */
   cancelFutures?: boolean;
+  /**
+   * A deadline, for a service that must stop: after this many ms, every task not yet settled is
+   * cancelled as by `future.cancel()`, running ones included (they reject with `AbortError`, their
+   * `currentTask().signal` aborts, and a worker whose task has not returned `cancelGraceMs` later
+   * is terminated). Default `Infinity`: running tasks finish however long they take.
+   */
+  timeoutMs?: number;
 }
 
 const CALL_OPTIONS: OptionNames<CallOptions> = {
   of: 'pool.with()',
   names: { signal: true, timeoutMs: true, transfer: true, onProgress: true },
 };
-const SHUTDOWN_OPTIONS: OptionNames<ShutdownOptions> = { of: 'pool.shutdown()', names: { wait: true, cancelFutures: true } };
+const SHUTDOWN_OPTIONS: OptionNames<ShutdownOptions> = {
+  of: 'pool.shutdown()',
+  names: { wait: true, cancelFutures: true, timeoutMs: true },
+};
 const MAP_OPTIONS: OptionNames<MapOptions> = {
   of: 'pool.map() and pool.starmap()',
   names: { chunkSize: true, buffer: true, ordered: true, timeoutMs: true, signal: true, onProgress: true },
@@ -201,10 +211,20 @@ export class WorkerPool<M = UntypedModule> implements AsyncDisposable {
    */
   shutdown(options?: ShutdownOptions): Promise<void> {
     const opts = checkOptions('options', options, SHUTDOWN_OPTIONS);
+    const timeoutMs = checkOptionalDuration('options.timeoutMs', opts.timeoutMs) ?? Number.POSITIVE_INFINITY;
     this.#closed = true;
     if (opts.cancelFutures === true)
       this.#dispatcher.cancelQueued(() => new AbortError('cancelled by pool.shutdown({ cancelFutures: true })'));
     this.#shutdown ??= this.#dispatcher.whenIdle().then(() => this.#dispatcher.destroy());
+    if (timeoutMs !== Number.POSITIVE_INFINITY) {
+      const stop = (): void => {
+        const why = `stopped by pool.shutdown({ timeoutMs: ${timeoutMs} }): not done by then`;
+        this.#dispatcher.cancelQueued(() => new AbortError(why));
+        this.#dispatcher.cancelRunning(() => new AbortError(why));
+      };
+      const deadline = setTimeout(stop, timeoutMs);
+      void this.#shutdown.then(() => clearTimeout(deadline));
+    }
     return opts.wait === false ? Promise.resolve() : this.#shutdown;
   }
 
