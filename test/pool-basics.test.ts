@@ -140,6 +140,22 @@ describe('WorkerPool: map', () => {
     expect(sums).toEqual([3, 7, 11]);
   });
 
+  it('a chunk sized from cheap first items is cut short when later items prove dear: both workers share those', async () => {
+    const pool = tasksPool({ maxWorkers: 2, minWorkers: 2 });
+    await within(10_000, Promise.all([pool.submit('busy', 1), pool.submit('busy', 1)])); // both workers up
+    function* costs(): Generator<number> {
+      for (let i = 0; i < 300; i++) yield 0; // as cheap as an item gets: chunks grow large
+      for (let i = 0; i < 60; i++) yield 5;
+    }
+    const threads = await within(20_000, pool.map('busy', costs()).toArray());
+    expect(threads).toHaveLength(360);
+    const dear = new Map<number, number>();
+    for (const thread of threads.slice(300)) dear.set(thread, (dear.get(thread) ?? 0) + 1);
+    // Uncut, the chunk that took the first dear item took all 60, on one worker.
+    expect(dear.size).toBe(2);
+    for (const count of dear.values()) expect(count).toBeGreaterThanOrEqual(10);
+  });
+
   it('an item that cannot be sent fails the map at that item: every item before it still runs', async () => {
     const pool = tasksPool();
     const items = [0, 1, 2, 3, 4, () => 5, 6, 7];

@@ -177,6 +177,10 @@ function runChunk(running: RunningTask, extras: TaskExtras, fn: TaskFunction, st
   // structured-clone path, ~140 ns an item instead of ~26 for numbers.
   const values: unknown[] = [];
   const call = extras.spread ? (item: unknown) => fn(...(item as unknown[])) : (item: unknown) => fn(item);
+  const { cutAfterMs } = extras;
+  // The clock is read every `stride` items, about 64 times a chunk: ~30 ns a read, next to 1 µs items.
+  const stride = Math.max(1, Math.floor(items.length / 64));
+  let untilCheck = stride;
   for (let i = 0; i < items.length; i++) {
     let result: unknown;
     try {
@@ -185,8 +189,12 @@ function runChunk(running: RunningTask, extras: TaskExtras, fn: TaskFunction, st
       values.length = i;
       return finish(startedAt, t0, values, serializeError(error), i);
     }
-    if (isThenable(result)) return continueAsync(call, items, values, i, result, startedAt, t0);
+    if (isThenable(result)) return continueAsync(call, items, values, i, result, startedAt, t0, cutAfterMs);
     values.push(result);
+    if (cutAfterMs !== undefined && --untilCheck === 0) {
+      if (performance.now() - t0 > cutAfterMs && i + 1 < items.length) break; // the pool sends the rest again
+      untilCheck = stride;
+    }
   }
   return finish(startedAt, t0, values);
 }
@@ -199,11 +207,15 @@ async function continueAsync(
   pending: PromiseLike<unknown>,
   startedAt: number,
   t0: number,
+  cutAfterMs: number | undefined,
 ): Promise<Outcome> {
   let i = from;
   try {
     values.push(await pending);
-    for (i = from + 1; i < items.length; i++) values.push(await call(items[i]));
+    for (i = from + 1; i < items.length; i++) {
+      if (cutAfterMs !== undefined && performance.now() - t0 > cutAfterMs) break; // the pool sends the rest again
+      values.push(await call(items[i]));
+    }
   } catch (error) {
     values.length = i;
     return finish(startedAt, t0, values, serializeError(error), i);

@@ -51,20 +51,28 @@ export interface MapProgress {
  */
 const SHORT_CHUNK_MS = 50;
 
+/** One chunk, as a map hands it to its pool. */
+export interface ChunkSpec {
+  items: unknown[];
+  /** The map index of the first item. */
+  first: number;
+  /** Expected to run briefly: it may wait in a busy worker's inbox (see TaskSpec). */
+  short: boolean;
+  timeoutMs: number;
+  /** See `TaskExtras.cutAfterMs`. */
+  cutAfterMs: number | undefined;
+}
+
 /** How a map hands chunks to its pool. */
 export interface ChunkRunner {
   readonly workers: number;
   readonly taskName: string;
   /**
    * Submits one chunk; throws when the pool refuses it (closed, queue full), or an
-   * {@link ItemRefused} for an item that cannot be sent, submitting nothing. `short`: the chunk is
-   * expected to run briefly, so it may wait in a busy worker's inbox (see TaskSpec).
+   * {@link ItemRefused} for an item that cannot be sent, submitting nothing.
    */
   run(
-    items: unknown[],
-    firstIndex: number,
-    short: boolean,
-    timeoutMs: number,
+    chunk: ChunkSpec,
     onProgress: ((value: unknown) => unknown) | undefined,
     settle: (error: Error | undefined, outcome: RanOutcome | undefined) => void,
   ): { cancel(error: Error): void };
@@ -81,6 +89,8 @@ export class ItemRefused {
 interface Chunk {
   first: number;
   count: number;
+  /** Kept until it settles: a chunk cut short sends the rest again. */
+  items: unknown[];
   values: unknown[] | undefined;
   handle: { cancel(error: Error): void } | undefined;
 }
@@ -119,6 +129,8 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
   #offset = 0;
   /** Completion-order delivery. */
   readonly #arrived = new FifoQueue<unknown>();
+  /** What chunks cut short left undone, to send again before pulling more (in index order). */
+  readonly #leftOver: { first: number; items: unknown[] }[] = [];
   /** The error to throw, and (ordered) at which item. */
   #error: { at: number; error: unknown } | undefined;
   #waiter: { resolve: (r: IteratorResult<R>) => void; reject: (e: unknown) => void } | undefined;
@@ -216,7 +228,7 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
       this.#fill();
       return Promise.resolve({ done: false, value: value as R });
     }
-    if (this.#sourceDone && this.#inFlight.size === 0 && this.#error === undefined) {
+    if (this.#sourceDone && this.#inFlight.size === 0 && this.#leftOver.length === 0 && this.#error === undefined) {
       this.#finish();
       return Promise.resolve({ done: true, value: undefined });
     }
@@ -270,7 +282,9 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
 
   /** Pulls items and launches chunks while there is room. One pass at a time. */
   #fill(): void {
-    if (this.#filling || this.#finished || this.#sourceDone) return;
+    if (this.#filling || this.#finished) return;
+    this.#sendLeftOvers();
+    if (this.#sourceDone || this.#leftOver.length > 0) return;
     this.#filling = true;
     if (this.#async) {
       this.#fillAsync().finally(() => {
@@ -355,8 +369,12 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
     this.#total = this.#pulled + pending;
   }
 
+  /** Items not sent yet, when the total is known: not pulled yet, or left over by a chunk cut short. */
   #remaining(): number | undefined {
-    return this.#total === undefined ? undefined : this.#total - this.#pulled;
+    if (this.#total === undefined) return undefined;
+    let leftOver = 0;
+    for (const { items } of this.#leftOver) leftOver += items.length;
+    return this.#total - this.#pulled + leftOver;
   }
 
   /**
@@ -381,17 +399,21 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
    * index: the items before it are sent as a chunk of their own, and their results come first.
    */
   #submit(first: number, items: unknown[]): void {
-    const chunk: Chunk = { first, count: items.length, values: undefined, handle: undefined };
+    const chunk: Chunk = { first, count: items.length, items, values: undefined, handle: undefined };
     this.#inFlight.set(first, chunk);
     const report = this.#onProgress
       ? (value: unknown) => this.#report({ completed: this.#completed, total: this.#total, value })
       : undefined;
     try {
       const expectedMs = this.#sizer.expectedMs(items.length);
-      const short = expectedMs !== undefined && expectedMs <= SHORT_CHUNK_MS && !this.#inTail(items.length);
-      chunk.handle = this.#runner.run(items, first, short, this.#chunkTimeoutMs(items.length), report, (error, outcome) =>
-        this.#settle(chunk, error, outcome),
-      );
+      const spec: ChunkSpec = {
+        items,
+        first,
+        short: expectedMs !== undefined && expectedMs <= SHORT_CHUNK_MS && !this.#inTail(items.length),
+        timeoutMs: this.#chunkTimeoutMs(items.length),
+        cutAfterMs: this.#sizer.cutAfterMs(items.length),
+      };
+      chunk.handle = this.#runner.run(spec, report, (error, outcome) => this.#settle(chunk, error, outcome));
     } catch (thrown) {
       // Refused (closed, queue full, an item that cannot cross): a fresh error, ours to mark.
       this.#inFlight.delete(first);
@@ -419,8 +441,10 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
     chunk.values = values;
     this.#sizer.observe(runMs, values.length + (failure ? 1 : 0));
     this.#completed += values.length;
+    if (failure === undefined && values.length < chunk.count)
+      this.#keepLeftOver(chunk.first + values.length, chunk.items.slice(values.length));
     if (this.#ordered) {
-      if (values.length > 0) this.#ready.set(chunk.first, { ...chunk, count: values.length });
+      if (values.length > 0) this.#ready.set(chunk.first, { ...chunk, items: [], count: values.length });
     } else {
       for (const value of values) this.#arrived.push(value);
     }
@@ -431,6 +455,25 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
     if (this.#onProgress) void this.#report({ completed: this.#completed, total: this.#total });
     this.#wake();
     this.#fill();
+  }
+
+  /** Items a chunk cut short left undone (see `TaskExtras.cutAfterMs`), kept in index order. */
+  #keepLeftOver(first: number, items: unknown[]): void {
+    let at = this.#leftOver.length;
+    while (at > 0 && (this.#leftOver[at - 1] as { first: number }).first > first) at--;
+    this.#leftOver.splice(at, 0, { first, items });
+  }
+
+  /** Sends again what chunks cut short left undone, ahead of anything not pulled yet, while there is room. */
+  #sendLeftOvers(): void {
+    while (this.#leftOver.length > 0 && this.#error === undefined && this.#inFlight.size < CHUNKS_PER_WORKER * this.#runner.workers) {
+      const head = this.#leftOver[0] as { first: number; items: unknown[] };
+      const size = Math.min(head.items.length, this.#sizer.next(this.#remaining()));
+      const items = head.items.slice(0, size);
+      if (size === head.items.length) this.#leftOver.shift();
+      else this.#leftOver[0] = { first: head.first + size, items: head.items.slice(size) };
+      this.#submit(head.first, items);
+    }
   }
 
   /**
@@ -452,6 +495,8 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
     for (const chunk of this.#inFlight.values()) {
       if (!this.#ordered || chunk.first > at) this.#cancelChunk(chunk);
     }
+    const keep = this.#leftOver.filter(({ first }) => this.#ordered && first < at);
+    this.#leftOver.splice(0, this.#leftOver.length, ...keep);
     this.#wake();
   }
 
@@ -467,6 +512,7 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
     this.#signal?.removeEventListener('abort', this.#onAbort);
     for (const chunk of [...this.#inFlight.values()]) this.#cancelChunk(chunk);
     this.#ready.clear();
+    this.#leftOver.length = 0;
     if (!this.#sourceDone) {
       this.#sourceDone = true;
       try {

@@ -18,6 +18,12 @@ export interface TaskExtras {
   items?: unknown[];
   /** Chunk items are argument tuples (`starmap`). */
   spread?: boolean;
+  /**
+   * A chunk sized from a guess at what its items cost: once it has run this many ms, it stops after
+   * the item in hand and returns what is done (fewer values than items, and no error). The pool
+   * sends the rest again, in chunks sized from what it has just learnt.
+   */
+  cutAfterMs?: number;
   /** Arguments contain handles of shared objects that the runtime must revive. */
   revive?: boolean;
   /** The pool waits for the start of this task (it has a timeout): notify the board word. */

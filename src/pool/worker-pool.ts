@@ -305,7 +305,7 @@ export class WorkerPool<M = UntypedModule> implements AsyncDisposable {
     const runner: ChunkRunner = {
       workers: this.#options.maxWorkers,
       taskName: name,
-      run: (chunk, firstIndex, short, timeoutMs, onProgress, settle) => {
+      run: ({ items: chunk, first: firstIndex, short, timeoutMs, cutAfterMs }, onProgress, settle) => {
         if (this.#closed) throw new PoolClosedError();
         if (!this.#dispatcher.hasRoom()) throw new QueueFullError(this.#options.maxQueue);
         const notArguments = spread ? chunk.findIndex((item) => !Array.isArray(item)) : -1;
@@ -328,6 +328,7 @@ export class WorkerPool<M = UntypedModule> implements AsyncDisposable {
         const progress = onProgress ? openProgressChannel(onProgress) : undefined;
         const extras: TaskExtras = { ...taskExtras(prepared.revive, progress?.port), items: prepared.values };
         if (spread) extras.spread = true;
+        if (cutAfterMs !== undefined) extras.cutAfterMs = cutAfterMs;
         const task = this.#dispatcher.submit({
           fn: name,
           args: undefined,
