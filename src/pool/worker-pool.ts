@@ -223,7 +223,8 @@ export class WorkerPool<M = UntypedModule> implements AsyncDisposable {
         this.#dispatcher.cancelRunning(() => new AbortError(why));
       };
       const deadline = setTimeout(stop, timeoutMs);
-      void this.#shutdown.then(() => clearTimeout(deadline));
+      const stopWaiting = (): void => clearTimeout(deadline);
+      this.#shutdown.then(stopWaiting, stopWaiting); // both ways: a rejection of this derived promise would go unheard
     }
     return opts.wait === false ? Promise.resolve() : this.#shutdown;
   }
