@@ -67,6 +67,8 @@ export function checkFunction<F>(name: string, value: unknown): F {
 export interface OptionNames<T> {
   readonly of: string;
   readonly names: Readonly<Record<keyof T, true>>;
+  /** What other libraries call some of these options (Piscina's `maxThreads`), to suggest ours. */
+  readonly elsewhere?: Readonly<Record<string, keyof T & string>>;
 }
 
 /**
@@ -78,15 +80,48 @@ export function checkOptions<T extends object>(name: string, value: unknown, opt
   if (value === null || typeof value !== 'object') throw invalidType(name, value, 'an options object');
   for (const key of Object.keys(value)) {
     if (!Object.hasOwn(options.names, key)) {
-      const known = Object.keys(options.names).join(', ');
+      const known = Object.keys(options.names);
+      const guess =
+        (options.elsewhere && Object.hasOwn(options.elsewhere, key) ? options.elsewhere[key] : undefined) ?? closestName(key, known);
       throw invalidValue(
         `${name}.${key}`,
         (value as Record<string, unknown>)[key],
-        `left out: it is not an option of ${options.of} (its options are ${known})`,
+        `left out: it is not an option of ${options.of}${guess ? ` (did you mean ${guess}?)` : ''}; its options are ${known.join(', ')}`,
       );
     }
   }
   return value as Partial<T>;
+}
+
+/**
+ * The name among `names` that `name` most likely misspells, if one is close: the same but for
+ * case, one that begins with the other (`timeout`, `timeoutMs`), or a few letters apart.
+ */
+export function closestName(name: string, names: readonly string[]): string | undefined {
+  const lower = name.toLowerCase();
+  let best: string | undefined;
+  let bestDistance = Math.max(2, Math.floor(name.length / 3)) + 1;
+  for (const candidate of names) {
+    const other = candidate.toLowerCase();
+    if (other === lower || other.startsWith(lower) || lower.startsWith(other)) return candidate;
+    const distance = editDistance(lower, other);
+    if (distance < bestDistance) [best, bestDistance] = [candidate, distance];
+  }
+  return best;
+}
+
+/** Levenshtein distance: the fewest one-letter insertions, deletions and substitutions from `a` to `b`. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const substitution = (previous[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1);
+      current[j] = Math.min((previous[j] as number) + 1, (current[j - 1] as number) + 1, substitution);
+    }
+    previous = current;
+  }
+  return previous[b.length] as number;
 }
 
 function describeRange(min: number, max: number): string {

@@ -54,6 +54,9 @@ describe('WorkerPool: only exported functions are tasks', () => {
     expect(error.code).toBe('ERR_UNKNOWN_TASK');
     expect(error.message).toContain("'missing' is not exported");
     expect(error.message).toContain('add');
+    expect(error.message).not.toContain('did you mean');
+    const misspelt = (await pool.submit('sqaure' as never).catch((e: unknown) => e)) as Error;
+    expect(misspelt.message).toContain("(did you mean 'square'?)");
   });
 
   it('rejects an export that is not a function', async () => {

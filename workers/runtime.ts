@@ -31,6 +31,7 @@ import {
   setTaskControl,
   THREAD_ID,
 } from '../src/task-control.js';
+import { closestName } from '../src/validate.js';
 
 type TaskFunction = (...args: unknown[]) => unknown;
 
@@ -322,8 +323,9 @@ function lookup(name: string): TaskFunction {
       value === undefined
         ? 'is not exported by'
         : `is exported by ${typeof value === 'object' ? 'an object' : `a ${typeof value}`}, not a function, in`;
+    const guess = value === undefined ? closestName(name, available) : undefined;
     const error = new TypeError(
-      `task '${name}' ${why} the worker module ${data.moduleUrl}; its exported functions are: ${available.join(', ') || '(none)'}`,
+      `task '${name}' ${why} the worker module ${data.moduleUrl}${guess ? ` (did you mean '${guess}'?)` : ''}; its exported functions are: ${available.join(', ') || '(none)'}`,
     ) as TypeError & { code: string };
     error.code = 'ERR_UNKNOWN_TASK';
     throw error;

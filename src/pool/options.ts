@@ -98,6 +98,15 @@ const POOL_OPTIONS: OptionNames<WorkerPoolOptions> = {
     resourceLimits: true,
     execArgv: true,
   },
+  elsewhere: {
+    filename: 'module',
+    maxThreads: 'maxWorkers',
+    minThreads: 'minWorkers',
+    max_workers: 'maxWorkers',
+    idleTimeout: 'idleTimeoutMs',
+    initargs: 'initArgs',
+    max_tasks_per_child: 'maxTasksPerWorker',
+  },
 };
 const RESOURCE_LIMITS = ['maxOldGenerationSizeMb', 'maxYoungGenerationSizeMb', 'codeRangeSizeMb', 'stackSizeMb'];
 
