@@ -65,6 +65,13 @@ describe('SharedSemaphore across threads', () => {
     expect(again.kept.sem).toBeInstanceOf(SharedSemaphore);
   });
 
+  it('in initArgs arrives live for the initializer (the worker loads what revives it first)', async () => {
+    const sem = new SharedSemaphore(4);
+    const pool = tasksPool({ maxWorkers: 1, initializer: 'init', initArgs: [sem] });
+    // Returned as it was kept: a live SharedSemaphore comes back as the caller's own object.
+    expect(await within(10_000, pool.submit('getInit'))).toBe(sem);
+  });
+
   it('regression: two back-to-back releases with two sleeping waiters wake both', async () => {
     const pool = tasksPool({ maxWorkers: 2 });
     const sem = new SharedSemaphore(2);

@@ -12,12 +12,9 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { parentPort, type TransferListItem, threadId, workerData } from 'node:worker_threads';
 import { hasHeldShareable, toHandles } from '../src/handles.js';
-import { takeRevivedCallbacks } from '../src/pool/callback.js';
-import { connectProgress } from '../src/pool/progress.js';
 import type { Outcome, RanOutcome, Retirement, RuntimeData, TaskExtras, TaskMessage } from '../src/pool/protocol.js';
 import { BATCH, BATCH_OUTCOME, type BatchOutcome, FORBIDDEN_TASK_NAMES, RETIREMENT, SKIPPED } from '../src/pool/protocol.js';
 import { type SerializedError, serializeError } from '../src/pool/remote-error.js';
-import { reviveHandles } from '../src/revive.js';
 import type { RunningTask } from '../src/task-context.js';
 import {
   CANCEL,
@@ -39,6 +36,9 @@ const data = workerData as RuntimeData;
 const board = data.board;
 
 let exports: Record<string, unknown> | undefined;
+/** runtime-extras.ts, once a task has needed it. */
+let extrasModule: ExtrasModule | undefined;
+let loadingExtras: Promise<void> | undefined;
 let loading: Promise<void> | undefined;
 let loadFailure: SerializedError | undefined;
 const functions = new Map<string, TaskFunction>();
@@ -84,13 +84,15 @@ function start(message: TaskMessage): Outcome | Promise<Outcome> {
   const [fn, slot, id, args, extras] = message;
   if (slot === BATCH) return runBatch(args as TaskMessage[], 0);
   if (slot < 0) return SKIPPED; // the pool's probe for a worker that starts: nothing to run
+  if (extrasModule === undefined && (extras?.revive || extras?.progress)) return loadExtras().then(() => start(message));
   const base = slot * SLOT_WORDS;
   Atomics.store(board, base + THREAD_ID, threadId);
   // QUEUED → RUNNING, unless the pool marked it SKIP first (cancelled before it started).
   if (Atomics.compareExchange(board, base + STATE, QUEUED, RUNNING) !== QUEUED) return SKIPPED;
   if (extras?.watchStart) Atomics.notify(board, base + STATE);
   const startedAt = performance.timeOrigin + performance.now();
-  const running: RunningTask = { board, slot, id, progress: extras?.progress ? connectProgress(extras.progress) : undefined };
+  const progress = extras?.progress ? (extrasModule as ExtrasModule).connectProgress(extras.progress) : undefined;
+  const running: RunningTask = { board, slot, id, progress };
   setTaskControl(running);
   if (loadFailure !== undefined) return finish(startedAt, 0, [], loadFailure);
   let task: TaskFunction;
@@ -166,6 +168,7 @@ function postFailedAt(slot: number, id: number, [values, startedAt, runMs]: RanO
 
 /** Revives the handles among a task's arguments; the callbacks among them are the task's to release. */
 function revive(running: RunningTask, values: unknown[] | undefined): unknown[] {
+  const { reviveHandles, takeRevivedCallbacks } = extrasModule as ExtrasModule;
   const live = reviveHandles(values ?? []) as unknown[];
   running.callbacks = takeRevivedCallbacks();
   return live;
@@ -334,6 +337,16 @@ function lookup(name: string): TaskFunction {
   return value as TaskFunction;
 }
 
+type ExtrasModule = typeof import('./runtime-extras.js');
+
+/** Loads runtime-extras.ts, once: before the first task with shared objects, callbacks or progress starts. */
+function loadExtras(): Promise<void> {
+  loadingExtras ??= import('./runtime-extras.js').then((module) => {
+    extrasModule = module;
+  });
+  return loadingExtras;
+}
+
 function load(): Promise<void> {
   loading ??= (async () => {
     let stage = 'register TypeScript support (tsx) for';
@@ -348,7 +361,8 @@ function load(): Promise<void> {
       if (data.initializer !== undefined) {
         stage = `run the initializer '${data.initializer}' of`;
         const init = lookup(data.initializer);
-        const args = data.initArgsRevive ? (reviveHandles(data.initArgs) as unknown[]) : data.initArgs;
+        if (data.initArgsRevive) await loadExtras();
+        const args = data.initArgsRevive ? ((extrasModule as ExtrasModule).reviveHandles(data.initArgs) as unknown[]) : data.initArgs;
         await init(...args);
       }
     } catch (error) {
