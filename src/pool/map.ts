@@ -464,9 +464,12 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
     this.#leftOver.splice(at, 0, { first, items });
   }
 
-  /** Sends again what chunks cut short left undone, ahead of anything not pulled yet, while there is room. */
+  /**
+   * Sends again what chunks cut short left undone, ahead of anything not pulled yet, while there is
+   * room. Also once an error is recorded: what #fail kept comes before it and must still run.
+   */
   #sendLeftOvers(): void {
-    while (this.#leftOver.length > 0 && this.#error === undefined && this.#inFlight.size < CHUNKS_PER_WORKER * this.#runner.workers) {
+    while (this.#leftOver.length > 0 && this.#inFlight.size < CHUNKS_PER_WORKER * this.#runner.workers) {
       const head = this.#leftOver[0] as { first: number; items: unknown[] };
       const size = Math.min(head.items.length, this.#sizer.next(this.#remaining()));
       const items = head.items.slice(0, size);
