@@ -76,12 +76,15 @@ export class AsyncSemaphore implements Semaphore {
     this.#readyScheduled = false;
     for (let call = this.#ready.shift(); call !== undefined; call = this.#ready.shift()) this.#run(call);
   };
-  /** Takes units back (a permit's release, or `release(n)`): never beyond the capacity (I1). */
-  readonly #giveBack = (weight: number): void => {
+  /**
+   * Takes units back (a permit's release, `release(n)`, a HeldCall's end): never beyond the
+   * capacity (I1). `inReaction`: called from one of our own reactions (see #grantHead).
+   */
+  readonly #giveBack = (weight: number, inReaction = false): void => {
     const out = this.capacity - this.#available;
     if (weight > out) throw overRelease(weight, out);
     this.#available += weight;
-    this.#grantHead();
+    this.#grantHead(inReaction);
   };
 
   /** @param capacity how many units may be out at once: an integer from 1 to 2^31-1. */
@@ -185,24 +188,16 @@ export class AsyncSemaphore implements Semaphore {
     call.resolve(result.then(this.#returnUnitWith, this.#returnUnitThrowing));
   }
 
-  /**
-   * A HeldCall's `fn` has settled: its unit goes back, from one of our own reactions. A unit that
-   * `release()` gave back meanwhile is not given back twice: the call rejects with
-   * `ERR_SEMAPHORE_OVER_RELEASE` instead, as a permit's release in `finally` would throw (I1).
-   */
-  #returnUnit(): void {
-    if (this.#available >= this.capacity) throw overRelease(1, 0);
-    this.#available += 1;
-    this.#grantHead(true);
-  }
-
+  // A HeldCall's `fn` has settled: its unit goes back, from one of our own reactions. A unit that
+  // `release()` gave back meanwhile is not given back twice: the call rejects with
+  // ERR_SEMAPHORE_OVER_RELEASE instead, as a permit's release in `finally` would throw (I1).
   readonly #returnUnitWith = (value: unknown): unknown => {
-    this.#returnUnit();
+    this.#giveBack(1, true);
     return value;
   };
 
   readonly #returnUnitThrowing = (error: unknown): never => {
-    this.#returnUnit();
+    this.#giveBack(1, true);
     throw error;
   };
 
