@@ -242,11 +242,10 @@ export class Dispatcher {
     }
   }
 
-  /** Stops every running task, as `future.cancel()` does (its worker is terminated if it does not return in time). */
-  cancelRunning(error: (task: Task) => Error): void {
-    for (const task of this.#slots) {
-      if (task !== undefined && !task.settled && this.isRunning(task)) this.cancel(task, error(task));
-    }
+  /** Cancels every task not settled: those `cancelQueued` cancels, then the running ones, as `future.cancel()` does. */
+  cancelAll(error: (task: Task) => Error): void {
+    this.cancelQueued(error);
+    for (const task of this.#slots) if (task !== undefined && !task.settled) this.cancel(task, error(task));
   }
 
   /** Resolves once nothing is queued or in flight. */

@@ -219,8 +219,7 @@ export class WorkerPool<M = UntypedModule> implements AsyncDisposable {
     if (timeoutMs !== Number.POSITIVE_INFINITY) {
       const stop = (): void => {
         const why = `stopped by pool.shutdown({ timeoutMs: ${timeoutMs} }): not done by then`;
-        this.#dispatcher.cancelQueued(() => new AbortError(why));
-        this.#dispatcher.cancelRunning(() => new AbortError(why));
+        this.#dispatcher.cancelAll(() => new AbortError(why));
       };
       const deadline = setTimeout(stop, timeoutMs);
       const stopWaiting = (): void => clearTimeout(deadline);
