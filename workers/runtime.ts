@@ -361,8 +361,11 @@ function load(): Promise<void> {
       if (data.initializer !== undefined) {
         stage = `run the initializer '${data.initializer}' of`;
         const init = lookup(data.initializer);
-        if (data.initArgsRevive) await loadExtras();
-        const args = data.initArgsRevive ? ((extrasModule as ExtrasModule).reviveHandles(data.initArgs) as unknown[]) : data.initArgs;
+        let args = data.initArgs;
+        if (data.initArgsRevive) {
+          await loadExtras();
+          args = (extrasModule as ExtrasModule).reviveHandles(args) as unknown[];
+        }
         await init(...args);
       }
     } catch (error) {
