@@ -3,7 +3,9 @@
  * interleaved: each round is a tinybench `Bench` holding every case of a group, and the
  * samples of all rounds are merged, so machine noise (this is a 2-core, shared machine) falls on
  * every case alike. Each case reports per-operation latency statistics (mean, p50, p99, margin
- * of error, sample count) and ops/s.
+ * of error, sample count) and ops/s, and the median of each round, so that two cases can be
+ * compared round by round (`pairedRatio`): a slow spell of the host then slows both sides of a
+ * pair instead of one case's whole window.
  */
 import { Bench } from 'tinybench';
 
@@ -19,6 +21,8 @@ export interface CaseResult {
   /** Relative margin of error of the mean, percent (95%). */
   rme: number;
   samples: number;
+  /** The median per operation of each round, in round order (absent for hand-measured results). */
+  roundP50Ms?: number[];
   /** Extra figures a case reports (speed-ups, observed concurrency...). */
   extra?: Record<string, number | string>;
 }
@@ -44,6 +48,7 @@ export interface GroupOptions {
 /** Runs the cases of a group interleaved over several rounds; returns one result per case. */
 export async function runGroup(suite: string, group: string, cases: Case[], options: GroupOptions): Promise<CaseResult[]> {
   const samples = new Map<string, number[]>(cases.map((c) => [c.name, []]));
+  const roundMedians = new Map<string, number[]>(cases.map((c) => [c.name, []]));
   for (const c of cases) await c.setup?.();
   try {
     for (let round = 0; round < options.rounds; round++) {
@@ -68,13 +73,42 @@ export async function runGroup(suite: string, group: string, cases: Case[], opti
         const latency = result.latency?.samples;
         const list = samples.get(task.name) as number[];
         const ops = (cases.find((c) => c.name === task.name) as Case).ops;
-        if (latency) for (let i = 0; i < latency.length; i++) list.push((latency[i] as number) / ops); // per operation
+        if (!latency || latency.length === 0) continue;
+        const perOp = Array.from(latency, (ms) => ms / ops);
+        list.push(...perOp);
+        (roundMedians.get(task.name) as number[]).push(summarize(perOp).p50Ms);
       }
     }
   } finally {
     for (const c of cases) await stopWithin(TEARDOWN_MS, `${suite} › ${group} › ${c.name}`, c.teardown);
   }
-  return cases.map((c) => ({ suite, group, name: c.name, ...summarize(samples.get(c.name) as number[]) }));
+  return cases.map((c) => ({
+    suite,
+    group,
+    name: c.name,
+    ...summarize(samples.get(c.name) as number[]),
+    roundP50Ms: roundMedians.get(c.name) as number[],
+  }));
+}
+
+/** How `pairedRatio` saw a pair of cases: the median of the rounds' ratios, and their spread. */
+export interface PairedRatio {
+  median: number;
+  low: number;
+  high: number;
+  rounds: number;
+}
+
+/**
+ * How many times faster `fast` ran than `slow`, round by round: each round's ratio of the two
+ * cases' medians, then the median of those ratios (with the lowest and highest). Undefined unless
+ * both ran in the same rounds of one group.
+ */
+export function pairedRatio(fast: CaseResult, slow: CaseResult): PairedRatio | undefined {
+  const [a, b] = [fast.roundP50Ms, slow.roundP50Ms];
+  if (!a || !b || a.length === 0 || a.length !== b.length || fast.group !== slow.group) return undefined;
+  const ratios = a.map((ms, i) => (b[i] as number) / ms).sort((x, y) => x - y);
+  return { median: summarize(ratios).p50Ms, low: ratios[0] as number, high: ratios.at(-1) as number, rounds: ratios.length };
 }
 
 const TEARDOWN_MS = 5_000;

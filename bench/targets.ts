@@ -1,10 +1,12 @@
 /**
  * The performance targets of the issues, evaluated from one run's results. Every target is a
  * ratio or a bound measured side by side in the same run, on medians (p50 of the samples: on a
- * shared machine a neighbour's burst lands in a few samples and drags a mean); ratios quote the
- * means' ratio beside it. A target that falls short says so.
+ * shared machine a neighbour's burst lands in a few samples and drags a mean). A ratio of two
+ * cases that ran in the same rounds is judged on the median of the rounds' own ratios (see
+ * `pairedRatio`), with its spread, the ratio of the medians and that of the means beside it. A
+ * target that falls short says so.
  */
-import type { CaseResult } from './harness.js';
+import { type CaseResult, pairedRatio } from './harness.js';
 import { GC_PER_TASK, NO_GATE, PROMISE_CHAIN } from './suites/gates.js';
 import { CEILING_CASE } from './suites/map-scaling.js';
 import { MAIN_THREAD_CPU, PROGRESS_EVENTS, PROGRESS_LISTENED, PROGRESS_SILENT } from './suites/pool-overhead.js';
@@ -21,12 +23,20 @@ export function evaluateTargets(results: CaseResult[]): Target[] {
   const find = (suite: string, group: string, name: string): CaseResult | undefined =>
     results.find((r) => r.suite === suite && r.group.startsWith(group) && r.name === name);
   const targets: Target[] = [];
-  /** How many times faster `a` is than `b`: the ratio of their medians, with the means' ratio beside it. */
+  /**
+   * How many times faster `a` is than `b`: paired round by round when they ran in the same rounds,
+   * else the ratio of their medians; the other figures beside it.
+   */
   const ratio = (issue: string, what: string, goal: number, a?: CaseResult, b?: CaseResult, ceiling?: CaseResult): void => {
     if (!a || !b) return;
-    const value = b.p50Ms / a.p50Ms;
-    const bound = ceiling ? `; bare threads in the same run: ${(b.p50Ms / ceiling.p50Ms).toFixed(2)}×` : '';
-    const measured = `${value.toFixed(2)}× (means: ${(b.meanMs / a.meanMs).toFixed(2)}×${bound})`;
+    const paired = pairedRatio(a, b);
+    const ofMedians = b.p50Ms / a.p50Ms;
+    const value = paired?.median ?? ofMedians;
+    const bareThreads = ceiling && (pairedRatio(ceiling, b)?.median ?? b.p50Ms / ceiling.p50Ms);
+    const bound = bareThreads ? `; bare threads in the same run: ${bareThreads.toFixed(2)}×` : '';
+    const measured = paired
+      ? `${value.toFixed(2)}× paired over ${paired.rounds} round${paired.rounds === 1 ? '' : 's'} (${paired.low.toFixed(2)}–${paired.high.toFixed(2)}; ratio of medians ${ofMedians.toFixed(2)}×, of means ${(b.meanMs / a.meanMs).toFixed(2)}×${bound})`
+      : `${value.toFixed(2)}× (means: ${(b.meanMs / a.meanMs).toFixed(2)}×${bound})`;
     targets.push({ issue, what, goal: `>= ${goal}×`, measured, holds: value >= goal });
   };
   const bound = (issue: string, what: string, goal: string, value: number | undefined, unit: string, ok: (v: number) => boolean): void => {

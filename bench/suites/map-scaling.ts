@@ -10,8 +10,8 @@ import { Worker } from 'node:worker_threads';
 import { WorkerPool, workloads } from 'threadgate';
 import type * as Workloads from 'threadgate/workloads';
 import { fib } from 'threadgate/workloads';
-import { type Case, type CaseResult, runGroup } from '../harness.js';
-import { type Suite, workerFile } from './context.js';
+import { type Case, type CaseResult, type GroupOptions, pairedRatio, runGroup } from '../harness.js';
+import { type Suite, type SuiteContext, workerFile } from './context.js';
 import { type PeerPool, peerPools } from './peers.js';
 
 /** The row that shows what the machine allows (see `bareThreadsCase`). */
@@ -136,6 +136,15 @@ function perItemCase(peer: PeerPool, n: number, items: number, workers: number):
   };
 }
 
+/**
+ * One sample of each case per round, over many rounds: the speed-ups here are ratios of cases,
+ * paired round by round (see `pairedRatio`), and the host's slow spells last seconds, so the two
+ * sides of a pair must run within a second or two of each other, not in windows of their own.
+ */
+function interleavedSamples(ctx: SuiteContext, rounds: number): GroupOptions {
+  return ctx.group({ rounds: ctx.quick ? 2 : rounds, timeMs: 0, iterations: 1 });
+}
+
 export const mapScaling: Suite = async (ctx) => {
   const results: CaseResult[] = [];
   const cores = ctx.cores;
@@ -154,13 +163,13 @@ export const mapScaling: Suite = async (ctx) => {
       bareThreadsCase(coarseN, coarseItems, cores),
       ...peerPools().map((p) => perItemCase(p, coarseN, coarseItems, cores)),
     ],
-    ctx.group({ timeMs: ctx.quick ? 300 : 1_500, iterations: ctx.quick ? 2 : 4 }),
+    interleavedSamples(ctx, 16),
   );
   const fine = await runGroup(
     'map scaling',
     `fine: fib(${fineN}) × ${fineItems}, ${cores} workers`,
     [serialCase(fineN, fineItems), mapCase('threadgate map', fineN, fineItems, cores), bareThreadsCase(fineN, fineItems, cores)],
-    ctx.group({ timeMs: ctx.quick ? 300 : 2_000, iterations: ctx.quick ? 2 : 5 }),
+    interleavedSamples(ctx, 16),
   );
   // One task per item for 200k items takes many seconds; its per-item cost is the same over fewer.
   const perItem = await runGroup(
@@ -176,16 +185,12 @@ export const mapScaling: Suite = async (ctx) => {
     ['fine', fineN, fineItems],
   ] as const) {
     const cases = [serialCase(n, items), ...ctx.workers.map((w) => mapCase(`threadgate map, ${w} worker${w > 1 ? 's' : ''}`, n, items, w))];
-    const sweep = await runGroup(
-      'map scaling',
-      `speed-up vs workers (${label})`,
-      cases,
-      ctx.group({ timeMs: ctx.quick ? 200 : 1_000, iterations: 2 }),
-    );
+    const sweep = await runGroup('map scaling', `speed-up vs workers (${label})`, cases, interleavedSamples(ctx, 8));
     const serial = sweep[0] as CaseResult;
     for (const [i, r] of sweep.entries()) {
       if (i === 0) continue;
-      r.extra = { workers: ctx.workers[i - 1] as number, speedup: serial.p50Ms / r.p50Ms, workload: label };
+      const speedup = pairedRatio(r, serial)?.median ?? serial.p50Ms / r.p50Ms;
+      r.extra = { workers: ctx.workers[i - 1] as number, speedup, workload: label };
     }
     results.push(...sweep);
   }
