@@ -163,13 +163,13 @@ export const mapScaling: Suite = async (ctx) => {
       bareThreadsCase(coarseN, coarseItems, cores),
       ...peerPools().map((p) => perItemCase(p, coarseN, coarseItems, cores)),
     ],
-    interleavedSamples(ctx, 16),
+    interleavedSamples(ctx, 12),
   );
   const fine = await runGroup(
     'map scaling',
     `fine: fib(${fineN}) × ${fineItems}, ${cores} workers`,
     [serialCase(fineN, fineItems), mapCase('threadgate map', fineN, fineItems, cores), bareThreadsCase(fineN, fineItems, cores)],
-    interleavedSamples(ctx, 16),
+    interleavedSamples(ctx, 12),
   );
   // One task per item for 200k items takes many seconds; its per-item cost is the same over fewer.
   const perItem = await runGroup(
@@ -185,7 +185,7 @@ export const mapScaling: Suite = async (ctx) => {
     ['fine', fineN, fineItems],
   ] as const) {
     const cases = [serialCase(n, items), ...ctx.workers.map((w) => mapCase(`threadgate map, ${w} worker${w > 1 ? 's' : ''}`, n, items, w))];
-    const sweep = await runGroup('map scaling', `speed-up vs workers (${label})`, cases, interleavedSamples(ctx, 8));
+    const sweep = await runGroup('map scaling', `speed-up vs workers (${label})`, cases, interleavedSamples(ctx, 6));
     const serial = sweep[0] as CaseResult;
     for (const [i, r] of sweep.entries()) {
       if (i === 0) continue;
