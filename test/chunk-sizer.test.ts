@@ -50,11 +50,19 @@ describe('ChunkSizer', () => {
     expect(learned(0.000_1).next(undefined)).toBe(16_384);
   });
 
-  it('bounds the items pulled ahead by 4 chunks per worker of the size it would send now (64 to 65,536)', () => {
+  it('bounds the items pulled ahead by 4 chunks per worker of the size it would send now (at least 64)', () => {
     expect(learned(1).bufferLimit(10_000)).toBe(400); // 4 × 2 workers × 50
     expect(learned(1).bufferLimit(undefined)).toBe(160); // 4 × 2 × 20
     expect(learned(1).bufferLimit(8)).toBe(64);
-    expect(learned(0.000_1).bufferLimit(undefined)).toBe(65_536);
+  });
+
+  it('leaves room for twice the chunks in flight whatever their size, so a chunk that finishes early never waits for room', () => {
+    for (const workers of [1, 2, 16]) {
+      const sizer = learned(0.000_1, workers); // the largest chunks there are
+      const chunk = sizer.next(undefined);
+      expect(sizer.bufferLimit(undefined)).toBeGreaterThanOrEqual(2 * 2 * workers * chunk); // 2 in flight per worker, twice over
+      expect(sizer.bufferLimit(undefined)).toBe(65_536 * workers);
+    }
   });
 
   it('keeps what the caller fixed: chunkSize as given, buffer as given and splitting chunks across the workers', () => {

@@ -19,7 +19,7 @@ export interface MapOptions {
   chunkSize?: number | 'auto';
   /**
    * The most items pulled from the input and not yet handed to you: memory stays flat over huge
-   * or infinite inputs. Default: enough for 4 chunks per worker (at least 64, at most 65,536).
+   * or infinite inputs. Default: enough for 4 chunks per worker (at least 64, at most 65,536 per worker).
    */
   buffer?: number;
   /** `true` (default): results in input order. `false`: in completion order. */
