@@ -217,6 +217,26 @@ describe('WorkerPool: map', () => {
     expect(pulled).toBeLessThanOrEqual(500 + 8);
   });
 
+  it('by default keeps two chunks per worker in flight and pulls at most four per worker, whatever the chunk size', async () => {
+    // A flat cap of 65,536 items ahead used to bind first: with chunks of 40,000 a second never
+    // fitted beside the first, and the map ran one chunk at a time on one worker.
+    const pool = tasksPool({ minWorkers: 2 });
+    await pool.map('square', [1, 2, 3, 4]).toArray(); // both workers up
+    let pulled = 0;
+    function* items(): Generator<number> {
+      for (let i = 0; i < 400_000; i++) {
+        pulled++;
+        yield i;
+      }
+    }
+    const it = pool.map('square', items(), { chunkSize: 40_000 });
+    const first = await within(10_000, it.next(), 'the first result');
+    expect(first.value).toBe(0);
+    expect(pulled).toBeGreaterThanOrEqual(4 * 40_000); // 2 workers × 2 chunks in flight
+    expect(pulled).toBeLessThanOrEqual(2 * 4 * 40_000); // 2 workers × 4 chunks pulled ahead
+    await it.return();
+  });
+
   it('a task error surfaces at its item, with its index, and the rest is cancelled', async () => {
     const pool = tasksPool();
     const seen: number[] = [];
