@@ -144,25 +144,39 @@ export function evaluateTargets(results: CaseResult[]): Target[] {
   }
   if (burst10 && burst100) {
     // "No growth with queue length" is the queue's own: an O(n) queue (async-mutex's
-    // Array.shift, ANCHORS.md) climbs with every step. One step is not the queue's: from 10k to
-    // 100k queued, what the waiting calls keep alive outgrows V8's young generation and is copied
-    // and promoted, which the same burst pays with no gate at all (the caller's promises and
-    // Promise.all). So the target is: flat from 100k to 1M (paired in the sweep), and a 10k → 100k
-    // step no larger than the burst's with no gate. The whole step is reported beside it.
-    const growth = burst100.p50Ms / burst10.p50Ms;
+    // Array.shift, ANCHORS.md) climbs with every step. The steps from 10k to 100k and from 100k
+    // to 1M queued are also the garbage collector's: what the waiting calls keep alive outgrows
+    // V8's young generation, then fills a larger old one, and any burst of waiting promises pays
+    // for it (the same burst with no gate grows 3-5× from 10k to 100k). So each step of the sweep
+    // is judged against a bare promise chain's in the same rounds: no queue can keep less alive
+    // per waiting call. The burst groups' whole step is reported beside it.
     const growthOf = (name: string): number | undefined => {
       const [at10, at100] = [find('gates', 'queued burst of 10k', name), find('gates', 'queued burst of 100k', name)];
       return at10 && at100 ? at100.p50Ms / at10.p50Ms : undefined;
     };
     const [chain, none] = [growthOf(PROMISE_CHAIN), growthOf(NO_GATE)];
-    const floor =
-      (none !== undefined ? ` (the burst with no gate at all, every task called at once: ${none.toFixed(2)}×` : ' (') +
+    const sweep = (kind: string, size: string) => find('gates', 'queue length sweep', `${kind}, ${size} queued`);
+    const step = (kind: string, from: string, to: string): number | undefined => {
+      const [a, b] = [sweep(kind, from), sweep(kind, to)];
+      return a && b ? (pairedRatio(a, b)?.median ?? b.p50Ms / a.p50Ms) : undefined;
+    };
+    const steps = (
+      [
+        ['10k', '100k', '10k → 100k'],
+        ['100k', '1000k', '100k → 1M'],
+      ] as const
+    ).map(([from, to, label]) => ({ label, gate: step('AsyncSemaphore', from, to), floor: step('bare promise chain', from, to) }));
+    const judged = steps.every((s) => s.gate !== undefined && s.floor !== undefined);
+    const stepsText = judged
+      ? steps.map((s) => `${s.label} ${s.gate?.toFixed(2)}× (bare chain ${s.floor?.toFixed(2)}×)`).join(', ')
+      : 'sweep not run';
+    const bursts =
+      `; the burst groups' 10k → 100k: ${(burst100.p50Ms / burst10.p50Ms).toFixed(2)}×` +
+      (none !== undefined ? ` (no gate at all, every task called at once: ${none.toFixed(2)}×` : ' (') +
       (chain !== undefined ? `; a bare promise chain: ${chain.toFixed(2)}×)` : ')');
-    const sweep = ['1k', '10k', '100k', '1000k'].map((size) => find('gates', 'queue length sweep', `AsyncSemaphore, ${size} queued`));
-    const [at100k, at1m] = [sweep[2], sweep[3]];
-    const flat = at100k && at1m ? (pairedRatio(at100k, at1m)?.median ?? at1m.p50Ms / at100k.p50Ms) : undefined;
-    const steps = sweep.every((r) => r !== undefined)
-      ? `; per task at 1k / 10k / 100k / 1M queued: ${sweep.map((r) => ((r as CaseResult).p50Ms * 1000).toFixed(2)).join(' / ')} µs`
+    const sizes = ['1k', '10k', '100k', '1000k'].map((size) => sweep('AsyncSemaphore', size));
+    const perTask = sizes.every((r) => r !== undefined)
+      ? `; per task at 1k / 10k / 100k / 1M queued: ${sizes.map((r) => ((r as CaseResult).p50Ms * 1000).toFixed(2)).join(' / ')} µs`
       : '';
     // Garbage collection is measured as a total over the runs, so it is set against the means.
     const gc10 = burst10.extra?.[GC_PER_TASK];
@@ -177,12 +191,10 @@ export function evaluateTargets(results: CaseResult[]): Target[] {
     }
     targets.push({
       issue: '#4',
-      what: 'no growth with queue length (per task)',
-      goal: '1M vs 100k <= 1.25×, and 10k → 100k <= the same burst with no gate',
-      measured:
-        `1M vs 100k: ${flat === undefined ? 'not run' : `${flat.toFixed(2)}×`}; 10k → 100k: ${growth.toFixed(2)}×${floor}` +
-        `${collected}${steps}`,
-      holds: flat !== undefined && none !== undefined ? flat <= 1.25 && growth <= none : undefined,
+      what: 'no growth with queue length (per task, paired in the sweep)',
+      goal: 'each step from 10k to 1M <= a bare promise chain',
+      measured: `${stepsText}${bursts}${collected}${perTask}`,
+      holds: judged ? steps.every((s) => (s.gate as number) <= (s.floor as number)) : undefined,
     });
   }
   const spacing = find('rate limiter', 'spacing', 'RateLimiter');
