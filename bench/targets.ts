@@ -149,13 +149,12 @@ export function evaluateTargets(results: CaseResult[]): Target[] {
       ` (in the same run: ${peers.map(([name, r]) => `${name} ${(r.p50Ms * 1000).toFixed(2)}`).join(', ')} µs/task)`;
   }
   if (burst10 && burst100) {
-    // "No growth with queue length" is the queue's own: an O(n) queue (async-mutex's
-    // Array.shift, ANCHORS.md) climbs with every step. The steps from 10k to 100k and from 100k
-    // to 1M queued are also the garbage collector's: what the waiting calls keep alive outgrows
-    // V8's young generation, then fills a larger old one, and any burst of waiting promises pays
-    // for it (the same burst with no gate grows 3-5× from 10k to 100k). So each step of the sweep
-    // is judged against a bare promise chain's in the same rounds: no queue can keep less alive
-    // per waiting call. The burst groups' whole step is reported beside it.
+    // Judged as the issue states it: the cost per task at 100k queued against 10k. That step is
+    // also V8's young generation, outgrown by what the waiting calls keep alive, and any burst of
+    // waiting promises pays it, the same burst with no gate at all included; the queue's own
+    // growth (an O(n) queue such as async-mutex's Array.shift climbs with every step) shows in the
+    // sweep's steps beside the same steps of a bare promise chain, paired round by round. Those
+    // are reported, not judged.
     const growthOf = (name: string): number | undefined => {
       const [at10, at100] = [find('gates', 'queued burst of 10k', name), find('gates', 'queued burst of 100k', name)];
       return at10 && at100 ? at100.p50Ms / at10.p50Ms : undefined;
@@ -172,13 +171,11 @@ export function evaluateTargets(results: CaseResult[]): Target[] {
         ['100k', '1000k', '100k → 1M'],
       ] as const
     ).map(([from, to, label]) => ({ label, gate: step('AsyncSemaphore', from, to), floor: step('bare promise chain', from, to) }));
-    const judged = steps.every((s) => s.gate !== undefined && s.floor !== undefined);
-    const stepsText = judged
+    const stepsText = steps.every((s) => s.gate !== undefined && s.floor !== undefined)
       ? steps.map((s) => `${s.label} ${s.gate?.toFixed(2)}× (bare chain ${s.floor?.toFixed(2)}×)`).join(', ')
       : 'sweep not run';
     const bursts =
-      `; the burst groups' 10k → 100k: ${(burst100.p50Ms / burst10.p50Ms).toFixed(2)}×` +
-      (none !== undefined ? ` (no gate at all, every task called at once: ${none.toFixed(2)}×` : ' (') +
+      (none !== undefined ? ` (the same burst with no gate at all, every task called at once: ${none.toFixed(2)}×` : ' (') +
       (chain !== undefined ? `; a bare promise chain: ${chain.toFixed(2)}×)` : ')');
     const sizes = ['1k', '10k', '100k', '1000k'].map((size) => sweep('AsyncSemaphore', size));
     const perTask = sizes.every((r) => r !== undefined)
@@ -195,12 +192,13 @@ export function evaluateTargets(results: CaseResult[]): Target[] {
         `; outside garbage collection ${(rest100 / rest10).toFixed(2)}× (means: ${rest10.toFixed(2)} → ${rest100.toFixed(2)} µs/task,` +
         ` collection ${gc10.toFixed(2)} → ${gc100.toFixed(2)})`;
     }
+    const growth = burst100.p50Ms / burst10.p50Ms;
     targets.push({
       issue: '#4',
-      what: 'no growth with queue length (per task, paired in the sweep)',
-      goal: 'each step from 10k to 1M <= a bare promise chain',
-      measured: `${stepsText}${bursts}${collected}${perTask}`,
-      holds: judged ? steps.every((s) => (s.gate as number) <= (s.floor as number)) : undefined,
+      what: 'no growth with queue length (100k vs 10k, per task)',
+      goal: '<= 1.25×',
+      measured: `${growth.toFixed(2)}×${bursts}; in the sweep, paired: ${stepsText}${collected}${perTask}`,
+      holds: growth <= 1.25,
     });
   }
   const spacing = find('rate limiter', 'spacing', 'RateLimiter');
