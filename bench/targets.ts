@@ -6,7 +6,7 @@
  * `pairedRatio`), with its spread, the ratio of the medians and that of the means beside it. A
  * target that falls short says so.
  */
-import { type CaseResult, pairedRatio } from './harness.js';
+import { type CaseResult, type PairedRatio, pairedRatio } from './harness.js';
 import { GC_PER_TASK, NO_GATE, PROMISE_CHAIN } from './suites/gates.js';
 import { CEILING_CASE } from './suites/map-scaling.js';
 import { MAIN_THREAD_CPU, PROGRESS_EVENTS, PROGRESS_LISTENED, PROGRESS_SILENT } from './suites/pool-overhead.js';
@@ -35,7 +35,7 @@ export function evaluateTargets(results: CaseResult[]): Target[] {
     const bareThreads = ceiling && (pairedRatio(ceiling, b)?.median ?? b.p50Ms / ceiling.p50Ms);
     const bound = bareThreads ? `; bare threads in the same run: ${bareThreads.toFixed(2)}×` : '';
     const measured = paired
-      ? `${value.toFixed(2)}× paired over ${paired.rounds} round${paired.rounds === 1 ? '' : 's'} (${paired.low.toFixed(2)}–${paired.high.toFixed(2)}; ratio of medians ${ofMedians.toFixed(2)}×, of means ${(b.meanMs / a.meanMs).toFixed(2)}×${bound})`
+      ? `${value.toFixed(2)}× ${pairedOver(paired)}; ratio of medians ${ofMedians.toFixed(2)}×, of means ${(b.meanMs / a.meanMs).toFixed(2)}×${bound})`
       : `${value.toFixed(2)}× (means: ${(b.meanMs / a.meanMs).toFixed(2)}×${bound})`;
     targets.push({ issue, what, goal: `>= ${goal}×`, measured, holds: value >= goal });
   };
@@ -123,9 +123,7 @@ export function evaluateTargets(results: CaseResult[]): Target[] {
       goal: 'faster',
       measured:
         `${ns(ours)?.toFixed(0)} ns vs ${ns(asyncSema)?.toFixed(0)} ns` +
-        (paired
-          ? ` (${faster.toFixed(2)}× as fast, paired over ${paired.rounds} rounds: ${paired.low.toFixed(2)}–${paired.high.toFixed(2)})`
-          : ''),
+        (paired ? ` (${faster.toFixed(2)}× as fast, ${pairedOver(paired)}))` : ''),
       holds: faster > 1,
     });
   }
@@ -211,6 +209,11 @@ export function evaluateTargets(results: CaseResult[]): Target[] {
     (v) => v < 2,
   );
   return targets;
+}
+
+/** "paired over N rounds (lowest–highest", the start of a paired ratio's details. */
+function pairedOver(paired: PairedRatio): string {
+  return `paired over ${paired.rounds} round${paired.rounds === 1 ? '' : 's'} (${paired.low.toFixed(2)}–${paired.high.toFixed(2)}`;
 }
 
 function ns(result: CaseResult | undefined): number | undefined {
