@@ -172,9 +172,11 @@ export function evaluateTargets(results: CaseResult[]): Target[] {
     const stepsText = steps.every((s) => s.gate !== undefined && s.floor !== undefined)
       ? steps.map((s) => `${s.label} ${s.gate?.toFixed(2)}× (bare chain ${s.floor?.toFixed(2)}×)`).join(', ')
       : 'sweep not run';
-    const bursts =
-      (none !== undefined ? ` (the same burst with no gate at all, every task called at once: ${none.toFixed(2)}×` : ' (') +
-      (chain !== undefined ? `; a bare promise chain: ${chain.toFixed(2)}×)` : ')');
+    const references = [
+      none === undefined ? undefined : `the same burst with no gate at all, every task called at once: ${none.toFixed(2)}×`,
+      chain === undefined ? undefined : `a bare promise chain: ${chain.toFixed(2)}×`,
+    ].filter((text) => text !== undefined);
+    const bursts = references.length > 0 ? ` (${references.join('; ')})` : '';
     const sizes = ['1k', '10k', '100k', '1000k'].map((size) => sweep('AsyncSemaphore', size));
     const perTask = sizes.every((r) => r !== undefined)
       ? `; per task at 1k / 10k / 100k / 1M queued: ${sizes.map((r) => ((r as CaseResult).p50Ms * 1000).toFixed(2)).join(' / ')} µs`

@@ -290,7 +290,7 @@ export const gates: Suite = async (ctx) => {
         burst(`AsyncSemaphore, ${size / 1000}k queued`, size, asyncSemaphoreGate),
         burst(`bare promise chain, ${size / 1000}k queued`, size, promiseChainGate),
       ]),
-      // Five rounds: the 1M case runs ~1.5 s a sample, and #4's target pairs it with 100k round by round.
+      // Five rounds: the 1M case runs ~1.5 s a sample, and #4's target line reports its step from 100k paired round by round.
       ctx.group({ rounds: 5, timeMs: 300, iterations: 2 }),
     );
     results.push(...sweep);
