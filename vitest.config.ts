@@ -3,6 +3,10 @@ import { defineConfig } from 'vitest/config';
 
 // Tests import 'threadgate' as users do: the built package in dist/ (`npm test` builds first),
 // whose worker runtime is what Piscina loads in every worker.
+//
+// Two tiers (test/README.md). `behaviour` is `npm test`: every file, each seeded or looped test at
+// a scale that catches a regression in seconds. `stress` is `npm run test:stress`: the files in
+// test/stress/ again, with many seeds, rounds and property runs (test/tier.ts reads the tier).
 export default defineConfig({
   resolve: {
     alias: {
@@ -12,12 +16,31 @@ export default defineConfig({
     },
   },
   test: {
-    include: ['test/**/*.test.ts'],
-    testTimeout: 20_000,
-    hookTimeout: 20_000,
+    // Generous: a wait inside a test has its own, tighter bound that names what it waited for.
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
     pool: 'forks',
-    // Two cores: run test files one or two at a time so timing-sensitive checks are not starved.
+    // Two cores: run test files two at a time so timing-sensitive checks are not starved.
     maxWorkers: 2,
-    typecheck: { enabled: true, include: ['test/**/*.test-d.ts'], tsconfig: './tsconfig.json' },
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'behaviour',
+          include: ['test/**/*.test.ts'],
+          env: { THREADGATE_TIER: 'behaviour' },
+          typecheck: { enabled: true, include: ['test/**/*.test-d.ts'], tsconfig: './tsconfig.json' },
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'stress',
+          include: ['test/stress/**/*.test.ts'],
+          env: { THREADGATE_TIER: 'stress' },
+          testTimeout: 300_000,
+        },
+      },
+    ],
   },
 });

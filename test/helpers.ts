@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { WorkerPool, type WorkerPoolOptions } from 'threadgate';
-import { afterEach } from 'vitest';
+import { afterEach, vi } from 'vitest';
 import type * as Tasks from './fixtures/tasks.js';
 
 export type { Tasks };
@@ -23,6 +23,20 @@ afterEach(async () => {
   const pools = open.splice(0);
   await Promise.all(pools.map((pool) => pool.shutdown({ cancelFutures: true })));
 });
+
+/**
+ * Takes the warnings this process emits from now until `restore()`, instead of printing them: a
+ * test that causes a warning on purpose asserts it, and the log stays quiet. Each is kept as its
+ * `code` (or its name when it has none).
+ */
+export function captureWarnings(): { codes: string[]; restore(): void } {
+  const codes: string[] = [];
+  const spy = vi.spyOn(process, 'emitWarning').mockImplementation((warning: string | Error, options?: unknown) => {
+    const code = typeof options === 'object' && options !== null ? (options as { code?: string }).code : undefined;
+    codes.push(code ?? (typeof warning === 'string' ? 'Warning' : warning.name));
+  });
+  return { codes, restore: () => spy.mockRestore() };
+}
 
 /** Resolves after `ms`. */
 export const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -66,9 +80,9 @@ export interface ChildRun {
  * Runs a fixture script in a child Node process from the package root (so `threadgate` resolves
  * to this package), and waits for it to exit by itself; kills it and rejects after `ms`.
  */
-export function runChild(fixture: string, ms: number, nodeArgs: string[] = []): Promise<ChildRun> {
+export function runChild(fixture: string, ms: number, nodeArgs: string[] = [], scriptArgs: string[] = []): Promise<ChildRun> {
   const script = fileURLToPath(new URL(`./fixtures/${fixture}`, import.meta.url));
-  return runNode([...nodeArgs, script], fileURLToPath(new URL('..', import.meta.url)), ms);
+  return runNode([...nodeArgs, script, ...scriptArgs], fileURLToPath(new URL('..', import.meta.url)), ms);
 }
 
 /** Runs `node ...args` in `cwd` and waits for it to exit by itself; kills it and rejects after `ms`. */

@@ -1,7 +1,7 @@
 import { MessageChannel } from 'node:worker_threads';
 import { AbortError, callback, PoolClosedError, QueueFullError, TaskTimeoutError, WorkerCrashedError } from 'threadgate';
 import { describe, expect, it } from 'vitest';
-import { delay, tasksPool, waitUntil, within } from './helpers.js';
+import { captureWarnings, delay, tasksPool, waitUntil, within } from './helpers.js';
 
 describe('WorkerPool: errors travel faithfully', () => {
   it('keeps a custom error class name, message, stack, cause and own properties', async () => {
@@ -255,9 +255,7 @@ describe('WorkerPool: every task settles', () => {
     // 4 MB is the smallest heap allowed (smaller ones crash the whole process on Node 24), and
     // too small for a worker to start.
     const pool = tasksPool({ maxWorkers: 2, resourceLimits: { maxOldGenerationSizeMb: 4 } });
-    const warnings: string[] = [];
-    const onWarning = (w: Error & { code?: string }): void => void warnings.push(w.code ?? '');
-    process.on('warning', onWarning);
+    const warnings = captureWarnings();
     try {
       const first = await within(20_000, Promise.allSettled(Array.from({ length: 8 }, (_, i) => pool.submit('add', i, 1))));
       for (const r of first) {
@@ -270,9 +268,9 @@ describe('WorkerPool: every task settles', () => {
       // Later tasks get the same fresh attempts and the same clear failure, never a hang.
       await expect(within(20_000, pool.submit('add', 1, 1))).rejects.toMatchObject({ code: 'ERR_WORKER_CRASHED' });
       expect(pool.stats).toMatchObject({ failed: 9, queued: 0 });
-      expect(warnings).toContain('THREADGATE_WORKER_ERROR');
+      expect(warnings.codes).toContain('THREADGATE_WORKER_ERROR');
     } finally {
-      process.off('warning', onWarning);
+      warnings.restore();
     }
   });
 

@@ -1,8 +1,8 @@
 import { Worker } from 'node:worker_threads';
 import { SharedRateLimiter, SharedSemaphore, WorkerCrashedError } from 'threadgate';
 import { describe, expect, it } from 'vitest';
-import { ACQUIRED, HOLDERS, MAX_HOLDERS, VIOLATIONS } from './fixtures/tasks.js';
-import { type ChildRun, delay, runChild, tasksPool, waitUntil, within } from './helpers.js';
+import { ACQUIRED, HOLDERS, VIOLATIONS } from './fixtures/tasks.js';
+import { delay, runChild, tasksPool, waitUntil, within } from './helpers.js';
 
 const shared = (n: number): Int32Array => new Int32Array(new SharedArrayBuffer(n * 4));
 
@@ -257,57 +257,12 @@ describe('SharedSemaphore across threads', () => {
     expect(sem.waiting).toBe(0);
   });
 
-  it('workers killed at random points of a lock-free take/give loop lose no unit and make none up', async () => {
-    const churners = 4;
-    const pool = tasksPool({ maxWorkers: churners, cancelGraceMs: 0 });
-    const sem = new SharedSemaphore(5);
-    for (let round = 0; round < 15; round++) {
-      const running = Array.from({ length: churners }, () => shared(1));
-      const churns = running.map((flag) => pool.submit('churnSemaphore', sem, flag));
-      await waitUntil(() => running.every((flag) => Atomics.load(flag, 0) === 1), 10_000, 'every churn to start');
-      await delay(Math.random() * 5);
-      for (const churn of churns) churn.cancel(); // each worker is terminated wherever it is in its loop
-      await within(10_000, Promise.allSettled(churns), 'the killed churns');
-      await waitUntil(() => sem.available === 5, 5_000, `round ${round}: every unit back, none made up`);
-      expect(sem.waiting).toBe(0);
-    }
-  }, 60_000); // 60 kills and worker restarts: 12-14 s alone, more in a loaded suite; each wait above is bounded
-
-  // In a child process: a stall here blocks the stalled thread's event loop, so no in-process
-  // timeout could fail the test. Before the fix, each child stalled about one run in three, and
-  // one in two under --jitless (no fast paths, no optimized code: more kills land in the lock).
-  for (const flags of [[], ['--jitless']]) {
-    it(`workers killed while backing out of the internal lock never stall the pool's thread${flags.length > 0 ? ` (${flags.join(' ')})` : ''}`, async () => {
-      const run = await runChild('kill-lock-child.mjs', 30_000, [...flags, '--no-warnings']).catch((e: Error) => e);
-      expect(run).not.toBeInstanceOf(Error); // it exited by itself: no 'exit' handler waited forever
-      expect((run as ChildRun).stdout).toBe('killed 80; backed out true; available 1; waiting 0\n');
-      expect((run as ChildRun).code).toBe(0);
-    }, 40_000);
-  }
-
   it('without WebAssembly (--jitless) works on a bare SharedArrayBuffer, across threads, on the locked path', async () => {
     const run = await runChild('jitless-child.mjs', 20_000, ['--jitless']);
     expect(run.stderr).not.toMatch(/Error/);
     expect(run.code).toBe(0);
     expect(run.stdout).toBe('worker saw 1 free; after it: 2 free, 0 waiting\n');
   });
-
-  for (const seed of [11, 23, 42]) {
-    it(`stress (seed ${seed}): 8 threads, random hold, timeouts and aborts: never above capacity, capacity reached, all back`, async () => {
-      const pool = tasksPool({ maxWorkers: 8 });
-      const sem = new SharedSemaphore(3);
-      const counters = shared(5);
-      const iterations = 1_500;
-      const runs = Array.from({ length: 8 }, (_, i) => pool.submit('hammer', sem, counters, iterations, seed * 100 + i));
-      const acquired = await within(60_000, Promise.all(runs), `stress seed ${seed}`);
-      expect(Atomics.load(counters, VIOLATIONS)).toBe(0);
-      expect(Atomics.load(counters, MAX_HOLDERS)).toBe(3);
-      expect(Atomics.load(counters, HOLDERS)).toBe(0);
-      expect(acquired.reduce((a, b) => a + b, 0)).toBe(Atomics.load(counters, ACQUIRED));
-      expect(sem.available).toBe(3);
-      expect(sem.waiting).toBe(0); // nobody left asleep
-    });
-  }
 
   it('a pending async acquire keeps the process alive until it is granted', async () => {
     const run = await runChild('keepalive-child.mjs', 10_000);

@@ -1,7 +1,11 @@
 import fc from 'fast-check';
 import { AsyncSemaphore, type Permit, type Semaphore, SharedSemaphore } from 'threadgate';
 import { describe, expect, it } from 'vitest';
-import { within } from './helpers.js';
+import { within } from '../helpers.js';
+import { scale } from '../tier.js';
+
+/** Random schedules per property: enough in `npm test` to catch a broken rule, many more in the stress tier. */
+const numRuns = scale(30, 300);
 
 /**
  * Random schedules against a sequential model of a fair, bounded, weighted semaphore. After
@@ -256,16 +260,16 @@ describe.each([
       fc.asyncProperty(scenario, async ([capacity, ops]) => {
         await run(make, capacity, ops);
       }),
-      { numRuns: 150, interruptAfterTimeLimit: 60_000 },
+      { numRuns, interruptAfterTimeLimit: 120_000 },
     );
-  }, 90_000);
+  }, 180_000);
 
   it('withPermit calls (sync and async, returning and throwing) mixed with held acquires', async () => {
     await fc.assert(
       fc.asyncProperty(callScenario, async ([capacity, ops]) => {
         await runCalls(make, capacity, ops, resumesInOrder);
       }),
-      { numRuns: 150, interruptAfterTimeLimit: 60_000 },
+      { numRuns, interruptAfterTimeLimit: 120_000 },
     );
-  }, 90_000);
+  }, 180_000);
 });

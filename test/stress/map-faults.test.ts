@@ -1,9 +1,10 @@
 import { TaskTimeoutError, WorkerCrashedError } from 'threadgate';
 import { describe, expect, it } from 'vitest';
-import { type ChunkRunner, type ChunkSpec, MapIterator } from '../src/pool/map.js';
-import type { RanOutcome } from '../src/pool/protocol.js';
-import { random } from './fixtures/tasks.js';
-import { tasksPool, waitUntil, within } from './helpers.js';
+import { type ChunkRunner, type ChunkSpec, MapIterator } from '../../src/pool/map.js';
+import type { RanOutcome } from '../../src/pool/protocol.js';
+import { random } from '../fixtures/tasks.js';
+import { tasksPool, waitUntil, within } from '../helpers.js';
+import { seeds } from '../tier.js';
 
 /**
  * Maps under faults, seeded: short chunks wait in busy workers' inboxes, so a worker that dies
@@ -13,9 +14,9 @@ import { tasksPool, waitUntil, within } from './helpers.js';
  * error, no item ran twice, every item before the failure ran exactly once, and the pool still
  * works, having lost no worker but to an item that exits. Some runs share the pool with a long
  * submit, which must not hold the map back, and every other run has an onProgress listener.
- * `MAP_FAULT_SEEDS=n` runs more seeds.
+ * Two seeds in `npm test` (one with a long submit beside it, one with progress), twelve in the
+ * stress tier; `SEED=<seed>` replays one.
  */
-const SEEDS = Number(process.env.MAP_FAULT_SEEDS ?? 6);
 const ITEMS = 600;
 
 type Kind = 'ok' | 'throw' | 'exit' | 'hang';
@@ -103,7 +104,7 @@ describe('map under faults', () => {
     expect([error?.name, error?.mapIndex]).toEqual(['ValidationError', failing.first]);
   });
 
-  for (let seed = 500; seed < 500 + SEEDS; seed++) {
+  for (const seed of seeds(500, { behaviour: 2, stress: 12 })) {
     it(`seed ${seed}: right values in order, fails at its first faulty item at the latest, no item runs twice`, async () => {
       const rand = random(seed);
       const rate = seed % 3 === 0 ? 0 : 0.002; // per kind; every third run has no fault at all

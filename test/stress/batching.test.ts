@@ -1,7 +1,8 @@
 import { type Future, WorkerCrashedError } from 'threadgate';
 import { describe, expect, it } from 'vitest';
-import { random } from './fixtures/tasks.js';
-import { delay, type Tasks, tasksPool, waitUntil, within } from './helpers.js';
+import { random } from '../fixtures/tasks.js';
+import { delay, type Tasks, tasksPool, waitUntil, within } from '../helpers.js';
+import { seeds } from '../tier.js';
 
 /**
  * A backlog of tiny tasks travels in batches (several tasks, one message). Each test warms the
@@ -126,8 +127,8 @@ describe('batches of tiny tasks', () => {
   });
 
   // Seeded: a worker exiting and workers failing on uncaught errors mid-batch, and cancels at
-  // random moments, all in one burst. `BATCH_SEEDS=n` runs more.
-  for (let seed = 700; seed < 700 + Number(process.env.BATCH_SEEDS ?? 4); seed++) {
+  // random moments, all in one burst: one seed in `npm test`, eight in the stress tier.
+  for (const seed of seeds(700, { behaviour: 1, stress: 8 })) {
     it(`seed ${seed}: under exits, uncaught errors and random cancels, every task settles as allowed and none runs twice`, async () => {
       const rand = random(seed);
       const pick = (): number => Math.floor(rand() * BURST);
