@@ -196,4 +196,21 @@ describe('maxTasksPerWorker', () => {
     expect(values).toEqual(Array.from({ length: 16 }, (_, i) => i % 3));
     expect(pool.stats).toMatchObject({ completed: 16, failed: 0, crashedWorkers: 0 });
   });
+
+  // Regression: a map chunk waited in the inbox of a worker about to retire. Terminated with it,
+  // the chunk before it could lose its posted result (the map failed with ERR_WORKER_CRASHED), and
+  // one carrying a progress port could not run again elsewhere (it failed at once).
+  it.each([false, true])('a map of short chunks completes across retirements, every item once (onProgress: %s)', async (withProgress) => {
+    const pool = tasksPool({ maxWorkers: 1, maxTasksPerWorker: 2 });
+    const runs = new Int32Array(new SharedArrayBuffer(1_000 * 4));
+    const items = Array.from({ length: 1_000 }, (_, i): [{ i: number; kind: 'ok'; ms: number }, Int32Array] => [
+      { i, kind: 'ok', ms: 0.01 },
+      runs,
+    ]);
+    const progress = withProgress ? { onProgress: () => {} } : {};
+    const values = await within(30_000, pool.starmap('faultyItem', items, { chunkSize: 50, ...progress }).toArray());
+    expect(values).toEqual(items.map(([{ i }]) => i * 2));
+    expect(Array.from(runs).every((n) => n === 1)).toBe(true);
+    expect(pool.stats).toMatchObject({ completed: 20, failed: 0, crashedWorkers: 0 });
+  });
 });

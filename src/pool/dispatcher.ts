@@ -144,6 +144,8 @@ export class Dispatcher {
   #createPiscina(): Piscina {
     const config = this.#config;
     const runtimeData: RuntimeData = { ...config.runtimeData, board: this.#board };
+    // A worker that retires after its Nth task must have no task waiting behind it: one at a time.
+    const tasksPerWorker = this.#canBatch ? TASKS_PER_WORKER : 1;
     const piscina = new Piscina({
       filename: config.runtimeFile,
       workerData: runtimeData,
@@ -155,9 +157,9 @@ export class Dispatcher {
       idleTimeout: config.idleTimeoutMs,
       // Both tasks of a worker's slots go to the worker at once: it runs them one after the other
       // (the runtime queues the second), so it never sits idle waiting for the main thread to
-      // hand over the next one. A retiring worker must get no task beyond its last: one at a time.
-      concurrentTasksPerWorker: this.#canBatch ? TASKS_PER_WORKER : 1,
-      loadBalancer: idleFirst(config.maxWorkers, () => this.#inFlightNotShort === 0),
+      // hand over the next one. The balancer keeps the same bound.
+      concurrentTasksPerWorker: tasksPerWorker,
+      loadBalancer: idleFirst(config.maxWorkers, tasksPerWorker, () => this.#inFlightNotShort === 0),
       stricterFIFO: true, // a task no worker can take yet goes back to the front of Piscina's queue, not the end
       taskQueue: new MessageQueue(), // tasks sent again after a death go first
       // Keep each worker's event loop turning between tasks: async acquires, progress ports and
@@ -711,12 +713,12 @@ type LoadBalancer = NonNullable<ConstructorParameters<typeof Piscina>[0]>['loadB
  * it ends, a few milliseconds later. Any other task waits in Piscina's queue for whichever worker
  * frees first, and a short one never waits behind a task of unknown length.
  */
-function idleFirst(maxWorkers: number, onlyShortInFlight: () => boolean): LoadBalancer {
+function idleFirst(maxWorkers: number, tasksPerWorker: number, onlyShortInFlight: () => boolean): LoadBalancer {
   return (task: PiscinaTask, workers) => {
     let busy: (typeof workers)[number] | null = null;
     for (const worker of workers) {
       if (worker.currentUsage === 0) return worker;
-      if (worker.currentUsage < TASKS_PER_WORKER && (busy === null || worker.currentUsage < busy.currentUsage)) busy = worker;
+      if (worker.currentUsage < tasksPerWorker && (busy === null || worker.currentUsage < busy.currentUsage)) busy = worker;
     }
     return queueOptionsOf(task)?.short === true && workers.length >= maxWorkers && onlyShortInFlight() ? busy : null;
   };
