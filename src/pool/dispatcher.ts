@@ -534,6 +534,7 @@ export class Dispatcher {
     for (const task of again) {
       task.retries++;
       this.#free(task);
+      task.reopen();
     }
     const started = tasks.filter((task) => this.#holds(task)); // before the tasks put back go out again
     this.#requeue(again);
@@ -559,7 +560,8 @@ export class Dispatcher {
   /** Its worker died before starting it: nothing ran, so it may run elsewhere (see MAX_RETRIES). */
   #mayRunAgain(task: Task): boolean {
     const state = Atomics.load(this.#board, task.slot * SLOT_WORDS + STATE);
-    return state === QUEUED && !task.settled && task.spec.transfer === undefined && task.retries < MAX_RETRIES && !this.#destroyed;
+    const resendable = task.spec.transfer === undefined || task.spec.reopen !== undefined;
+    return state === QUEUED && !task.settled && resendable && task.retries < MAX_RETRIES && !this.#destroyed;
   }
 
   /** A task its worker held when it died, unsettled and not to run again: `ERR_WORKER_CRASHED`. */

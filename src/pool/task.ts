@@ -27,7 +27,17 @@ export interface TaskSpec {
    * would fail that post and take a healthy worker down with it.
    */
   release?: () => void;
+  /**
+   * Makes what the message carries anew for a second delivery, after its worker died before
+   * starting it: the ports it was sent with died with that worker. Present only when everything
+   * it moves can be made again (its progress port); the caller's own objects and callbacks'
+   * ports cannot, and a task that moves them is not sent again.
+   */
+  reopen?: () => Carried;
 }
+
+/** What a task's message carries beside its function and arguments. */
+export type Carried = Pick<TaskSpec, 'extras' | 'transfer' | 'release' | 'reopen'>;
 
 /** Where a task is in its life, on the pool's side. */
 export const Phase = {
@@ -80,6 +90,15 @@ export class Task implements FutureDriver {
     if (this.#released) return;
     this.#released = true;
     this.spec.release?.();
+  }
+
+  /** Before a second delivery: frees what the first one carried and makes it anew (`spec.reopen`). */
+  reopen(): void {
+    const reopen = this.spec.reopen;
+    if (reopen === undefined) return;
+    this.release();
+    Object.assign(this.spec, reopen());
+    this.#released = false;
   }
 
   /** Tells the caller, once. */

@@ -22,7 +22,7 @@ import { callListener, openProgressChannel } from './progress.js';
 import { FORBIDDEN_TASK_NAMES, type RanOutcome, type TaskExtras } from './protocol.js';
 import { deserializeError } from './remote-error.js';
 import type { PoolStats } from './stats.js';
-import type { Task } from './task.js';
+import type { Carried, Task } from './task.js';
 import type { MapItem, TaskArgs, TaskName, TaskResult, UntypedModule } from './types.js';
 
 /** Per-call options, set with `pool.with({ ... })`. */
@@ -70,14 +70,6 @@ export type PoolProxy<M> = { readonly [K in TaskName<M>]: (...args: TaskArgs<M, 
 
 // A path, not a URL: Piscina converts a file: URL back to a path on every run() call.
 const RUNTIME_FILE = fileURLToPath(new URL('./runtime.js', import.meta.url));
-
-/** A task's `release`: closes the ports its message carries (see `TaskSpec.release`). */
-function closing(progress: { close(): void } | undefined, callbacks: { close(): void } | undefined): () => void {
-  return () => {
-    progress?.close();
-    callbacks?.close();
-  };
-}
 
 /**
  * The worker runtime ships beside this code in threadgate's `dist/`. A bundler that folds
@@ -262,17 +254,16 @@ export class WorkerPool<M = UntypedModule> implements AsyncDisposable {
       }
       const onProgress = call.onProgress;
       // A listener that throws fails its own task: the task is stopped and rejects with that error.
-      const progress = onProgress
-        ? openProgressChannel((value) => callListener(onProgress, value, (error) => void this.#dispatcher.cancel(task, error, 'failed')))
+      const listener = onProgress
+        ? (value: unknown) => callListener(onProgress, value, (error) => void this.#dispatcher.cancel(task, error, 'failed'))
         : undefined;
       const signal = call.signal;
       const onAbort = signal ? () => this.#dispatcher.cancel(task, abortErrorFrom(signal)) : undefined;
       const task: Task = this.#dispatcher.submit({
         fn: name,
         args: prepared.values,
-        extras: taskExtras(prepared.revive, progress?.port),
+        ...carried(prepared.revive ? { revive: true } : undefined, listener, call.transfer, callbacks),
         timeoutMs: call.timeoutMs,
-        transfer: transferList(call.transfer, progress?.port, callbacks),
         short: false, // its length is unknown: it waits for a free worker, never behind another task
         settle: (error, outcome) => {
           if (onAbort) signal?.removeEventListener('abort', onAbort);
@@ -281,7 +272,6 @@ export class WorkerPool<M = UntypedModule> implements AsyncDisposable {
           else if (failure !== undefined) future[SETTLE](deserializeError(failure, { taskName: name, taskId: task.id }));
           else future[SETTLE](undefined, values[0] as TaskResult<M, K>);
         },
-        release: closing(progress, callbacks),
       });
       if (onAbort) signal?.addEventListener('abort', onAbort, { once: true });
       future.attach(task);
@@ -324,20 +314,17 @@ export class WorkerPool<M = UntypedModule> implements AsyncDisposable {
             invalidType(label(notArguments), item, 'an array of arguments (starmap calls the task with ...item)'),
           );
         }
-        const callbacks = prepared.callbacks;
-        const progress = onProgress ? openProgressChannel(onProgress) : undefined;
-        const extras: TaskExtras = { ...taskExtras(prepared.revive, progress?.port), items: prepared.values };
+        const extras: TaskExtras = { items: prepared.values };
+        if (prepared.revive) extras.revive = true;
         if (spread) extras.spread = true;
         if (cutAfterMs !== undefined) extras.cutAfterMs = cutAfterMs;
         const task = this.#dispatcher.submit({
           fn: name,
           args: undefined,
-          extras,
+          ...carried(extras, onProgress, undefined, prepared.callbacks),
           timeoutMs,
-          transfer: transferList(undefined, progress?.port, callbacks),
           short,
           settle,
-          release: closing(progress, callbacks),
         });
         return { cancel: (error) => this.#dispatcher.cancel(task, error) };
       },
@@ -425,6 +412,33 @@ function resolveMapOptions(options: MapOptions | undefined, call: ResolvedCallOp
 
 const EMPTY: RanOutcome = [[], 0, 0];
 
+/**
+ * What a task's message carries beside its arguments: its extras, with a progress port when the
+ * caller listens; what moves (the caller's transfer list, the progress port, the callbacks'
+ * ports); and how to free them. When the progress port is all that moves, `reopen` makes it anew
+ * for a second delivery (see `TaskSpec.reopen`).
+ */
+function carried(
+  extras: TaskExtras | undefined,
+  onProgress: ((value: unknown) => unknown) | undefined,
+  transfer: TransferListItem[] | undefined,
+  callbacks: CallbackChannels | undefined,
+): Carried {
+  if (onProgress === undefined)
+    return { extras, transfer: transferList(transfer, undefined, callbacks), release: callbacks && (() => callbacks.close()) };
+  const progress = openProgressChannel(onProgress);
+  const parts: Carried = {
+    extras: { ...extras, progress: progress.port },
+    transfer: transferList(transfer, progress.port, callbacks),
+    release: () => {
+      progress.close();
+      callbacks?.close();
+    },
+  };
+  if (transfer === undefined && callbacks === undefined) parts.reopen = () => carried(extras, onProgress, undefined, undefined);
+  return parts;
+}
+
 /** What moves with a task: the caller's transfer list, the progress port, the callbacks' ports. */
 function transferList(
   transfer: TransferListItem[] | undefined,
@@ -436,15 +450,6 @@ function transferList(
   if (progress) list.push(progress);
   if (callbacks) list.push(...callbacks.ports);
   return list;
-}
-
-/** The extras a task needs, or undefined when it needs none (the common, cheapest message). */
-function taskExtras(revive: boolean, progress: MessagePort | undefined): TaskExtras | undefined {
-  if (!revive && progress === undefined) return undefined;
-  const extras: TaskExtras = {};
-  if (revive) extras.revive = true;
-  if (progress) extras.progress = progress;
-  return extras;
 }
 
 /**

@@ -20,6 +20,7 @@ import { seeds } from '../tier.js';
 const ITEMS = 600;
 
 type Kind = 'ok' | 'throw' | 'exit' | 'hang';
+type FaultyItem = { i: number; kind: Kind; ms: number };
 /** The error a map fails with at a faulty item of each kind (a thrown error keeps its class name). */
 const errorOf: Record<Exclude<Kind, 'ok'>, (error: unknown, item: number) => boolean> = {
   throw: (e, item) => e instanceof Error && e.name === 'ValidationError' && e.message === `item ${item} is invalid`,
@@ -28,25 +29,56 @@ const errorOf: Record<Exclude<Kind, 'ok'>, (error: unknown, item: number) => boo
 };
 
 describe('map under faults', () => {
-  it('a worker dying with the next chunk in its inbox counts once, and the map fails at the item', async () => {
+  // With onProgress each chunk moves a port to its worker: the chunk in the inbox must still run
+  // again elsewhere (a fresh port), not fail with the worker that never started it.
+  it.each([false, true])(
+    'a worker dying with the next chunk in its inbox counts once, and the map fails at the item (onProgress: %s)',
+    async (withProgress) => {
+      const pool = tasksPool({ maxWorkers: 1, minWorkers: 1 });
+      const exitAt = 150;
+      const runs = new Int32Array(new SharedArrayBuffer(400 * 4));
+      const items = Array.from({ length: 400 }, (_, i) => ({ i, kind: (i === exitAt ? 'exit' : 'ok') as Kind, ms: 1 }));
+      const error = await within(
+        20_000,
+        (async () => {
+          for await (const _ of pool.starmap(
+            'faultyItem',
+            items.map((item) => [item, runs] as const),
+            withProgress ? { onProgress: () => {} } : {},
+          ));
+        })().catch((e: unknown) => e as WorkerCrashedError & { mapIndex?: number }),
+        'the map',
+      );
+      expect(error).toBeInstanceOf(WorkerCrashedError);
+      expect(error?.mapIndex).toBeLessThanOrEqual(exitAt);
+      expect(pool.stats.crashedWorkers).toBe(1);
+      expect(pool.stats.failed).toBe(1); // the chunk that was running; the one behind it never started
+      expect(await within(5_000, pool.submit('square', 9), 'a task after the map')).toBe(81);
+    },
+  );
+
+  // Regression: with onProgress each chunk moves a port to its worker, and a chunk waiting in the
+  // inbox of a worker that died was failed with it instead of run again (its port was gone).
+  it("a chunk with a progress port in a dying worker's inbox runs again elsewhere: the other map completes", async () => {
     const pool = tasksPool({ maxWorkers: 1, minWorkers: 1 });
-    const exitAt = 150;
-    const runs = new Int32Array(new SharedArrayBuffer(400 * 4));
-    const items = Array.from({ length: 400 }, (_, i) => ({ i, kind: (i === exitAt ? 'exit' : 'ok') as Kind, ms: 1 }));
-    const error = await within(
-      20_000,
-      (async () => {
-        for await (const _ of pool.starmap(
-          'faultyItem',
-          items.map((item) => [item, runs] as const),
-        ));
-      })().catch((e: unknown) => e as WorkerCrashedError & { mapIndex?: number }),
-      'the map',
-    );
-    expect(error).toBeInstanceOf(WorkerCrashedError);
-    expect(error?.mapIndex).toBeLessThanOrEqual(exitAt);
-    expect(pool.stats.crashedWorkers).toBe(1);
-    expect(await within(5_000, pool.submit('square', 9), 'a task after the map')).toBe(81);
+    for (let round = 0; round < 4; round++) {
+      const runs = new Int32Array(new SharedArrayBuffer(400 * 4));
+      const dying = Array.from(
+        { length: 400 },
+        (_, i) => [{ i, kind: (i === 300 ? 'exit' : 'ok') as Kind, ms: 0.5 }, runs] as [FaultyItem, Int32Array],
+      );
+      const healthy = Array.from({ length: 400 }, (_, i) => [{ i, kind: 'ok' as Kind, ms: 0.5 }, runs] as [FaultyItem, Int32Array]);
+      const [failed, completed] = await within(
+        20_000,
+        Promise.allSettled([
+          pool.starmap('faultyItem', dying).toArray(),
+          pool.starmap('faultyItem', healthy, { onProgress: () => {} }).toArray(),
+        ]),
+        `round ${round}: both maps`,
+      );
+      expect(failed).toMatchObject({ status: 'rejected', reason: expect.any(WorkerCrashedError) });
+      expect(completed, `round ${round}`).toEqual({ status: 'fulfilled', value: healthy.map(([{ i }]) => i * 2) });
+    }
   });
 
   it('a chunk cut short just before a chunk that fails: what it left undone still runs, then the error', async () => {
