@@ -18,7 +18,7 @@ describe('AsyncSemaphore', () => {
 
   it('refuses bad weights, timeouts and signals, taking nothing', async () => {
     const sem = new AsyncSemaphore(2);
-    for (const weight of [0, 3, 0.5]) {
+    for (const weight of [0, 3, 0.5, null as never]) {
       expect(() => sem.tryAcquire(weight)).toThrow(/weight must be an integer from 1 to the capacity \(2\)/);
       await expect(sem.acquire({ weight })).rejects.toThrow(/options\.weight/);
     }

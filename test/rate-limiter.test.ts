@@ -79,9 +79,19 @@ describe('RateLimiter', () => {
 describe('SharedRateLimiter', () => {
   it('refuses bad options and bad handles', () => {
     expect(() => new SharedRateLimiter({ maxConcurrent: -1 })).toThrow(/options\.maxConcurrent/);
-    expect(() => new SharedRateLimiter({ maxConcurrent: 1, minIntervalMs: Number.POSITIVE_INFINITY })).toThrow(
-      /options\.minIntervalMs must be a finite/,
-    );
+    // Both limiters refuse the same intervals, with the same words: one that never lets a second call
+    // start, and one too short for the shared clock's microseconds (it would round to no spacing).
+    for (const make of [(o: object) => new RateLimiter(o), (o: object) => new SharedRateLimiter(o as never)]) {
+      for (const minIntervalMs of [Number.POSITIVE_INFINITY, 0.0004, -1, 2 ** 31])
+        expect(() => make({ maxConcurrent: 1, minIntervalMs })).toThrow(
+          expect.objectContaining({
+            code: 'ERR_OUT_OF_RANGE',
+            message: expect.stringMatching(/options\.minIntervalMs must be 0 \(no spacing\), or/),
+          }),
+        );
+      expect(() => make({ maxConcurrent: 1, minIntervalMs: '5' })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+      expect(() => make({ maxConcurrent: 1, minIntervalMs: 0.001 })).not.toThrow();
+    }
     expect(() => SharedRateLimiter.from({} as never)).toThrow(/a SharedRateLimiter handle/);
     const good = new SharedRateLimiter({ maxConcurrent: 1 }).handle;
     expect(() => SharedRateLimiter.from({ ...good, clock: new SharedArrayBuffer(4) })).toThrow(/handle\.clock/);

@@ -257,6 +257,14 @@ describe('SharedSemaphore across threads', () => {
     expect(sem.waiting).toBe(0);
   });
 
+  // Regression: a RangeError thrown inside the internal lock left it held, and the next call on
+  // any thread blocked forever (a child process: the stall would block this one's event loop).
+  it('calls that overflow the stack near its limit leave the lock free and nothing taken or lost', async () => {
+    const run = await runChild('stack-limit-child.mjs', 20_000);
+    expect(run.stdout).toBe('overflowed true; lock 0; waiting 0; available 2\n');
+    expect(run.code).toBe(0);
+  });
+
   it('without WebAssembly (--jitless) works on a bare SharedArrayBuffer, across threads, on the locked path', async () => {
     const run = await runChild('jitless-child.mjs', 20_000, ['--jitless']);
     expect(run.stderr).not.toMatch(/Error/);

@@ -31,7 +31,7 @@ describe('SharedSemaphore: construction and bad input', () => {
 
   it('refuses bad weights, timeouts and signals in every method', async () => {
     const sem = new SharedSemaphore(3);
-    for (const weight of [0, 4, 1.5, -1]) {
+    for (const weight of [0, 4, 1.5, -1, null as never]) {
       expect(() => sem.tryAcquire(weight)).toThrow(/weight must be an integer from 1 to the capacity \(3\)/);
       await expect(sem.acquire({ weight })).rejects.toThrow(/options\.weight must be an integer from 1 to the capacity \(3\)/);
       expect(() => sem.acquireSync({ weight, allowMainThread: true })).toThrow(/options\.weight/);
@@ -41,6 +41,8 @@ describe('SharedSemaphore: construction and bad input', () => {
     await expect(sem.acquire({ signal: 'stop' as never })).rejects.toThrow(/options\.signal must be an AbortSignal/);
     expect(() => sem.release(0)).toThrow(/n must be an integer from 1/);
     expect(() => sem.release(1.5)).toThrow(RangeError);
+    expect(() => sem.heldBy('x' as never)).toThrow(/threadId must be an integer/);
+    expect(() => sem.heldBy(-1)).toThrow(/threadId must be an integer/);
     expect(sem.available).toBe(3); // nothing was taken by any refused call
   });
 
@@ -185,7 +187,8 @@ describe('SharedSemaphore: methods', () => {
       new Uint8Array(buffer).set(new Uint8Array(memory.buffer, 0, length));
       return buffer;
     };
-    expect(SharedSemaphore.from(bare(copy(bytes))).capacity).toBe(2); // a bare buffer is a valid form
+    // A byte copy of a live semaphore's memory would be a second semaphore with its identity.
+    expect(() => SharedSemaphore.from(bare(copy(bytes)))).toThrow(/a copy of a SharedSemaphore's memory/);
     expect(() => SharedSemaphore.from(bare(new SharedArrayBuffer(bytes)))).toThrow(/the marker is missing/);
     const foreignMemory = new Wasm.Memory({ initial: 1, maximum: 1, shared: true });
     expect(() => SharedSemaphore.from({ ...good, memory: foreignMemory })).toThrow(/the marker is missing/);
@@ -194,6 +197,21 @@ describe('SharedSemaphore: methods', () => {
     const future = copy(bytes);
     new Int32Array(future)[1] = 99;
     expect(() => SharedSemaphore.from(bare(future))).toThrow(/layout version 99/);
+    // A forged header: more units free than the capacity (two tryAcquire(3) at capacity 3 both took).
+    const forged = new SharedSemaphore(3);
+    const forgedWords = new Int32Array((forged.handle.memory as { buffer: SharedArrayBuffer }).buffer);
+    const forgedCopy = (edit: (words: Int32Array) => void): SharedArrayBuffer => {
+      const buffer = new SharedArrayBuffer(forgedWords.byteLength);
+      const words = new Int32Array(buffer);
+      words.set(forgedWords);
+      words[13] = (words[13] as number) ^ 1; // another identity: not a copy of a live one
+      edit(words);
+      return buffer;
+    };
+    expect(() => SharedSemaphore.from(bare(forgedCopy((w) => void (w[5] = 6))))).toThrow(/6 units are free, more than its capacity of 3/);
+    expect(() => SharedSemaphore.from(bare(forgedCopy((w) => void (w[12] = -1))))).toThrow(/debt is negative/);
+    expect(() => SharedSemaphore.from(bare(forgedCopy((w) => void (w[6] = 5000))))).toThrow(/outside 0\.\.1024/);
+    expect(SharedSemaphore.from(bare(forgedCopy(() => {}))).capacity).toBe(3); // a bare buffer is a valid form
     expect(() => SharedSemaphore.from(bare(new ArrayBuffer(64)))).toThrow(/a SharedArrayBuffer/);
     expect(() => SharedSemaphore.from({ ...good, buffer: copy(bytes) })).toThrow(/a memory or a buffer, not both/);
     expect(() => SharedSemaphore.from({ ...good, memory: { buffer: memory.buffer } })).toThrow(/a shared WebAssembly\.Memory/);

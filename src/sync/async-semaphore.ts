@@ -1,8 +1,8 @@
 import { AcquireTimeoutError, abortErrorFrom } from '../errors.js';
-import { checkInteger, checkOptionalDuration, checkOptions, checkSignal, MAX_INT32 } from '../validate.js';
+import { checkInteger, MAX_INT32 } from '../validate.js';
 import { FifoQueue } from './fifo-queue.js';
 import { newPermit, type Permit } from './permit.js';
-import { ACQUIRE_OPTIONS, type AcquireOptions, checkWeight, overRelease, type Semaphore, withPermitOf } from './semaphore.js';
+import { type AcquireOptions, checkAcquireOptions, checkWeight, overRelease, type Semaphore, withPermitOf } from './semaphore.js';
 
 /*
  * State: `#available` free units and a FIFO line of waiters. Each `acquire` waiter has its own
@@ -114,11 +114,7 @@ export class AsyncSemaphore implements Semaphore {
     let signal: AbortSignal | undefined;
     if (options !== undefined) {
       try {
-        const opts = checkOptions('options', options, ACQUIRE_OPTIONS);
-        weight = opts.weight ?? 1;
-        checkWeight('options.weight', weight, this.capacity);
-        timeoutMs = checkOptionalDuration('options.timeoutMs', opts.timeoutMs);
-        signal = checkSignal('options.signal', opts.signal);
+        ({ weight, timeoutMs, signal } = checkAcquireOptions(options, this.capacity));
       } catch (err) {
         return Promise.reject(err);
       }

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { abortErrorFrom, invalidType } from '../errors.js';
-import { checkFunction, checkOptions, checkSignal, type OptionNames } from '../validate.js';
+import { abortErrorFrom, invalidType, outOfRange } from '../errors.js';
+import { checkFunction, checkOptions, checkSignal, MAX_TIMER_MS, type OptionNames } from '../validate.js';
 import type { Permit } from './permit.js';
 import type { Semaphore } from './semaphore.js';
 
@@ -27,6 +27,20 @@ export interface LimitedResponse<T> {
    * by at least `minIntervalMs` on this clock.
    */
   startedAt: number;
+}
+
+/**
+ * A rate limiter's `minIntervalMs`, the same for every limiter: 0 (no spacing), or from 1 µs (the
+ * resolution of the shared limiter's clock, so no interval rounds to none) to the longest a timer
+ * waits. Infinity is refused: a limiter that never lets a second call start is a bug, not a limit.
+ */
+export function checkMinInterval(value: unknown): number {
+  const name = 'options.minIntervalMs';
+  const allowed = `0 (no spacing), or a number of milliseconds from 0.001 (1 µs) to ${MAX_TIMER_MS}`;
+  if (value === undefined) return 0;
+  if (typeof value !== 'number' || Number.isNaN(value)) throw invalidType(name, value, allowed);
+  if (value !== 0 && !(value >= 0.001 && value <= MAX_TIMER_MS)) throw outOfRange(name, value, allowed);
+  return value;
 }
 
 /** The pieces a rate limiter is made of: in-thread or shared, the logic is the same. */

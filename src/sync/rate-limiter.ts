@@ -1,14 +1,17 @@
 import { invalidType, invalidValue } from '../errors.js';
-import { checkDuration, checkInteger, checkOptions, MAX_INT32, type OptionNames } from '../validate.js';
+import { checkInteger, checkOptions, MAX_INT32, type OptionNames } from '../validate.js';
 import { AsyncSemaphore } from './async-semaphore.js';
-import { type CallLimitOptions, callLimited, type LimitedResponse, type LimiterGates } from './limiter-core.js';
+import { type CallLimitOptions, callLimited, checkMinInterval, type LimitedResponse, type LimiterGates } from './limiter-core.js';
 import type { Semaphore } from './semaphore.js';
 
 /** Options of {@link RateLimiter} and {@link SharedRateLimiter}. */
 export interface RateLimiterOptions {
   /** At most this many calls run at once. An integer from 1 to 2^31-1. */
   maxConcurrent: number;
-  /** Starts are at least this many ms apart (monotonic clock). Default 0: no spacing. */
+  /**
+   * Starts are at least this many ms apart (monotonic clock): 0, or from 0.001 (1 µs) to
+   * 2^31-1 (about 24.8 days). Default 0: no spacing.
+   */
   minIntervalMs?: number;
 }
 
@@ -63,7 +66,7 @@ export class RateLimiter {
       }
       concurrency = semaphore;
     }
-    const minIntervalMs = checkDuration('options.minIntervalMs', opts.minIntervalMs ?? 0);
+    const minIntervalMs = checkMinInterval(opts.minIntervalMs);
     this.#gates = {
       funnel: undefined,
       concurrency,

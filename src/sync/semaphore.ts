@@ -1,5 +1,5 @@
 import { invalidType, outOfRange, ThreadgateError } from '../errors.js';
-import { checkFunction, type OptionNames } from '../validate.js';
+import { checkFunction, checkOptionalDuration, checkOptions, checkSignal, type OptionNames } from '../validate.js';
 import type { Permit } from './permit.js';
 
 /** Options of `acquire` and `withPermit`. */
@@ -53,6 +53,29 @@ export function checkWeight(name: string, weight: unknown, capacity: number): vo
   if (Number.isInteger(weight) && (weight as number) >= 1 && (weight as number) <= capacity) return;
   const allowed = `an integer from 1 to the capacity (${capacity})`;
   throw typeof weight === 'number' && !Number.isNaN(weight) ? outOfRange(name, weight, allowed) : invalidType(name, weight, allowed);
+}
+
+/**
+ * An `options.weight`: left out means 1; anything given, `null` included, must be a valid weight
+ * (as `tryAcquire(weight)` requires).
+ */
+export function checkWeightOption(weight: unknown, capacity: number): number {
+  if (weight === undefined) return 1;
+  checkWeight('options.weight', weight, capacity);
+  return weight as number;
+}
+
+/** The options of `acquire` and `withPermit`, checked, with the weight resolved. */
+export function checkAcquireOptions(
+  options: AcquireOptions | undefined,
+  capacity: number,
+): { weight: number; timeoutMs: number | undefined; signal: AbortSignal | undefined } {
+  const opts = checkOptions('options', options, ACQUIRE_OPTIONS);
+  return {
+    weight: checkWeightOption(opts.weight, capacity),
+    timeoutMs: checkOptionalDuration('options.timeoutMs', opts.timeoutMs),
+    signal: checkSignal('options.signal', opts.signal),
+  };
 }
 
 /** `withPermit` for any semaphore: holds a permit while `fn` runs, and releases it however `fn` ends. */

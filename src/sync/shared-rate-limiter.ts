@@ -1,8 +1,8 @@
 import { invalidType, invalidValue } from '../errors.js';
 import { HANDLE_TAG, type Handle, isInstance, KIND, type Shareable, TO_HANDLE } from '../handles.js';
-import { checkDuration, checkInteger, checkOptions, MAX_INT32 } from '../validate.js';
+import { checkInteger, checkOptions, MAX_INT32 } from '../validate.js';
 import { AsyncSemaphore } from './async-semaphore.js';
-import { type CallLimitOptions, callLimited, type LimitedResponse, type LimiterGates } from './limiter-core.js';
+import { type CallLimitOptions, callLimited, checkMinInterval, type LimitedResponse, type LimiterGates } from './limiter-core.js';
 import { type RateLimiterOptions, SHARED_RATE_LIMITER_OPTIONS } from './rate-limiter.js';
 import { SharedSemaphore, type SharedSemaphoreHandle } from './shared-semaphore.js';
 
@@ -42,9 +42,7 @@ export class SharedRateLimiter implements Shareable {
     if (parts === undefined) {
       const opts = checkOptions('options', options, SHARED_RATE_LIMITER_OPTIONS);
       const maxConcurrent = checkInteger('options.maxConcurrent', opts.maxConcurrent, 1, MAX_INT32);
-      const minIntervalMs = checkDuration('options.minIntervalMs', opts.minIntervalMs ?? 0);
-      if (minIntervalMs === Number.POSITIVE_INFINITY)
-        throw invalidValue('options.minIntervalMs', minIntervalMs, 'a finite number of milliseconds');
+      const minIntervalMs = checkMinInterval(opts.minIntervalMs);
       const clock = new BigInt64Array(new SharedArrayBuffer(16));
       clock[0] = BigInt(Math.round(minIntervalMs * 1000));
       clock[1] = BigInt(Number.MIN_SAFE_INTEGER);

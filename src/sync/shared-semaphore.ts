@@ -2,12 +2,20 @@ import { threadId as currentThreadId, isMainThread } from 'node:worker_threads';
 import { AbortError, AcquireTimeoutError, abortErrorFrom, invalidType, invalidValue, ThreadgateError } from '../errors.js';
 import { HANDLE_TAG, type Handle, isInstance, KIND, noteShareable, type Shareable, TO_HANDLE } from '../handles.js';
 import { isBeingKilled } from '../task-control.js';
-import { checkInteger, checkOptionalDuration, checkOptions, checkSignal, MAX_INT32, type OptionNames } from '../validate.js';
+import { checkInteger, checkOptionalDuration, checkOptions, MAX_INT32, type OptionNames } from '../validate.js';
 import { type FastPaths, fastPathsOn, isWasmMemory, sharedMemory, type WasmMemory } from './fast-path.js';
 import { holdEventLoop, releaseEventLoop } from './keep-alive.js';
 import { newPermit, type Permit } from './permit.js';
 import { registerResource, type ThreadScopedResource, wasTerminated } from './registry.js';
-import { ACQUIRE_OPTIONS, type AcquireOptions, checkWeight, overRelease, type Semaphore, withPermitOf } from './semaphore.js';
+import {
+  type AcquireOptions,
+  checkAcquireOptions,
+  checkWeight,
+  checkWeightOption,
+  overRelease,
+  type Semaphore,
+  withPermitOf,
+} from './semaphore.js';
 
 /*
  * ─── Memory layout ────────────────────────────────────────────────────────────────────────────
@@ -22,7 +30,7 @@ import { ACQUIRE_OPTIONS, type AcquireOptions, checkWeight, overRelease, type Se
  *     2 CAPACITY      total units, 1..2^31-1
  *     3 LOCK          0 = free, else (threadId + 1) of the thread inside the critical section,
  *                     plus bit 30 CONTENDED once a thread may be asleep on the word
- *     4 (unused)
+ *     4 PROBE         counts `from()`'s checks that a handle's memory is this very memory, not a copy
  *     5 STATE         bit 31 LINE: somebody waits in line; bits 0..30: AVAILABLE, the free units
  *     6 HEAD          first slot of the line (the oldest waiting request)
  *     7 TAIL          last slot of the line
@@ -89,7 +97,9 @@ import { ACQUIRE_OPTIONS, type AcquireOptions, checkWeight, overRelease, type Se
  * while DEBT stands, fast takes are off so that no OWN grows without bound.
  *
  * Every change under LOCK happens in a critical section that never calls user code, never
- * allocates on the shared side, and is a few dozen instructions long. A worker that the pool is
+ * allocates on the shared side, and is a few dozen instructions long. Each section unlocks in a
+ * `finally`, and the stack it needs is made sure of before LOCK is taken (`reserveStack`): a
+ * call near the stack's limit overflows before it writes anything, never halfway. A worker that the pool is
  * about to terminate sees KILLING right after taking LOCK and backs out without writing (see
  * task-control.ts); the pool terminates it only while it does not hold LOCK, so a terminated
  * worker can never leave half-written state. It may still take LOCK once more before it stops,
@@ -108,6 +118,7 @@ const M_MAGIC = 0;
 const M_VERSION = 1;
 const M_CAPACITY = 2;
 const M_LOCK = 3;
+const M_PROBE = 4;
 const M_STATE = 5;
 const M_HEAD = 6;
 const M_TAIL = 7;
@@ -144,6 +155,19 @@ const CONTENDED = 1 << 30;
 const LOCK_SPINS = 64;
 /** Upper bound of one sleep on LOCK: a sleeper looks again this often, in case the holder died and no unlock will notify. */
 const LOCK_SLEEP_MS = 5;
+
+/**
+ * Frames made sure of on the stack before LOCK is taken: several times what the deepest critical
+ * section calls. A call made near the stack's limit then overflows in `reserveStack`, having
+ * written nothing, never inside a section, where the RangeError would leave shared state half
+ * written (the `finally` that unlocks cannot undo a half-linked line).
+ */
+const RESERVED_FRAMES = 32;
+
+/** Recurses `frames` deep (with arguments, so each frame has some size) and returns. */
+function reserveStack(frames: number, a: number, b: number, c: number, d: number): number {
+  return frames === 0 ? a + b + c + d : reserveStack(frames - 1, b, c, d, a) + 1;
+}
 
 const DEFAULT_MAX_HOLDERS = 256;
 const DEFAULT_MAX_WAITERS = 1024;
@@ -269,15 +293,19 @@ export class SharedSemaphore implements Semaphore, Shareable, ThreadScopedResour
 
   /**
    * Rebuilds a semaphore on the memory of a handle (from `sem.handle`, possibly in another
-   * thread). The buffer is validated: a foreign, truncated or newer-layout buffer is rejected with
-   * `ERR_INVALID_HANDLE`, never silently used.
+   * thread). The buffer is validated: a foreign, truncated, newer-layout or damaged buffer, or a
+   * copy of a live semaphore's buffer, is rejected with `ERR_INVALID_HANDLE`, never silently used.
    */
   static from(handle: SharedSemaphoreHandle): SharedSemaphore {
     const storage = validateHandle(handle);
     const m = new Int32Array(storage.buffer);
     const known = inThisThread.get(idOf(m))?.deref();
-    if (known !== undefined && known.#storage.buffer.byteLength === storage.buffer.byteLength) return known;
-    return adopt(storage);
+    if (known === undefined) return adopt(storage);
+    if (sameMemory(known.#m, m)) return known;
+    throw new ThreadgateError(
+      'ERR_INVALID_HANDLE',
+      "the handle's memory is a copy of a SharedSemaphore's memory, not that memory itself: a copy would be a second semaphore with the same identity; pass `sem.handle` as it is",
+    );
   }
 
   /** The cloneable form of this semaphore; send it anywhere and call `SharedSemaphore.from`. */
@@ -325,6 +353,7 @@ export class SharedSemaphore implements Semaphore, Shareable, ThreadScopedResour
    * released on its behalf still count here until a thread takes the locked path (see DEBT).
    */
   heldBy(threadId: number): number {
+    checkInteger('threadId', threadId, 0);
     const m = this.#m;
     const owner = threadId + 1;
     let units = 0;
@@ -343,8 +372,12 @@ export class SharedSemaphore implements Semaphore, Shareable, ThreadScopedResour
     if (weight !== 1) checkWeight('weight', weight, this.#capacity); // 1 is always valid: capacity >= 1
     if (this.#takeFast(weight)) return this.#permit(weight);
     this.#lock();
-    const took = this.#takeLocked(weight);
-    this.#unlock();
+    let took: boolean;
+    try {
+      took = this.#takeLocked(weight);
+    } finally {
+      this.#unlock();
+    }
     return took ? this.#permit(weight) : undefined;
   }
 
@@ -354,7 +387,7 @@ export class SharedSemaphore implements Semaphore, Shareable, ThreadScopedResour
     let timeoutMs: number | undefined;
     let signal: AbortSignal | undefined;
     try {
-      ({ weight, timeoutMs, signal } = this.#checkAcquire(options));
+      ({ weight, timeoutMs, signal } = checkAcquireOptions(options, this.#capacity));
     } catch (err) {
       return Promise.reject(err);
     }
@@ -381,8 +414,7 @@ export class SharedSemaphore implements Semaphore, Shareable, ThreadScopedResour
    */
   acquireSync(options?: AcquireSyncOptions): Permit {
     const opts = checkOptions('options', options, ACQUIRE_SYNC_OPTIONS);
-    const weight = opts.weight ?? 1;
-    checkWeight('options.weight', weight, this.#capacity);
+    const weight = checkWeightOption(opts.weight, this.#capacity);
     const timeoutMs = checkOptionalDuration('options.timeoutMs', opts.timeoutMs) ?? Number.POSITIVE_INFINITY;
     if (isMainThread && opts.allowMainThread !== true) {
       const err = invalidValue(
@@ -438,32 +470,35 @@ export class SharedSemaphore implements Semaphore, Shareable, ThreadScopedResour
     const m = this.#m;
     this.#lock(threadId); // it has exited: if it still holds LOCK, take it over
     let units = 0;
-    for (let e = 0; e < this.#maxHolders; e++) {
-      const at = HEADER_WORDS + e * HOLDER_WORDS;
-      if (m[at] !== owner) continue;
-      units += m[at + H_OWN] as number;
-      m[at + H_OWN] = 0;
-      Atomics.store(m, at, 0);
-    }
-    for (let slot = 0; slot < this.#maxWaiters; slot++) {
-      const base = this.#slotBase + slot * SLOT_WORDS;
-      if (m[base + S_OWNER] !== owner) continue;
-      const s = m[base + S_STATE];
-      if (s === WAITING) {
-        this.#unlink(slot); // leaves the line (I3)
-        m[M_WAITING] = (m[M_WAITING] as number) - 1;
-      } else if (s === GRANTED) {
-        units += m[base + S_WEIGHT] as number; // granted but never read: the units are still its own
+    try {
+      for (let e = 0; e < this.#maxHolders; e++) {
+        const at = HEADER_WORDS + e * HOLDER_WORDS;
+        if (m[at] !== owner) continue;
+        units += m[at + H_OWN] as number;
+        m[at + H_OWN] = 0;
+        Atomics.store(m, at, 0);
       }
-      if (s !== FREE) this.#free(slot);
+      for (let slot = 0; slot < this.#maxWaiters; slot++) {
+        const base = this.#slotBase + slot * SLOT_WORDS;
+        if (m[base + S_OWNER] !== owner) continue;
+        const s = m[base + S_STATE];
+        if (s === WAITING) {
+          this.#unlink(slot); // leaves the line (I3)
+          m[M_WAITING] = (m[M_WAITING] as number) - 1;
+        } else if (s === GRANTED) {
+          units += m[base + S_WEIGHT] as number; // granted but never read: the units are still its own
+        }
+        if (s !== FREE) this.#free(slot);
+      }
+      const paid = Math.min(units, m[M_DEBT] as number);
+      m[M_DEBT] = (m[M_DEBT] as number) - paid; // units someone already gave back for it (I1)
+      units -= paid;
+      // By I1 a dead thread's units are out, so they fit. With LINE set (always, if one of its
+      // requests was in line) this grants the head and clears LINE if the line is now empty (I5, I6).
+      this.#putBack(units);
+    } finally {
+      this.#unlock();
     }
-    const paid = Math.min(units, m[M_DEBT] as number);
-    m[M_DEBT] = (m[M_DEBT] as number) - paid; // units someone already gave back for it (I1)
-    units -= paid;
-    // By I1 a dead thread's units are out, so they fit. With LINE set (always, if one of its
-    // requests was in line) this grants the head and clears LINE if the line is now empty (I5, I6).
-    this.#putBack(units);
-    this.#unlock();
     return units;
   }
 
@@ -537,14 +572,18 @@ export class SharedSemaphore implements Semaphore, Shareable, ThreadScopedResour
   /** Takes `weight` at once if nobody waits and it is free; otherwise joins the line. */
   #enter(weight: number): Ticket | undefined {
     this.#lock();
-    if (this.#takeLocked(weight)) {
+    try {
+      return this.#takeLocked(weight) ? undefined : this.#joinLine(weight);
+    } finally {
       this.#unlock();
-      return undefined;
     }
+  }
+
+  /** Takes a waiter slot and joins the line at its tail. Under LOCK; throws when every slot is taken. */
+  #joinLine(weight: number): Ticket {
     const m = this.#m;
     const free = m[M_FREE] as number;
     if (free === 0) {
-      this.#unlock();
       throw new ThreadgateError(
         'ERR_TOO_MANY_WAITERS',
         `too many requests are waiting on this semaphore (maxWaiters: ${this.#maxWaiters}); raise options.maxWaiters`,
@@ -566,7 +605,6 @@ export class SharedSemaphore implements Semaphore, Shareable, ThreadScopedResour
     m[M_WAITING] = (m[M_WAITING] as number) + 1; // I3
     Atomics.or(m, M_STATE, LINE); // I6: fast paths stop; STATE is ours from here
     this.#grantHead(); // units freed by a fast release since we looked would otherwise sleep (I5)
-    this.#unlock();
     return { slot, seq, weight };
   }
 
@@ -587,24 +625,22 @@ export class SharedSemaphore implements Semaphore, Shareable, ThreadScopedResour
   /** Gives back `n` units under LOCK, this thread's own first, the rest as DEBT. Throws on over-release. */
   #giveLocked(n: number): void {
     this.#lock();
-    const m = this.#m;
-    const own = this.#findEntry();
-    const ownBefore = own < 0 ? 0 : (m[own] as number);
-    const debtBefore = m[M_DEBT] as number;
-    const fromOwn = Math.min(n, ownBefore);
-    if (own >= 0) m[own] = ownBefore - fromOwn;
-    m[M_DEBT] = debtBefore + n - fromOwn; // I1: released on another thread's behalf
-    if (own >= 0) this.#payDebt(own);
-    // Last, so that waking a waiter is the last thing before unlocking: it finds LOCK free.
-    if (this.#putBack(n)) {
+    try {
+      const m = this.#m;
+      const own = this.#findEntry();
+      const ownBefore = own < 0 ? 0 : (m[own] as number);
+      const debtBefore = m[M_DEBT] as number;
+      const fromOwn = Math.min(n, ownBefore);
+      if (own >= 0) m[own] = ownBefore - fromOwn;
+      m[M_DEBT] = debtBefore + n - fromOwn; // I1: released on another thread's behalf
+      if (own >= 0) this.#payDebt(own);
+      if (this.#putBack(n)) return;
+      if (own >= 0) m[own] = ownBefore;
+      m[M_DEBT] = debtBefore;
+      throw overRelease(n, this.#capacity - (Atomics.load(m, M_STATE) & MAX_INT32));
+    } finally {
       this.#unlock();
-      return;
     }
-    if (own >= 0) m[own] = ownBefore;
-    m[M_DEBT] = debtBefore;
-    const out = this.#capacity - (Atomics.load(m, M_STATE) & MAX_INT32);
-    this.#unlock();
-    throw overRelease(n, out);
   }
 
   /**
@@ -639,16 +675,20 @@ export class SharedSemaphore implements Semaphore, Shareable, ThreadScopedResour
    */
   #cancel(ticket: Ticket): Permit | undefined {
     this.#lock();
-    const s = this.#stateOf(ticket);
-    if (s === WAITING) {
-      this.#unlink(ticket.slot); // out of line, wherever it stood (I3)
-      this.#m[M_WAITING] = (this.#m[M_WAITING] as number) - 1;
-      this.#free(ticket.slot);
-      this.#grantHead(); // a heavy head leaving may let the next ones through (I5)
-    } else if (s === GRANTED) {
-      this.#takeGrant(ticket);
+    let s: number;
+    try {
+      s = this.#stateOf(ticket);
+      if (s === WAITING) {
+        this.#unlink(ticket.slot); // out of line, wherever it stood (I3)
+        this.#m[M_WAITING] = (this.#m[M_WAITING] as number) - 1;
+        this.#free(ticket.slot);
+        this.#grantHead(); // a heavy head leaving may let the next ones through (I5)
+      } else if (s === GRANTED) {
+        this.#takeGrant(ticket);
+      }
+    } finally {
+      this.#unlock();
     }
-    this.#unlock();
     return s === GRANTED ? this.#permit(ticket.weight) : undefined;
   }
 
@@ -707,7 +747,7 @@ export class SharedSemaphore implements Semaphore, Shareable, ThreadScopedResour
     return -1;
   }
 
-  /** This thread's OWN word, claiming a free holder entry if it has none. Under LOCK; throws (unlocked) when full. */
+  /** This thread's OWN word, claiming a free holder entry if it has none. Under LOCK; throws when full. */
   #claimEntry(): number {
     const found = this.#findEntry();
     if (found >= 0) return found;
@@ -720,7 +760,6 @@ export class SharedSemaphore implements Semaphore, Shareable, ThreadScopedResour
       this.#own = at + H_OWN;
       return this.#own;
     }
-    this.#unlock();
     throw new ThreadgateError(
       'ERR_TOO_MANY_HOLDERS',
       `too many threads hold this semaphore at once (maxHolders: ${this.#maxHolders}); raise options.maxHolders`,
@@ -739,6 +778,7 @@ export class SharedSemaphore implements Semaphore, Shareable, ThreadScopedResour
    * `reclaim`) or by a thread this one has terminated is taken over instead of waited for.
    */
   #lock(deadThread = -1): void {
+    reserveStack(RESERVED_FRAMES, 0, 0, 0, 0);
     const m = this.#m;
     let lock = Atomics.compareExchange(m, M_LOCK, 0, ME);
     for (let spins = LOCK_SPINS; lock !== 0 && spins > 0; spins--) lock = Atomics.compareExchange(m, M_LOCK, 0, ME);
@@ -793,9 +833,13 @@ export class SharedSemaphore implements Semaphore, Shareable, ThreadScopedResour
    */
   #pickUp(ticket: Ticket): Permit | undefined {
     this.#lock();
-    const granted = this.#stateOf(ticket) === GRANTED;
-    if (granted) this.#takeGrant(ticket);
-    this.#unlock();
+    let granted: boolean;
+    try {
+      granted = this.#stateOf(ticket) === GRANTED;
+      if (granted) this.#takeGrant(ticket);
+    } finally {
+      this.#unlock();
+    }
     return granted ? this.#permit(ticket.weight) : undefined;
   }
 
@@ -820,15 +864,6 @@ export class SharedSemaphore implements Semaphore, Shareable, ThreadScopedResour
 
   #slotWord(slot: number, word: number): number {
     return this.#slotBase + slot * SLOT_WORDS + word;
-  }
-
-  #checkAcquire(options: AcquireOptions | undefined): AcquireOptions & { weight: number } {
-    const opts = checkOptions('options', options, ACQUIRE_OPTIONS);
-    const weight = opts.weight ?? 1;
-    checkWeight('options.weight', weight, this.#capacity);
-    const timeoutMs = checkOptionalDuration('options.timeoutMs', opts.timeoutMs);
-    const signal = checkSignal('options.signal', opts.signal);
-    return { weight, timeoutMs, signal };
   }
 }
 
@@ -899,7 +934,25 @@ function validateHandle(handle: unknown): Storage {
   if (capacity < 1 || holders < 1 || waiters < 1) fail('the header is corrupt');
   const bytes = bytesFor(holders, waiters);
   if (buffer.byteLength < bytes) fail(`it is ${buffer.byteLength} bytes; its header needs ${bytes}`);
+  // Ranges every state of a live semaphore keeps (I2, I3): a forged or damaged header fails here.
+  const available = Atomics.load(m, M_STATE) & MAX_INT32;
+  if (available > capacity) fail(`${available} units are free, more than its capacity of ${capacity}`);
+  if (Atomics.load(m, M_DEBT) < 0) fail('its hand-off debt is negative');
+  for (const word of [M_WAITING, M_HEAD, M_TAIL, M_FREE]) {
+    const value = Atomics.load(m, word);
+    if (value < 0 || value > waiters) fail(`header word ${word} is ${value}, outside 0..${waiters} (its waiter slots)`);
+  }
   return { memory, buffer };
+}
+
+/**
+ * Whether two views of a semaphore's memory are one memory: a count bumped through `a` is seen
+ * through `b`. Other threads only ever add to the count, so through one memory `b` reads at least
+ * the value written; a copy holds the count from when it was made, which is lower.
+ */
+function sameMemory(a: Int32Array, b: Int32Array): boolean {
+  const mark = (Atomics.add(a, M_PROBE, 1) + 1) | 0;
+  return ((Atomics.load(b, M_PROBE) - mark) | 0) >= 0;
 }
 
 /**
