@@ -1,4 +1,6 @@
 import { inspect } from 'node:util';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { AbortError, AcquireTimeoutError, AsyncSemaphore, Permit, type Semaphore, SharedSemaphore } from 'threadgate';
 import { describe, expect, it } from 'vitest';
 import { waitUntil, within } from './helpers.js';
@@ -66,6 +68,45 @@ describe('AsyncSemaphore', () => {
     const permit = await racing;
     expect(permit.weight).toBe(1);
     permit.release();
+    expect(sem.available).toBe(1);
+    expect(sem.waiting).toBe(0);
+  });
+
+  // Regression: each abandoned request stayed in the line, with its closures, until it reached a
+  // head that never moved (~1.2 KB each, without bound).
+  it('requests that give up behind a blocked head are let go at once: nothing of theirs stays reachable', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const sem = new AsyncSemaphore(1);
+    const held = sem.tryAcquire() as Permit;
+    const blocked = sem.acquire(); // a live waiter at the head, behind the held unit
+    const signals: WeakRef<AbortSignal>[] = [];
+    const granted: number[] = [];
+    const live: Promise<void>[] = [];
+    for (let i = 0; i < 2_000; i++) {
+      // Every 100th request stays in line.
+      if (i % 100 === 0)
+        live.push(
+          sem.acquire().then((permit) => {
+            granted.push(i);
+            permit.release();
+          }),
+        );
+      const controller = new AbortController();
+      signals.push(new WeakRef(controller.signal));
+      const gaveUp = sem.acquire({ signal: controller.signal }).catch((e: unknown) => e);
+      controller.abort();
+      await gaveUp;
+    }
+    expect(sem.waiting).toBe(21);
+    await new Promise((resolve) => setImmediate(resolve));
+    gc();
+    const kept = signals.filter((ref) => ref.deref() !== undefined).length;
+    expect(kept).toBeLessThanOrEqual(64); // at most the few the line sweeps out together (see I2)
+    held.release();
+    (await blocked).release(); // the line still works: the head is granted, then the rest in order
+    await within(5_000, Promise.all(live));
+    expect(granted).toEqual(Array.from({ length: 20 }, (_, k) => k * 100));
     expect(sem.available).toBe(1);
     expect(sem.waiting).toBe(0);
   });

@@ -15,7 +15,10 @@ import { type AcquireOptions, checkAcquireOptions, checkWeight, overRelease, typ
  *       throws (ERR_SEMAPHORE_OVER_RELEASE) and changes nothing. #available + units held by
  *       un-released permits and running HeldCalls = capacity, unless release(n) gave units back
  *       on a holder's behalf; that holder's own give-back then throws
- *   I2  #waiting = waiters in the line still WAITING
+ *   I2  #waiting = waiters in the line still WAITING; #cancelled = the CANCELLED ones still in it,
+ *       at most half the line (or a few): a waiter that gives up drops what it holds at once and
+ *       is swept out with the others when they reach half, so abandoned requests cost no memory
+ *       behind a head that never moves
  *   I3  if the head of the line is WAITING, #available < its weight (no free permit sits next to
  *       a grantable waiter): every path that frees units or removes a waiter calls #grantHead().
  *   I4  waiters are granted in the order they called acquire (strict FIFO, weights included)
@@ -32,6 +35,12 @@ interface Acquirer {
   weight: number;
   grant: () => void;
 }
+
+/** What a cancelled waiter's `grant` becomes: it lets go of the caller's promise and timers. */
+const NOTHING = (): void => {};
+/** Cancelled waiters the line may keep before it is swept (see I2). */
+const SWEEP_AFTER = 32;
+const isCancelled = (waiter: Waiter): boolean => !(waiter instanceof HeldCall) && waiter.state === CANCELLED;
 
 /**
  * A waiter of `withPermit` without options: one unit, held for `fn` directly. It cannot give up
@@ -68,6 +77,7 @@ export class AsyncSemaphore implements Semaphore {
   readonly capacity: number;
   #available: number;
   #waiting = 0;
+  #cancelled = 0;
   readonly #line = new FifoQueue<Waiter>();
   /** Granted HeldCalls, run together in one microtask: never inside the release() that granted them. */
   readonly #ready = new FifoQueue<HeldCall>();
@@ -141,8 +151,13 @@ export class AsyncSemaphore implements Semaphore {
       };
       const giveUp = (error: Error): void => {
         if (waiter.state !== WAITING) return; // granted first: the permit is the caller's
-        waiter.state = CANCELLED; // stays in the line; skipped when it reaches the head
+        waiter.state = CANCELLED; // skipped at the head, or swept out before (I2)
+        waiter.grant = NOTHING;
         this.#waiting--;
+        if (++this.#cancelled > SWEEP_AFTER && this.#cancelled * 2 > this.#line.size) {
+          this.#line.removeWhere(isCancelled);
+          this.#cancelled = 0;
+        }
         cleanup();
         this.#grantHead(); // a heavy head leaving may let the next ones through (I3)
         reject(error);
@@ -220,6 +235,7 @@ export class AsyncSemaphore implements Semaphore {
       }
       if (head.state === CANCELLED) {
         this.#line.shift();
+        this.#cancelled--;
         continue;
       }
       if (this.#available < head.weight) return; // FIFO: the head blocks everyone behind it

@@ -39,6 +39,19 @@ export class FifoQueue<T> {
     return item;
   }
 
+  /** Removes every item for which `drop` is true, keeping the others in order. O(size). */
+  removeWhere(drop: (item: T) => boolean): void {
+    const old = this.#items;
+    let kept = 0;
+    for (let i = 0; i < this.#size; i++) {
+      const at = (this.#head + i) & (old.length - 1);
+      const item = old[at] as T;
+      old[at] = undefined;
+      if (!drop(item)) old[(this.#head + kept++) & (old.length - 1)] = item;
+    }
+    this.#size = kept;
+  }
+
   /** Removes every item, oldest first, handing each to `fn`. */
   drain(fn: (item: T) => void): void {
     for (let item = this.shift(); item !== undefined; item = this.shift()) fn(item);
