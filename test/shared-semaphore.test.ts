@@ -1,4 +1,4 @@
-import { AbortError, AcquireTimeoutError, type Permit, SharedSemaphore } from 'threadgate';
+import { AbortError, AcquireTimeoutError, AsyncSemaphore, type Permit, SharedSemaphore } from 'threadgate';
 import { describe, expect, it } from 'vitest';
 import { delay, within } from './helpers.js';
 
@@ -133,6 +133,18 @@ describe('SharedSemaphore: methods', () => {
     expect(() => permit?.release()).toThrow(expect.objectContaining({ code: 'ERR_SEMAPHORE_OVER_RELEASE' }));
     expect(sem.available).toBe(2);
     expect(sem.tryAcquire(2)?.weight).toBe(2); // nothing made up, nothing lost
+  });
+
+  it('what over-release detection covers: never more than capacity free; a raw release names no holder (README)', () => {
+    for (const sem of [new SharedSemaphore(2), new AsyncSemaphore(2)]) {
+      const b = sem.tryAcquire(1) as Permit;
+      sem.release(1); // on b's behalf
+      const c = sem.tryAcquire(2) as Permit;
+      b.release(); // the unit given back for b is out again (c's): nothing tells the two apart
+      expect(sem.available).toBe(1);
+      expect(() => c.release()).toThrow(expect.objectContaining({ code: 'ERR_SEMAPHORE_OVER_RELEASE' })); // 3 > capacity
+      expect(sem.available).toBe(1); // the refused give-back changed nothing
+    }
   });
 
   it('withPermit releases however the function ends', async () => {

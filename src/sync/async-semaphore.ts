@@ -14,7 +14,8 @@ import { type AcquireOptions, checkAcquireOptions, checkWeight, overRelease, typ
  *   I1  #available <= capacity, always: every give-back checks it, and one that would pass it
  *       throws (ERR_SEMAPHORE_OVER_RELEASE) and changes nothing. #available + units held by
  *       un-released permits and running HeldCalls = capacity, unless release(n) gave units back
- *       on a holder's behalf; that holder's own give-back then throws
+ *       on a holder's behalf; that holder's own give-back then throws if it would pass the
+ *       capacity, and goes through if the units are out again (no holder is recorded to tell)
  *   I2  #waiting = waiters in the line still WAITING; #cancelled = the CANCELLED ones still in it,
  *       at most half the line (or a few): a waiter that gives up drops what it holds at once and
  *       is swept out with the others when they reach half, so abandoned requests cost no memory
@@ -71,7 +72,9 @@ function captureResolve(resolve: (value: never) => void): void {
  * ones behind it until it fits. `tryAcquire` never overtakes a waiter.
  * **Cancellation**: a timed-out or aborted request leaves no permit behind, even when the grant
  * and the cancel happen in the same tick.
- * **Bounded**: releasing more than is out throws `ERR_SEMAPHORE_OVER_RELEASE`.
+ * **Bounded**: releasing more than is out throws `ERR_SEMAPHORE_OVER_RELEASE`, changing nothing.
+ * A raw `release(n)` names no holder: a permit whose units it gave back still releases once those
+ * units are out again (as with `SharedSemaphore`); use one or the other for the same units.
  */
 export class AsyncSemaphore implements Semaphore {
   readonly capacity: number;

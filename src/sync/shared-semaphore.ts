@@ -252,7 +252,10 @@ interface Ticket {
  * **Memory effects.** Actions in a thread before `release()` happen-before actions after the
  * acquire that the release lets through, in any thread.
  *
- * **Bounded.** Releasing more units than are out throws `ERR_SEMAPHORE_OVER_RELEASE`.
+ * **Bounded.** Releasing more units than are out throws `ERR_SEMAPHORE_OVER_RELEASE`, changing
+ * nothing: never more than `capacity` units are free. A raw `release(n)` names no holder, so a
+ * permit whose units it gave back still releases once those units are out again (taken by
+ * another request); use one or the other for the same units, never both.
  */
 export class SharedSemaphore implements Semaphore, Shareable, ThreadScopedResource {
   readonly #m: Int32Array;
