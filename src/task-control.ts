@@ -19,9 +19,8 @@
  *   starts late and a started one is never forgotten.
  * - CANCEL makes `currentTask().signal.aborted` true inside the worker, even in a synchronous
  *   loop whose event loop never turns: `aborted` reads this word.
- * - KILLING is the last word before the worker is terminated. Shared semaphores check it after
- *   taking their internal lock and back out untouched, so a worker is never terminated halfway
- *   through a change to shared memory (see `SharedSemaphore`).
+ * - KILLING is the last word before the worker is terminated, which then waits for the thread's
+ *   seat (below): never inside a change to shared memory.
  * - The worker moves RUNNING or CANCEL→ENDED with a compare-exchange as it hands its outcome back;
  *   the pool moves CANCEL→KILLING the same way. If the worker wins, its outcome is on its way and
  *   the worker lives on: a timeout that fires after the task ended (the pool's thread was busy)
@@ -60,8 +59,95 @@ export function getTaskControl(): TaskControl | undefined {
   return (globalThis as ControlHolder)[CONTROL_KEY];
 }
 
-/** True when the pool has decided to terminate this thread: shared-memory changes must not start. */
-export function isBeingKilled(): boolean {
-  const control = (globalThis as ControlHolder)[CONTROL_KEY];
-  return control !== undefined && Atomics.load(control.board, control.slot * SLOT_WORDS + STATE) === KILLING;
+/*
+ * ─── Thread seats: the kill handshake ──────────────────────────────────────────────────────────
+ * One more `Int32Array` shared by a pool and its workers, one seat per live worker:
+ *
+ *   seat i:  [ THREAD_ID (0 = free), KILL, SECTIONS ]
+ *
+ * A worker takes a free seat when its runtime starts (compare-exchange on THREAD_ID); the pool
+ * frees it after the worker's exit. Every termination the pool makes (timeout, cancel after its
+ * grace, retirement, shutdown) goes through the seat:
+ *
+ *   worker, entering a shared-memory critical section:  SECTIONS += 1, then read KILL;
+ *                                                       if set, SECTIONS -= 1 and refuse (AbortError)
+ *   worker, leaving it:                                 SECTIONS -= 1
+ *   pool, before terminating:                           KILL = 1, then read SECTIONS;
+ *                                                       0 → terminate; else look again shortly
+ *
+ * Atomics are sequentially consistent, so of the two reads one sees the other side's write: a
+ * thread is never terminated inside a critical section (nor while waiting to enter one, holding
+ * nothing), and never enters one once its pool has decided to terminate it, whether the code
+ * that runs is a task or not (a timer, an initializer's background job).
+ */
+export const SEAT_WORDS = 3;
+export const SEAT_THREAD = 0;
+export const SEAT_KILL = 1;
+export const SEAT_SECTIONS = 2;
+
+/** Seats for a pool of `maxWorkers`: room for replacements that start before the exit of those they replace is seen. */
+export function seatsFor(maxWorkers: number): Int32Array {
+  return new Int32Array(new SharedArrayBuffer((maxWorkers * 2 + 8) * SEAT_WORDS * 4));
+}
+
+/** This thread's seat: the seats and its first word, once its runtime has taken one. */
+interface Seat {
+  seats: Int32Array;
+  at: number;
+}
+
+const SEAT_KEY = Symbol.for('threadgate.threadSeat');
+type SeatHolder = { [SEAT_KEY]?: Seat };
+
+/**
+ * Takes a free seat for thread `threadId` (in the worker runtime, before any user code runs).
+ * Returns false when every seat is taken: that thread then has no handshake, and its pool
+ * terminates it as it finds it.
+ */
+export function takeSeat(seats: Int32Array, threadId: number): boolean {
+  for (let at = 0; at < seats.length; at += SEAT_WORDS) {
+    if (Atomics.compareExchange(seats, at + SEAT_THREAD, 0, threadId) !== 0) continue;
+    (globalThis as SeatHolder)[SEAT_KEY] = { seats, at };
+    return true;
+  }
+  return false;
+}
+
+/** The first word of thread `threadId`'s seat, or -1. */
+export function seatOf(seats: Int32Array, threadId: number): number {
+  for (let at = 0; at < seats.length; at += SEAT_WORDS) if (Atomics.load(seats, at + SEAT_THREAD) === threadId) return at;
+  return -1;
+}
+
+/** The pool's side: marks the thread to be terminated, and says whether that may happen now. */
+export function mayTerminate(seats: Int32Array, at: number): boolean {
+  Atomics.store(seats, at + SEAT_KILL, 1);
+  return Atomics.load(seats, at + SEAT_SECTIONS) === 0;
+}
+
+/** The pool's side, after the thread's exit: the seat is free again. */
+export function freeSeat(seats: Int32Array, at: number): void {
+  Atomics.store(seats, at + SEAT_KILL, 0);
+  Atomics.store(seats, at + SEAT_SECTIONS, 0);
+  Atomics.store(seats, at + SEAT_THREAD, 0);
+}
+
+/**
+ * The worker's side, entering a critical section: false when this thread's pool is terminating
+ * it, and then it must not enter. A thread without a seat (the main thread, a `Worker` of your
+ * own) always may.
+ */
+export function enterSection(): boolean {
+  const seat = (globalThis as SeatHolder)[SEAT_KEY];
+  if (seat === undefined) return true;
+  Atomics.add(seat.seats, seat.at + SEAT_SECTIONS, 1);
+  if (Atomics.load(seat.seats, seat.at + SEAT_KILL) === 0) return true;
+  Atomics.sub(seat.seats, seat.at + SEAT_SECTIONS, 1);
+  return false;
+}
+
+/** The worker's side, leaving a critical section it entered. */
+export function leaveSection(): void {
+  const seat = (globalThis as SeatHolder)[SEAT_KEY];
+  if (seat !== undefined) Atomics.sub(seat.seats, seat.at + SEAT_SECTIONS, 1);
 }

@@ -1,3 +1,5 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { Worker } from 'node:worker_threads';
 import { SharedRateLimiter, SharedSemaphore, WorkerCrashedError } from 'threadgate';
 import { describe, expect, it } from 'vitest';
@@ -183,6 +185,32 @@ describe('SharedSemaphore across threads', () => {
     expect(permit.weight).toBe(3);
     permit.release();
     expect(sem.available).toBe(3);
+  });
+
+  // Regression: only a semaphore the main thread still held was reclaimed (a weak registry there).
+  // The common shape passes a fresh semaphore to tasks and keeps no reference to it.
+  it('a worker that dies holding a unit gives it back also when the main thread no longer holds the semaphore', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const pool = tasksPool({ maxWorkers: 2, minWorkers: 2 });
+    const go = shared(1);
+    const log = shared(4);
+    const { crash, waiter } = await (async () => {
+      const sem = new SharedSemaphore(1);
+      const crash = pool.submit('holdAndExit', sem, 1, go);
+      await waitUntil(() => sem.available === 0, 10_000, 'the first worker to take the unit');
+      const waiter = pool.submit('waitInLine', sem, 1, log, 0);
+      await waitUntil(() => sem.waiting === 1, 10_000, 'the second worker to wait for it');
+      return { crash, waiter };
+    })();
+    for (let i = 0; i < 3; i++) {
+      await delay(5);
+      gc(); // the main thread's own object goes, unless something keeps it for the pool
+    }
+    Atomics.store(go, 0, 1); // now let the first worker die holding the unit
+    Atomics.notify(go, 0);
+    await expect(within(10_000, crash)).rejects.toBeInstanceOf(WorkerCrashedError);
+    expect(await within(5_000, waiter, 'the waiting worker')).toBe(0); // its acquireSync got the unit
   });
 
   it('a Worker you manage yourself: reclaim(threadId) from its exit gives its units back and a blocked waiter proceeds', async () => {

@@ -13,8 +13,18 @@ import { fileURLToPath } from 'node:url';
 import { parentPort, type TransferListItem, threadId, workerData } from 'node:worker_threads';
 import { hasHeldShareable, toHandles } from '../src/handles.js';
 import type { Outcome, RanOutcome, Retirement, RuntimeData, TaskExtras, TaskMessage } from '../src/pool/protocol.js';
-import { BATCH, BATCH_OUTCOME, type BatchOutcome, FORBIDDEN_TASK_NAMES, RETIREMENT, SKIPPED } from '../src/pool/protocol.js';
+import {
+  BATCH,
+  BATCH_OUTCOME,
+  type BatchOutcome,
+  FORBIDDEN_TASK_NAMES,
+  GATE,
+  type GateAnnouncement,
+  RETIREMENT,
+  SKIPPED,
+} from '../src/pool/protocol.js';
 import { type SerializedError, serializeError } from '../src/pool/remote-error.js';
+import { announceResourcesTo } from '../src/sync/registry.js';
 import type { RunningTask } from '../src/task-context.js';
 import {
   CANCEL,
@@ -27,6 +37,7 @@ import {
   STATE,
   setTaskControl,
   THREAD_ID,
+  takeSeat,
 } from '../src/task-control.js';
 import { closestName } from '../src/validate.js';
 
@@ -34,6 +45,10 @@ type TaskFunction = (...args: unknown[]) => unknown;
 
 const data = workerData as RuntimeData;
 const board = data.board;
+// Before any user code: every termination by the pool goes through this thread's seat, and the
+// pool hears of every shared gate this thread makes or revives, to give back its units after it.
+takeSeat(data.seats, threadId);
+announceResourcesTo((handle) => parentPort?.postMessage({ [GATE]: true, threadId, handle } satisfies GateAnnouncement));
 
 let exports: Record<string, unknown> | undefined;
 /** runtime-extras.ts, once a task has needed it. */
@@ -260,8 +275,8 @@ function finish(startedAt: number, t0: number, values: unknown[], error?: Serial
  * Marks the task ENDED on the board and returns the outcome to Piscina, except in two cases where
  * the Piscina task never returns, so Piscina sends this worker nothing more until the pool
  * terminates it:
- * - the pool is terminating this worker (KILLING): the task stopped early, maybe backing out of
- *   a shared semaphore with permits of its own still held. Handed back, it would free the worker
+ * - the pool is terminating this worker (KILLING): the task stopped early, maybe with permits of
+ *   a shared semaphore still held. Handed back, it would free the worker
  *   for another task, which the kill would take down, or which would run beside those permits;
  * - the last task of a worker that has run its `maxTasksPerWorker`: its outcome goes to the pool
  *   as a `Retirement`.

@@ -3,13 +3,30 @@ import { Piscina, type PiscinaTask, queueOptionsSymbol } from 'piscina';
 import { TaskTimeoutError, WorkerCrashedError } from '../errors.js';
 import { reviveHandles } from '../revive.js';
 import { FifoQueue } from '../sync/fifo-queue.js';
-import { forEachResource, forgetTerminated, markTerminated } from '../sync/registry.js';
-import { CANCEL, ENDED, IDLE, KILLING, QUEUED, RUNNING, SKIP, SLOT_WORDS, STATE, THREAD_ID } from '../task-control.js';
+import type { ThreadScopedResource } from '../sync/registry.js';
+import {
+  CANCEL,
+  ENDED,
+  freeSeat,
+  IDLE,
+  KILLING,
+  mayTerminate,
+  QUEUED,
+  RUNNING,
+  SKIP,
+  SLOT_WORDS,
+  STATE,
+  seatOf,
+  seatsFor,
+  THREAD_ID,
+} from '../task-control.js';
 import { MessageQueue, type QueueOptions, queueOptionsOf } from './message-queue.js';
 import {
   BATCH,
   type BatchOutcome,
+  type GateAnnouncement,
   isBatchOutcome,
+  isGateAnnouncement,
   isRetirement,
   type Outcome,
   type Retirement,
@@ -24,7 +41,7 @@ import { Phase, Task, type TaskSpec } from './task.js';
 /** How the dispatcher runs Piscina. All values already validated. */
 export interface DispatcherConfig {
   runtimeFile: string;
-  runtimeData: Omit<RuntimeData, 'board'>;
+  runtimeData: Omit<RuntimeData, 'board' | 'seats'>;
   maxWorkers: number;
   minWorkers: number;
   idleTimeoutMs: number;
@@ -61,8 +78,10 @@ const SPEED_SMOOTHING = 0.2;
  * out of reach and still ends the pathological case after 11 attempts.
  */
 const MAX_RETRIES = 10;
-/** While a worker to be killed holds a shared lock, look again this often (ms). */
+/** While a worker to be terminated is inside a shared-memory section, look again this often (ms). */
 const KILL_RETRY_MS = 1;
+/** The longest shutdown waits for its workers to leave shared-memory sections before terminating them anyway. */
+const QUIESCE_MS = 2_000;
 const EXIT_CODES_KEPT = 64;
 /** Workers in a row that fail to start, leaving none alive, before the waiting tasks are failed. */
 const MAX_START_FAILURES = 3;
@@ -93,6 +112,10 @@ const PROBE: TaskMessage = ['', -1, -1, undefined];
 export class Dispatcher {
   #piscina: Piscina;
   readonly #board: Int32Array;
+  /** The workers' seats, through which every termination goes (see task-control.ts). */
+  readonly #seats: Int32Array;
+  /** The shared gates each live worker has made or received, kept until it has exited and been reclaimed. */
+  readonly #gatesOf = new Map<number, Set<ThreadScopedResource>>();
   /** The task in each board slot, while it is handed to Piscina. */
   readonly #slots: (Task | undefined)[];
   readonly #freeSlots: number[];
@@ -136,6 +159,7 @@ export class Dispatcher {
     this.#canBatch = config.runtimeData.maxTasksPerWorker === Number.POSITIVE_INFINITY;
     const slots = this.#messageLimit * (this.#canBatch ? MAX_BATCH : 1);
     this.#board = new Int32Array(new SharedArrayBuffer(slots * SLOT_WORDS * 4));
+    this.#seats = seatsFor(config.maxWorkers);
     this.#freeSlots = Array.from({ length: slots }, (_, i) => slots - 1 - i);
     this.#slots = new Array(slots).fill(undefined);
     this.#piscina = this.#createPiscina();
@@ -143,7 +167,7 @@ export class Dispatcher {
 
   #createPiscina(): Piscina {
     const config = this.#config;
-    const runtimeData: RuntimeData = { ...config.runtimeData, board: this.#board };
+    const runtimeData: RuntimeData = { ...config.runtimeData, board: this.#board, seats: this.#seats };
     // A worker that retires after its Nth task must have no task waiting behind it: one at a time.
     const tasksPerWorker = this.#canBatch ? TASKS_PER_WORKER : 1;
     const piscina = new Piscina({
@@ -177,6 +201,7 @@ export class Dispatcher {
     piscina.on('message', (message: unknown) => {
       if (isBatchOutcome(message)) this.#onBatchOutcome(message);
       else if (isRetirement(message)) this.#onRetirement(message);
+      else if (isGateAnnouncement(message)) this.#onGate(message);
     });
     return piscina;
   }
@@ -259,7 +284,26 @@ export class Dispatcher {
   async destroy(): Promise<void> {
     if (this.#destroyed) return;
     this.#destroyed = true;
+    await this.#quiesce();
     await this.#piscina.destroy();
+  }
+
+  /**
+   * Marks every worker to be terminated, and waits until none is inside a shared-memory section
+   * (see task-control.ts), for at most `QUIESCE_MS`: code a worker runs outside any task (a timer,
+   * an initializer's background job) may be in one when the pool shuts down.
+   */
+  async #quiesce(): Promise<void> {
+    const deadline = performance.now() + QUIESCE_MS;
+    for (;;) {
+      let inSection = false;
+      for (const worker of this.#piscina.threads) {
+        const at = seatOf(this.#seats, worker.threadId);
+        if (at >= 0 && !mayTerminate(this.#seats, at)) inSection = true;
+      }
+      if (!inSection || performance.now() > deadline) return;
+      await new Promise((resolve) => setTimeout(resolve, KILL_RETRY_MS));
+    }
   }
 
   stats(): PoolStats {
@@ -445,19 +489,24 @@ export class Dispatcher {
     const state = Atomics.compareExchange(this.#board, task.slot * SLOT_WORDS + STATE, CANCEL, KILLING);
     if (state !== CANCEL && state !== KILLING) return;
     const threadId = this.#board[task.slot * SLOT_WORDS + THREAD_ID] as number;
-    let locked = false;
-    forEachResource((resource) => {
-      locked ||= resource.isLockedBy(threadId);
-    });
-    if (locked) {
-      setTimeout(() => this.#kill(task), KILL_RETRY_MS);
+    if (this.#liveWorker(threadId) === undefined) return; // it has already exited: Piscina settles the task
+    task.killed = true;
+    this.#terminate(threadId); // Piscina sees the exit, rejects the task, and starts a replacement
+  }
+
+  /**
+   * Terminates a worker through its seat (task-control.ts): at once when it is in no shared-memory
+   * section, else as soon as it has left the one it is in. Every termination the pool makes comes here.
+   */
+  #terminate(threadId: number): void {
+    const worker = this.#liveWorker(threadId);
+    if (worker === undefined) return; // it has exited already
+    const at = seatOf(this.#seats, threadId);
+    if (at >= 0 && !mayTerminate(this.#seats, at)) {
+      setTimeout(() => this.#terminate(threadId), KILL_RETRY_MS);
       return;
     }
-    const worker = this.#liveWorker(threadId);
-    if (worker === undefined) return; // it has already exited: Piscina settles the task
-    task.killed = true;
-    markTerminated(threadId); // from here on it takes a shared lock only to back out: see registry.ts
-    void worker.terminate(); // Piscina sees the exit, rejects the task, and starts a replacement
+    void worker.terminate();
   }
 
   // ─── outcomes ─────────────────────────────────────────────────────────────────────────────
@@ -628,8 +677,16 @@ export class Dispatcher {
     if (task !== undefined && task.id === id) task.retired = true; // before the exit fails it in Piscina
     // The worker runs nothing more whatever happens here: stop it, or it stays busy for good.
     // Piscina sees the exit and starts a replacement on demand.
-    void this.#liveWorker(threadId)?.terminate();
+    this.#terminate(threadId);
     if (task?.retired) this.#onOutcome(task, outcome);
+  }
+
+  /** A worker has made or received a shared gate: keep it, to give back its units when it exits. */
+  #onGate({ threadId, handle }: GateAnnouncement): void {
+    const gate = reviveHandles(handle) as ThreadScopedResource;
+    const gates = this.#gatesOf.get(threadId);
+    if (gates === undefined) this.#gatesOf.set(threadId, new Set([gate]));
+    else gates.add(gate);
   }
 
   /** The worker with this thread id, while it lives; Piscina's own list covers one not tracked yet. */
@@ -646,8 +703,10 @@ export class Dispatcher {
       this.#workers.delete(threadId);
       this.#exitCodes.set(threadId, code);
       if (this.#exitCodes.size > EXIT_CODES_KEPT) this.#exitCodes.delete(this.#exitCodes.keys().next().value as number);
-      forEachResource((resource) => resource.reclaim(threadId));
-      forgetTerminated(threadId);
+      for (const gate of this.#gatesOf.get(threadId) ?? []) gate.reclaim(threadId);
+      this.#gatesOf.delete(threadId);
+      const seat = seatOf(this.#seats, threadId);
+      if (seat >= 0) freeSeat(this.#seats, seat);
     });
   }
 

@@ -1,4 +1,5 @@
 import type { MessagePort } from 'node:worker_threads';
+import type { Handle } from '../handles.js';
 import type { SerializedError } from './remote-error.js';
 
 /**
@@ -97,6 +98,19 @@ export function isBatchOutcome(message: unknown): message is BatchOutcome {
   return Array.isArray(message) && message[0] === BATCH_OUTCOME;
 }
 
+/** A worker telling its pool of a shared gate it has made or revived (see registry.ts). */
+export interface GateAnnouncement {
+  [GATE]: true;
+  threadId: number;
+  handle: Handle;
+}
+
+export const GATE = '@@threadgate/gate';
+
+export function isGateAnnouncement(message: unknown): message is GateAnnouncement {
+  return typeof message === 'object' && message !== null && (message as Partial<GateAnnouncement>)[GATE] === true;
+}
+
 /** What every worker of a pool is started with (Piscina `workerData`). */
 export interface RuntimeData {
   moduleUrl: string;
@@ -106,6 +120,8 @@ export interface RuntimeData {
   initArgs: unknown[];
   initArgsRevive: boolean;
   board: Int32Array;
+  /** The workers' seats for the kill handshake (task-control.ts). */
+  seats: Int32Array;
   maxTasksPerWorker: number;
 }
 

@@ -1,49 +1,29 @@
+import type { Handle } from '../handles.js';
+
 /**
- * The shared-memory gates this thread knows of (made here, or received as task arguments), so
- * that a pool can give back the permits of a worker that died, and can check that a worker it is
- * about to terminate holds none of their internal locks. Weak: a gate nobody uses any more is
- * not kept alive by this list.
+ * A shared-memory gate that holds units per thread, so that a pool can give back what a worker
+ * that died held. In a pool worker every such gate is announced to the pool as it is made or
+ * revived (before the worker can take anything from it), and the pool keeps it until that worker
+ * has exited and been reclaimed: its units come back even when no other thread holds the gate.
  */
 export interface ThreadScopedResource {
   /** Gives back what thread `threadId` held; returns how many units came back. */
   reclaim(threadId: number): number;
-  /** True while thread `threadId` holds the resource's internal lock. */
-  isLockedBy(threadId: number): boolean;
+  /** Its cloneable form, to announce it to the pool. */
+  readonly handle: Handle;
 }
 
-const known = new Set<WeakRef<ThreadScopedResource>>();
+// A global: `threadgate`, `threadgate/worker` and the runtime may be separate module instances in
+// one worker (ESM and CJS builds), and every gate made by any of them must be announced.
+const ANNOUNCER = Symbol.for('threadgate.announceResource');
+type AnnouncerHolder = { [ANNOUNCER]?: (handle: Handle) => void };
 
+/** Called by every gate as it is made or revived in this thread. */
 export function registerResource(resource: ThreadScopedResource): void {
-  known.add(new WeakRef(resource));
+  (globalThis as AnnouncerHolder)[ANNOUNCER]?.(resource.handle);
 }
 
-export function forEachResource(fn: (resource: ThreadScopedResource) => void): void {
-  for (const ref of known) {
-    const resource = ref.deref();
-    if (resource === undefined) known.delete(ref);
-    else fn(resource);
-  }
-}
-
-/**
- * Threads this thread has terminated once they held no internal lock. Such a thread can take a
- * lock again before it stops, but only to back out of it, writing nothing (it sees KILLING): a
- * thread waiting here for that lock may take it over instead of waiting for an unlock that may
- * never come. Without this, a gate's `reclaim` for another dead worker, run from an `'exit'`
- * handler, would wait forever on this thread for a lock that only the next `'exit'` frees.
- */
-const terminated = new Set<number>();
-
-/** Called right before terminating thread `threadId` (see above). */
-export function markTerminated(threadId: number): void {
-  terminated.add(threadId);
-}
-
-/** Called once thread `threadId` has exited and its resources have been reclaimed. */
-export function forgetTerminated(threadId: number): void {
-  terminated.delete(threadId);
-}
-
-export function wasTerminated(threadId: number): boolean {
-  return terminated.size !== 0 && terminated.has(threadId);
+/** Installed by the worker runtime: where this thread announces its gates. */
+export function announceResourcesTo(announce: (handle: Handle) => void): void {
+  (globalThis as AnnouncerHolder)[ANNOUNCER] = announce;
 }

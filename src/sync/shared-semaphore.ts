@@ -1,12 +1,12 @@
 import { threadId as currentThreadId, isMainThread } from 'node:worker_threads';
 import { AbortError, AcquireTimeoutError, abortErrorFrom, invalidType, invalidValue, ThreadgateError } from '../errors.js';
 import { HANDLE_TAG, type Handle, isInstance, KIND, noteShareable, type Shareable, TO_HANDLE } from '../handles.js';
-import { isBeingKilled } from '../task-control.js';
+import { enterSection, leaveSection } from '../task-control.js';
 import { checkInteger, checkOptionalDuration, checkOptions, MAX_INT32, type OptionNames } from '../validate.js';
 import { type FastPaths, fastPathsOn, isWasmMemory, sharedMemory, type WasmMemory } from './fast-path.js';
 import { holdEventLoop, releaseEventLoop } from './keep-alive.js';
 import { newPermit, type Permit } from './permit.js';
-import { registerResource, type ThreadScopedResource, wasTerminated } from './registry.js';
+import { registerResource, type ThreadScopedResource } from './registry.js';
 import {
   type AcquireOptions,
   checkAcquireOptions,
@@ -68,6 +68,10 @@ import {
  *       removes a request grants the head before it unlocks.
  *   I6  LINE is set exactly when the line is not empty, and changes only under LOCK. While it is
  *       set, only the LOCK holder writes STATE; while it is clear, anyone may, by compare-exchange.
+ *   I7  a thread that holds LOCK is alive, unless it died by itself (out of memory): a pool
+ *       terminates a worker only while that worker's seat counts no section (task-control.ts),
+ *       and `reclaim` takes LOCK over from the thread it reclaims. So I1-I6 also hold after every
+ *       kill, and no thread waits for LOCK forever.
  *
  * ─── Fast paths (no LOCK: one compare-exchange on STATE each, in WebAssembly) ────────────────
  *   take w     STATE >= w (LINE clear, enough free) and DEBT = 0: CAS STATE s→s−w, then OWN += w
@@ -99,14 +103,13 @@ import {
  * Every change under LOCK happens in a critical section that never calls user code, never
  * allocates on the shared side, and is a few dozen instructions long. Each section unlocks in a
  * `finally`, and the stack it needs is made sure of before LOCK is taken (`reserveStack`): a
- * call near the stack's limit overflows before it writes anything, never halfway. A worker that the pool is
- * about to terminate sees KILLING right after taking LOCK and backs out without writing (see
- * task-control.ts); the pool terminates it only while it does not hold LOCK, so a terminated
- * worker can never leave half-written state. It may still take LOCK once more before it stops,
- * and stop holding it: then nothing was written, and the thread that terminated it takes the
- * lock over (`#lock`; it may not be able to wait for that thread's `'exit'`). If a thread dies
- * holding LOCK in any other way (out of memory in the back-out path), `reclaim()` takes it over
- * the same way.
+ * call near the stack's limit overflows before it writes anything, never halfway. A pool worker
+ * enters a section only through its thread's seat (task-control.ts): its pool terminates it only
+ * while it is in no section and waits for none, and once the pool has decided to, the worker
+ * enters none (`acquire` and friends throw AbortError). So no kill of a pool (timeout, cancel,
+ * retirement, shutdown) leaves LOCK held or state half-written, whatever code the worker runs. A
+ * thread that dies holding LOCK in another way (out of memory) has its lock taken over by
+ * `reclaim()` for it.
  *
  * Memory effects: Atomics operations are sequentially consistent, so everything a thread wrote
  * before `release()` is visible to the thread whose acquire that release lets through, as with
@@ -505,11 +508,6 @@ export class SharedSemaphore implements Semaphore, Shareable, ThreadScopedResour
     return units;
   }
 
-  /** @internal For the pool: true while thread `threadId` is inside this semaphore's critical section. */
-  isLockedBy(threadId: number): boolean {
-    return (Atomics.load(this.#m, M_LOCK) & ~CONTENDED) === threadId + 1;
-  }
-
   // ─── fast paths (no LOCK; see "Fast paths" above) ─────────────────────────────────────────
 
   /** Takes `weight` units with one compare-exchange if nobody waits, enough are free and DEBT is 0. */
@@ -776,12 +774,13 @@ export class SharedSemaphore implements Semaphore, Shareable, ThreadScopedResour
    * its owner. Spins briefly, then marks the word CONTENDED and sleeps on it; a thread woken from
    * sleep takes the lock as CONTENDED, since others may still sleep. The mark lives in the word,
    * not in a count of sleepers, so a thread killed in its sleep costs one needless notify at the
-   * next unlock and nothing after. A thread being killed by its pool backs out right after taking
-   * the lock, having written nothing; so a lock held by `deadThread` (one that has exited, from
-   * `reclaim`) or by a thread this one has terminated is taken over instead of waited for.
+   * next unlock and nothing after. A lock held by `deadThread` (one that has exited, from
+   * `reclaim`) is taken over instead of waited for. Enters the section through this thread's
+   * seat first (see "Every change under LOCK" above); `#unlock` leaves it.
    */
   #lock(deadThread = -1): void {
     reserveStack(RESERVED_FRAMES, 0, 0, 0, 0);
+    if (!enterSection()) throw new AbortError('this thread is being stopped by its pool');
     const m = this.#m;
     let lock = Atomics.compareExchange(m, M_LOCK, 0, ME);
     for (let spins = LOCK_SPINS; lock !== 0 && spins > 0; spins--) lock = Atomics.compareExchange(m, M_LOCK, 0, ME);
@@ -794,38 +793,16 @@ export class SharedSemaphore implements Semaphore, Shareable, ThreadScopedResour
         }
         lock |= CONTENDED;
       }
-      // Held by a thread that is gone or going: it can only have been backing out, writing nothing.
-      const holder = (lock & ~CONTENDED) - 1;
-      if ((holder === deadThread || wasTerminated(holder)) && Atomics.compareExchange(m, M_LOCK, lock, ME | CONTENDED) === lock) break;
+      // Held by a thread that has exited (reclaim's): nobody else will ever free it.
+      if ((lock & ~CONTENDED) - 1 === deadThread && Atomics.compareExchange(m, M_LOCK, lock, ME | CONTENDED) === lock) break;
       Atomics.wait(m, M_LOCK, lock, LOCK_SLEEP_MS); // returns at once if the word is no longer `lock`
       lock = Atomics.compareExchange(m, M_LOCK, 0, ME | CONTENDED);
-    }
-    // Only pool workers are ever terminated mid-task; the main thread need not look.
-    if (!isMainThread && isBeingKilled()) {
-      this.#backOut();
-      throw new AbortError('this task is being stopped by its pool');
-    }
-  }
-
-  /**
-   * Frees LOCK after taking it in a thread its pool is terminating, only if it is still ours: the
-   * pool's thread may have taken it over meanwhile (see `#lock`), and then it is not ours to free.
-   */
-  #backOut(): void {
-    const m = this.#m;
-    let lock = Atomics.load(m, M_LOCK);
-    while ((lock & ~CONTENDED) === ME) {
-      const seen = Atomics.compareExchange(m, M_LOCK, lock, 0);
-      if (seen === lock) {
-        if ((lock & CONTENDED) !== 0) Atomics.notify(m, M_LOCK, 1);
-        return;
-      }
-      lock = seen; // somebody marked it CONTENDED, or took it over
     }
   }
 
   #unlock(): void {
     if ((Atomics.exchange(this.#m, M_LOCK, 0) & CONTENDED) !== 0) Atomics.notify(this.#m, M_LOCK, 1); // wake one sleeper
+    leaveSection();
   }
 
   // ─── helpers ──────────────────────────────────────────────────────────────────────────────

@@ -40,7 +40,7 @@ async function burst(fate: Fate, meanwhile?: (futures: Future<unknown>[], runs: 
     ),
   );
   await meanwhile?.(futures, runs);
-  const outcomes = await within(20_000, settled, 'the burst');
+  const outcomes = await within(60_000, settled, 'the burst');
   return { pool, runs, outcomes, batched: pool.stats.batched - batchedBefore };
 }
 
