@@ -31,6 +31,12 @@ export function checkDuration(name: string, value: unknown): number {
   return value;
 }
 
+/** `true`, `false` or `undefined` (left out). */
+export function checkOptionalBoolean(name: string, value: unknown): boolean | undefined {
+  if (value !== undefined && typeof value !== 'boolean') throw invalidType(name, value, 'a boolean (true or false)');
+  return value;
+}
+
 /** An optional duration: `undefined` passes through. */
 export function checkOptionalDuration(name: string, value: unknown): number | undefined {
   return value === undefined ? undefined : checkDuration(name, value);

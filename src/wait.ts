@@ -170,5 +170,8 @@ function toList<F>(futures: Iterable<F>): F[] {
   if (futures === null || typeof futures !== 'object' || !(Symbol.iterator in futures)) {
     throw invalidType('futures', futures, 'an iterable of futures or promises');
   }
-  return [...new Set(futures)];
+  const given = [...futures];
+  const notThenable = given.findIndex((future) => typeof (future as { then?: unknown } | null)?.then !== 'function');
+  if (notThenable !== -1) throw invalidType(`futures[${notThenable}]`, given[notThenable], 'a future or a promise');
+  return [...new Set(given)];
 }

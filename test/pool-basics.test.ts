@@ -87,7 +87,9 @@ describe('WorkerPool: submit', () => {
     expect(String(remote)).toBe('[object WorkerPoolProxy]');
     expect(`${remote}`).toBe('[object WorkerPoolProxy]');
     expect(remote.toString).toBe(Object.prototype.toString);
+    expect(JSON.stringify(remote)).toBe('{}'); // no task named 'toJSON' is sent
     expect(pool.stats.completed + pool.stats.failed).toBe(0);
+    expect(pool.stats.queued + pool.stats.busy).toBe(0);
   });
 });
 

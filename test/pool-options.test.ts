@@ -226,4 +226,13 @@ describe('every options object refuses a name it does not know, and takes nothin
     expect([asyncSemaphore.available, sharedSemaphore.available, limiter.available]).toEqual([2, 2, 1]);
     expect(await pool.submit('square', 3)).toBe(9); // the refused shutdown did not close the pool
   });
+
+  it('shutdown() refuses option values it would ignore, and a refused shutdown closes nothing', async () => {
+    const pool = tasksPool({ maxWorkers: 1 });
+    expect(() => pool.shutdown({ cancelFutures: 1 as never })).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE', message: expect.stringMatching(/options\.cancelFutures must be a boolean/) }),
+    );
+    expect(() => pool.shutdown({ wait: 'no' as never })).toThrow(/options\.wait must be a boolean/);
+    expect(await within(10_000, pool.submit('square', 4))).toBe(16);
+  });
 });

@@ -133,3 +133,17 @@ describe('wait', () => {
     expect(() => wait([], { timeoutMs: Number.NaN })).toThrow(/options\.timeoutMs/);
   });
 });
+
+describe('wait and asCompleted refuse what is not a future', () => {
+  it('a value that is not a future or a promise is refused at once, with a coded error naming its index', async () => {
+    for (const call of [() => wait([Promise.resolve(1), 42 as never]), () => asCompleted([Promise.resolve(1), 42 as never])]) {
+      expect(call).toThrow(
+        expect.objectContaining({
+          code: 'ERR_INVALID_ARG_TYPE',
+          message: expect.stringMatching(/futures\[1\] must be a future or a promise/),
+        }),
+      );
+    }
+    expect(() => wait(5 as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+  });
+});

@@ -7,6 +7,7 @@ import {
   checkDuration,
   checkFunction,
   checkInteger,
+  checkOptionalBoolean,
   checkOptionalDuration,
   checkOptions,
   checkSignal,
@@ -191,7 +192,12 @@ export class WorkerPool<M = UntypedModule> implements AsyncDisposable {
     return viewOf(this, resolveCallOptions(options, this.#defaults));
   }
 
-  /** An object whose methods are the module's exported functions; each call is a pool task. */
+  /**
+   * An object whose methods are the module's exported functions; each call is a pool task. It is
+   * not thenable, prints as `[object WorkerPoolProxy]` and serializes as `{}`: `then`, `toString`,
+   * `toJSON` and the other names objects answer themselves are never tasks on it (call such an
+   * export with `submit`).
+   */
   proxy(): PoolProxy<M> {
     return makeProxy<M>((name, args) => this.#submit(this.#defaults, name, args));
   }
@@ -204,6 +210,8 @@ export class WorkerPool<M = UntypedModule> implements AsyncDisposable {
   shutdown(options?: ShutdownOptions): Promise<void> {
     const opts = checkOptions('options', options, SHUTDOWN_OPTIONS);
     const timeoutMs = checkOptionalDuration('options.timeoutMs', opts.timeoutMs) ?? Number.POSITIVE_INFINITY;
+    checkOptionalBoolean('options.wait', opts.wait);
+    checkOptionalBoolean('options.cancelFutures', opts.cancelFutures);
     this.#closed = true;
     if (opts.cancelFutures === true)
       this.#dispatcher.cancelQueued(() => new AbortError('cancelled by pool.shutdown({ cancelFutures: true })'));
@@ -398,7 +406,7 @@ function resolveMapOptions(options: MapOptions | undefined, call: ResolvedCallOp
   if (typeof chunk === 'string' && chunk !== 'auto') throw invalidValue('options.chunkSize', chunk, "'auto' or an integer >= 1");
   const chunkSize = chunk === 'auto' ? undefined : checkInteger('options.chunkSize', chunk, 1);
   const buffer = opts.buffer === undefined ? undefined : checkInteger('options.buffer', opts.buffer, 1);
-  if (opts.ordered !== undefined && typeof opts.ordered !== 'boolean') throw invalidType('options.ordered', opts.ordered, 'a boolean');
+  checkOptionalBoolean('options.ordered', opts.ordered);
   const timeoutMs = opts.timeoutMs === undefined ? call.timeoutMs : checkDuration('options.timeoutMs', opts.timeoutMs);
   return {
     chunkSize,
@@ -456,6 +464,9 @@ function transferList(
  * What a proxy is when it is not calling tasks: an ordinary object named `WorkerPoolProxy`, so
  * `String(proxy)` and a template literal work, and it is not thenable.
  */
+/** Names that serializers look up on any object (`JSON.stringify`'s `toJSON`): never tasks on a proxy. */
+const NOT_PROXIED: ReadonlySet<string> = new Set(['toJSON']);
+
 const PROXY_PROTOTYPE: object = Object.freeze(Object.create(Object.prototype, { [Symbol.toStringTag]: { value: 'WorkerPoolProxy' } }));
 
 function makeProxy<M>(submit: (name: TaskName<M>, args: unknown[]) => Future<unknown>): PoolProxy<M> {
@@ -463,7 +474,7 @@ function makeProxy<M>(submit: (name: TaskName<M>, args: unknown[]) => Future<unk
     get: (target, key) => {
       // Symbols and the names that are never tasks ('then', 'toString', ...) are the object's own:
       // `await pool.proxy()` must not call a task named 'then', nor `${proxy}` one named 'toString'.
-      if (typeof key !== 'string' || FORBIDDEN_TASK_NAMES.has(key)) return Reflect.get(target, key);
+      if (typeof key !== 'string' || FORBIDDEN_TASK_NAMES.has(key) || NOT_PROXIED.has(key)) return Reflect.get(target, key);
       return (...args: unknown[]) => submit(key as TaskName<M>, args);
     },
   });
