@@ -113,6 +113,20 @@ export function takeSeat(seats: Int32Array, threadId: number): boolean {
   return false;
 }
 
+/**
+ * This thread's seat, read once: a worker's runtime takes it before any user code can call a
+ * semaphore, so the first call already sees it; a thread without one never gets one.
+ */
+let seatRead: Seat | null = null;
+let seatKnown = false;
+function mySeat(): Seat | undefined {
+  if (!seatKnown) {
+    seatRead = (globalThis as SeatHolder)[SEAT_KEY] ?? null;
+    seatKnown = true;
+  }
+  return seatRead ?? undefined;
+}
+
 /** The first word of thread `threadId`'s seat, or -1. */
 export function seatOf(seats: Int32Array, threadId: number): number {
   for (let at = 0; at < seats.length; at += SEAT_WORDS) if (Atomics.load(seats, at + SEAT_THREAD) === threadId) return at;
@@ -138,7 +152,7 @@ export function freeSeat(seats: Int32Array, at: number): void {
  * own) always may.
  */
 export function enterSection(): boolean {
-  const seat = (globalThis as SeatHolder)[SEAT_KEY];
+  const seat = mySeat();
   if (seat === undefined) return true;
   Atomics.add(seat.seats, seat.at + SEAT_SECTIONS, 1);
   if (Atomics.load(seat.seats, seat.at + SEAT_KILL) === 0) return true;
@@ -148,6 +162,6 @@ export function enterSection(): boolean {
 
 /** The worker's side, leaving a critical section it entered. */
 export function leaveSection(): void {
-  const seat = (globalThis as SeatHolder)[SEAT_KEY];
+  const seat = mySeat();
   if (seat !== undefined) Atomics.sub(seat.seats, seat.at + SEAT_SECTIONS, 1);
 }

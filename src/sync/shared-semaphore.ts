@@ -165,7 +165,7 @@ const LOCK_SLEEP_MS = 5;
  * written nothing, never inside a section, where the RangeError would leave shared state half
  * written (the `finally` that unlocks cannot undo a half-linked line).
  */
-const RESERVED_FRAMES = 32;
+const RESERVED_FRAMES = 8;
 
 /** Recurses `frames` deep (with arguments, so each frame has some size) and returns. */
 function reserveStack(frames: number, a: number, b: number, c: number, d: number): number {
