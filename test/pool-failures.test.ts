@@ -1,5 +1,15 @@
 import { MessageChannel } from 'node:worker_threads';
-import { AbortError, callback, PoolClosedError, QueueFullError, TaskTimeoutError, WorkerCrashedError } from 'threadgate';
+import {
+  AbortError,
+  AsyncSemaphore,
+  callback,
+  type Permit,
+  PoolClosedError,
+  QueueFullError,
+  SharedSemaphore,
+  TaskTimeoutError,
+  WorkerCrashedError,
+} from 'threadgate';
 import { describe, expect, it } from 'vitest';
 import { captureWarnings, delay, tasksPool, waitUntil, within } from './helpers.js';
 
@@ -353,6 +363,36 @@ describe('WorkerPool: timeouts count from the start of the task', () => {
 });
 
 describe('WorkerPool: cancellation', () => {
+  // Regression: one listener per call on a shared signal passed Node's limit of 10 and printed a
+  // MaxListenersExceededWarning (a service passes one request's signal to many calls).
+  it('one AbortSignal shared by many tasks and acquires: no listener warning, and aborting stops them all', async () => {
+    const pool = tasksPool({ maxWorkers: 1 });
+    const gate = new AsyncSemaphore(1);
+    const shared = new SharedSemaphore(1);
+    const heldGate = gate.tryAcquire() as Permit;
+    const heldShared = shared.tryAcquire() as Permit;
+    const controller = new AbortController();
+    const warnings = captureWarnings();
+    try {
+      const { signal } = controller;
+      const calls = [
+        ...Array.from({ length: 30 }, () => pool.with({ signal }).submit('delayed', 2_000)),
+        ...Array.from({ length: 30 }, () => gate.acquire({ signal })),
+        ...Array.from({ length: 30 }, () => shared.acquire({ signal })),
+      ];
+      await delay(20);
+      expect(warnings.codes).toEqual([]);
+      controller.abort();
+      const outcomes = await within(20_000, Promise.allSettled(calls));
+      expect(outcomes.every((o) => o.status === 'rejected' && (o.reason as Error).name === 'AbortError')).toBe(true);
+      expect([gate.waiting, shared.waiting]).toEqual([0, 0]);
+    } finally {
+      warnings.restore();
+      heldGate.release();
+      heldShared.release();
+    }
+  });
+
   it('cancelling a queued task removes it: it never runs', async () => {
     const pool = tasksPool({ maxWorkers: 1 });
     const blocker = pool.submit('busy', 300);

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { MessagePort, TransferListItem } from 'node:worker_threads';
+import { whenAborted } from '../abort-listeners.js';
 import { AbortError, abortErrorFrom, invalidType, invalidValue, PoolClosedError, QueueFullError, ThreadgateError } from '../errors.js';
 import { Future, SETTLE } from '../future.js';
 import {
@@ -266,7 +267,7 @@ export class WorkerPool<M = UntypedModule> implements AsyncDisposable {
         ? (value: unknown) => callListener(onProgress, value, (error) => void this.#dispatcher.cancel(task, error, 'failed'))
         : undefined;
       const signal = call.signal;
-      const onAbort = signal ? () => this.#dispatcher.cancel(task, abortErrorFrom(signal)) : undefined;
+      let unwatch: (() => void) | undefined;
       const task: Task = this.#dispatcher.submit({
         fn: name,
         args: prepared.values,
@@ -274,14 +275,14 @@ export class WorkerPool<M = UntypedModule> implements AsyncDisposable {
         timeoutMs: call.timeoutMs,
         short: false, // its length is unknown: it waits for a free worker, never behind another task
         settle: (error, outcome) => {
-          if (onAbort) signal?.removeEventListener('abort', onAbort);
+          unwatch?.();
           const [values, , , failure] = outcome ?? EMPTY;
           if (error !== undefined) future[SETTLE](error);
           else if (failure !== undefined) future[SETTLE](deserializeError(failure, { taskName: name, taskId: task.id }));
           else future[SETTLE](undefined, values[0] as TaskResult<M, K>);
         },
       });
-      if (onAbort) signal?.addEventListener('abort', onAbort, { once: true });
+      if (signal) unwatch = whenAborted(signal, () => this.#dispatcher.cancel(task, abortErrorFrom(signal)));
       future.attach(task);
     } catch (error) {
       future[SETTLE](error);

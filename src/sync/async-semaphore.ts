@@ -1,3 +1,4 @@
+import { whenAborted } from '../abort-listeners.js';
 import { AcquireTimeoutError, abortErrorFrom } from '../errors.js';
 import { checkInteger, MAX_INT32 } from '../validate.js';
 import { FifoQueue } from './fifo-queue.js';
@@ -140,9 +141,10 @@ export class AsyncSemaphore implements Semaphore {
     if (timeoutMs === 0) return Promise.reject(new AcquireTimeoutError(0));
     return new Promise<Permit>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
+      let unwatch: (() => void) | undefined;
       const cleanup = (): void => {
         if (timer !== undefined) clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
+        unwatch?.();
       };
       const waiter: Acquirer = {
         state: WAITING,
@@ -165,8 +167,7 @@ export class AsyncSemaphore implements Semaphore {
         this.#grantHead(); // a heavy head leaving may let the next ones through (I3)
         reject(error);
       };
-      const onAbort = (): void => giveUp(abortErrorFrom(signal as AbortSignal));
-      signal?.addEventListener('abort', onAbort, { once: true });
+      if (signal) unwatch = whenAborted(signal, () => giveUp(abortErrorFrom(signal)));
       if (timeoutMs !== undefined && timeoutMs !== Number.POSITIVE_INFINITY) {
         timer = setTimeout(() => giveUp(new AcquireTimeoutError(timeoutMs)), timeoutMs);
       }

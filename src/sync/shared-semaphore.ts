@@ -1,4 +1,5 @@
 import { threadId as currentThreadId, isMainThread } from 'node:worker_threads';
+import { whenAborted } from '../abort-listeners.js';
 import { AbortError, AcquireTimeoutError, abortErrorFrom, invalidType, invalidValue, ThreadgateError } from '../errors.js';
 import { HANDLE_TAG, type Handle, isInstance, KIND, noteShareable, type Shareable, TO_HANDLE } from '../handles.js';
 import { enterSection, leaveSection } from '../task-control.js';
@@ -528,10 +529,11 @@ export class SharedSemaphore implements Semaphore, Shareable, ThreadScopedResour
     return new Promise<Permit>((resolve, reject) => {
       let settled = false;
       let timer: NodeJS.Timeout | undefined;
+      let unwatch: (() => void) | undefined;
       const finish = (): void => {
         settled = true;
         if (timer !== undefined) clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
+        unwatch?.();
         releaseEventLoop();
       };
       const giveUp = (error: Error): void => {
@@ -540,7 +542,6 @@ export class SharedSemaphore implements Semaphore, Shareable, ThreadScopedResour
         this.#cancel(ticket)?.release(); // if the grant won the race, pass the units on
         reject(error);
       };
-      const onAbort = (): void => giveUp(abortErrorFrom(signal as AbortSignal));
       const watch = (): void => {
         if (settled) return;
         const s = this.#stateOf(ticket);
@@ -560,7 +561,7 @@ export class SharedSemaphore implements Semaphore, Shareable, ThreadScopedResour
         else queueMicrotask(watch);
       };
       holdEventLoop();
-      signal?.addEventListener('abort', onAbort, { once: true });
+      if (signal) unwatch = whenAborted(signal, () => giveUp(abortErrorFrom(signal)));
       if (timeoutMs !== undefined && timeoutMs !== Number.POSITIVE_INFINITY) {
         timer = setTimeout(() => giveUp(new AcquireTimeoutError(timeoutMs)), timeoutMs);
       }
