@@ -297,10 +297,7 @@ export class Dispatcher {
     const deadline = performance.now() + QUIESCE_MS;
     for (;;) {
       let inSection = false;
-      for (const worker of this.#piscina.threads) {
-        const at = seatOf(this.#seats, worker.threadId);
-        if (at >= 0 && !mayTerminate(this.#seats, at)) inSection = true;
-      }
+      for (const worker of this.#piscina.threads) if (!this.#mayTerminateNow(worker.threadId)) inSection = true;
       if (!inSection || performance.now() > deadline) return;
       await new Promise((resolve) => setTimeout(resolve, KILL_RETRY_MS));
     }
@@ -501,12 +498,17 @@ export class Dispatcher {
   #terminate(threadId: number): void {
     const worker = this.#liveWorker(threadId);
     if (worker === undefined) return; // it has exited already
-    const at = seatOf(this.#seats, threadId);
-    if (at >= 0 && !mayTerminate(this.#seats, at)) {
+    if (!this.#mayTerminateNow(threadId)) {
       setTimeout(() => this.#terminate(threadId), KILL_RETRY_MS);
       return;
     }
     void worker.terminate();
+  }
+
+  /** Marks the worker's seat to be terminated; true when it is in no shared-memory section (or has no seat). */
+  #mayTerminateNow(threadId: number): boolean {
+    const at = seatOf(this.#seats, threadId);
+    return at < 0 || mayTerminate(this.#seats, at);
   }
 
   // ─── outcomes ─────────────────────────────────────────────────────────────────────────────
