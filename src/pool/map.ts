@@ -98,6 +98,11 @@ interface Chunk {
   handle: { cancel(error: Error): void } | undefined;
 }
 
+interface Waiter<R> {
+  resolve: (result: IteratorResult<R>) => void;
+  reject: (error: unknown) => void;
+}
+
 /** Marks where an error must be thrown in completion-order delivery. */
 const ERROR_MARK: unique symbol = Symbol('error');
 type Source = Iterator<unknown> | AsyncIterator<unknown>;
@@ -136,7 +141,10 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
   readonly #leftOver: { first: number; items: unknown[] }[] = [];
   /** The error to throw, and (ordered) at which item. */
   #error: { at: number; error: unknown } | undefined;
-  #waiter: { resolve: (r: IteratorResult<R>) => void; reject: (e: unknown) => void } | undefined;
+  /** Callers of `next()` not answered yet, answered in the order they called (as an async generator does). */
+  readonly #waiters = new FifoQueue<Waiter<R>>();
+  /** `#wake` is answering waiters: a nested call (from a fill it started) leaves the rest to it. */
+  #waking = false;
   readonly #onAbort = (): void => this.#fail(abortErrorFrom(this.#signal as AbortSignal), this.#delivered);
 
   /** @internal Created by `pool.map`. */
@@ -157,10 +165,12 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
 
   next(): Promise<IteratorResult<R>> {
     if (this.#source === undefined && !this.#finished) this.#open();
-    const now = this.#take();
-    if (now !== undefined) return now;
+    if (this.#waiters.size === 0) {
+      const now = this.#take();
+      if (now !== undefined) return now;
+    }
     return new Promise((resolve, reject) => {
-      this.#waiter = { resolve, reject };
+      this.#waiters.push({ resolve, reject });
       this.#fill();
     });
   }
@@ -208,7 +218,9 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
 
   /** A settled promise for the next result if one is ready (or the end, or the error); else undefined. */
   #take(): Promise<IteratorResult<R>> | undefined {
-    if (this.#finished && this.#error === undefined) return Promise.resolve({ done: true, value: undefined });
+    // Finished: by return(), by the end, or by the error, already thrown. An error recorded and not
+    // thrown before return() is dropped with the rest: the caller left.
+    if (this.#finished) return Promise.resolve({ done: true, value: undefined });
     if (this.#ordered) {
       if (this.#error !== undefined && this.#error.at === this.#delivered) return this.#throw();
       const chunk = this.#ready.get(this.#cursor);
@@ -245,18 +257,24 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
     return Promise.reject(error);
   }
 
+  /** Answers waiting `next()` calls, oldest first, while results (or the end, or the error) are ready. */
   #wake(): void {
-    const waiter = this.#waiter;
-    if (waiter === undefined) return;
-    // Detach first: #take() may pull more input, which wakes again; that nested wake must not
-    // hand a second value to the same (already answered) caller.
-    this.#waiter = undefined;
-    const result = this.#take();
-    if (result === undefined) {
-      this.#waiter = waiter;
-      return;
+    if (this.#waking) return;
+    this.#waking = true;
+    try {
+      for (let waiter = this.#waiters.shift(); waiter !== undefined; waiter = this.#waiters.shift()) {
+        // Out of the line before #take: a #take that throws the error finishes the map, and
+        // #finish answers everyone still in the line with the end.
+        const result = this.#take();
+        if (result === undefined) {
+          this.#waiters.unshift(waiter);
+          return;
+        }
+        result.then(waiter.resolve, waiter.reject);
+      }
+    } finally {
+      this.#waking = false;
     }
-    result.then(waiter.resolve, waiter.reject);
   }
 
   // ─── pulling and launching ────────────────────────────────────────────────────────────────
@@ -529,9 +547,7 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
         // the input's own cleanup failed; the map is over either way
       }
     }
-    const waiter = this.#waiter;
-    this.#waiter = undefined;
-    waiter?.resolve({ done: true, value: undefined });
+    this.#waiters.drain((waiter) => waiter.resolve({ done: true, value: undefined }));
   }
 }
 
