@@ -78,6 +78,8 @@ const SPEED_SMOOTHING = 0.2;
  * out of reach and still ends the pathological case after 11 attempts.
  */
 const MAX_RETRIES = 10;
+/** Cancelled tasks left in the queue before it is swept, once they are half of it. */
+const SWEEP_AFTER = 32;
 /** While a worker to be terminated is inside a shared-memory section, look again this often (ms). */
 const KILL_RETRY_MS = 1;
 /** The longest shutdown waits for its workers to leave shared-memory sections before terminating them anyway. */
@@ -145,7 +147,10 @@ export class Dispatcher {
   #crashedWorkers = 0;
   #batched = 0;
   #busyMs = 0;
+  /** Cancelled tasks still in #queue (see cancel). */
+  #cancelledInQueue = 0;
   #idleWaiters: (() => void)[] = [];
+  #roomWaiters: (() => void)[] = [];
   /** Messages failed by a worker's death, gathered by the error Piscina failed them with (see #onWorkerLost). */
   readonly #dying = new Map<unknown, Task[]>();
   #destroyed = false;
@@ -222,10 +227,20 @@ export class Dispatcher {
     return task;
   }
 
-  /** False when `maxQueue` tasks already wait for a worker. */
+  /**
+   * False when `maxQueue` tasks already wait beyond the free workers (Piscina's meaning): tasks
+   * about to start on idle workers, or on workers not started yet, do not count. Waiting beyond
+   * the free workers is `waiting - (maxWorkers - running)`, so the bound is on tasks not settled:
+   * `waiting + running < maxQueue + maxWorkers`, with no need to read the board.
+   */
   hasRoom(): boolean {
-    // Counting the waiting tasks reads the board: only pay for it when there is a bound (default: none).
-    return this.#config.maxQueue === Number.POSITIVE_INFINITY || this.queued < this.#config.maxQueue;
+    return this.#queued + this.#inFlight < this.#config.maxQueue + this.#config.maxWorkers;
+  }
+
+  /** Resolves once `hasRoom()` holds (at once if it does), or the pool is destroyed. */
+  whenRoom(): Promise<void> {
+    if (this.hasRoom() || this.#destroyed) return Promise.resolve();
+    return new Promise((resolve) => this.#roomWaiters.push(resolve));
   }
 
   isRunning(task: Task): boolean {
@@ -240,9 +255,16 @@ export class Dispatcher {
     if (countAs === 'cancelled') this.#cancelled++;
     else this.#failed++;
     if (task.phase === Phase.Queued) {
-      this.#queued--; // stays in the queue as a settled task, skipped by #pump
+      this.#queued--;
       task.notify(error, undefined);
       task.release(); // never handed to Piscina
+      task.forgetPayload(); // its caller may keep the future for long: the arguments go now
+      // It stays in the queue as a settled task, skipped by #pump, until a sweep: churn of
+      // submit-then-cancel behind a busy worker must not grow the queue without end.
+      if (++this.#cancelledInQueue > SWEEP_AFTER && this.#cancelledInQueue * 2 > this.#queue.size) {
+        this.#queue.removeWhere((queued) => queued.settled);
+        this.#cancelledInQueue = 0;
+      }
       this.#checkIdle();
       return true;
     }
@@ -264,6 +286,7 @@ export class Dispatcher {
     this.#queue.drain((task) => {
       if (!task.settled) this.cancel(task, error(task), countAs);
     });
+    this.#cancelledInQueue = 0;
     for (const task of this.#slots) {
       if (task !== undefined && !task.settled && !this.isRunning(task)) this.cancel(task, error(task), countAs);
     }
@@ -284,6 +307,7 @@ export class Dispatcher {
   async destroy(): Promise<void> {
     if (this.#destroyed) return;
     this.#destroyed = true;
+    this.#checkIdle();
     await this.#quiesce();
     await this.#piscina.destroy();
   }
@@ -344,7 +368,10 @@ export class Dispatcher {
         for (let next = this.#queue.peek(); batch.length < size && next !== undefined; next = this.#queue.peek()) {
           if (!next.settled && (!this.#isTiny(next) || next.retries > 0 !== retrying)) break;
           this.#queue.shift();
-          if (next.settled) continue;
+          if (next.settled) {
+            if (this.#cancelledInQueue > 0) this.#cancelledInQueue--;
+            continue;
+          }
           this.#queued--;
           batch.push(next);
         }
@@ -360,7 +387,10 @@ export class Dispatcher {
   /** The next task of the queue that is still to run, taken out of it. */
   #nextQueued(): Task | undefined {
     for (let task = this.#queue.shift(); task !== undefined; task = this.#queue.shift()) {
-      if (task.settled) continue; // cancelled while queued
+      if (task.settled) {
+        if (this.#cancelledInQueue > 0) this.#cancelledInQueue--; // cancelled while queued
+        continue;
+      }
       this.#queued--;
       return task;
     }
@@ -665,7 +695,13 @@ export class Dispatcher {
     if (!task.spec.short) this.#inFlightNotShort--;
   }
 
+  /** After a task has left the queue or its slot: wakes who waits for room, or for the pool to be idle. */
   #checkIdle(): void {
+    if (this.#roomWaiters.length > 0 && (this.hasRoom() || this.#destroyed)) {
+      const waiters = this.#roomWaiters;
+      this.#roomWaiters = [];
+      for (const resolve of waiters) resolve();
+    }
     if (this.#queued !== 0 || this.#inFlight !== 0 || this.#idleWaiters.length === 0) return;
     const waiters = this.#idleWaiters;
     this.#idleWaiters = [];

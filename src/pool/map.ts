@@ -70,8 +70,11 @@ export interface ChunkSpec {
 export interface ChunkRunner {
   readonly workers: number;
   readonly taskName: string;
+  /** False while the pool's queue is full (`maxQueue`): the map waits for `whenRoom()` instead of failing. */
+  hasRoom(): boolean;
+  whenRoom(): Promise<void>;
   /**
-   * Submits one chunk; throws when the pool refuses it (closed, queue full), or an
+   * Submits one chunk; throws when the pool refuses it (closed), or an
    * {@link ItemRefused} for an item that cannot be sent, submitting nothing.
    */
   run(
@@ -130,6 +133,7 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
   #sourceDone = false;
   #filling = false;
   #finished = false;
+  #awaitingRoom = false;
   readonly #inFlight = new Map<number, Chunk>();
   /** Ordered delivery: completed chunks by first index, and where delivery stands. */
   readonly #ready = new Map<number, Chunk>();
@@ -294,11 +298,25 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
 
   #hasRoom(size: number): boolean {
     if (this.#error !== undefined) return false;
+    if (!this.#runner.hasRoom()) {
+      this.#waitForPoolRoom();
+      return false;
+    }
     const chunks = this.#inFlight.size;
     if (chunks >= CHUNKS_PER_WORKER * this.#runner.workers) return false;
     if (this.#sizer.probing && chunks >= this.#runner.workers) return false;
     const ahead = this.#pulled - this.#delivered;
     return ahead === 0 || ahead + size <= this.#sizer.bufferLimit(this.#remaining());
+  }
+
+  /** The pool's queue is full (`maxQueue`): a map is bounded by its own buffer, and waits for room. */
+  #waitForPoolRoom(): void {
+    if (this.#awaitingRoom) return;
+    this.#awaitingRoom = true;
+    void this.#runner.whenRoom().then(() => {
+      this.#awaitingRoom = false;
+      this.#fill();
+    });
   }
 
   /** Pulls items and launches chunks while there is room. One pass at a time. */
@@ -492,6 +510,10 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
    */
   #sendLeftOvers(): void {
     while (this.#leftOver.length > 0 && this.#inFlight.size < CHUNKS_PER_WORKER * this.#runner.workers) {
+      if (!this.#runner.hasRoom()) {
+        this.#waitForPoolRoom();
+        return;
+      }
       const head = this.#leftOver[0] as { first: number; items: unknown[] };
       const size = Math.min(head.items.length, this.#sizer.next(this.#remaining()));
       const items = head.items.slice(0, size);

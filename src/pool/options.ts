@@ -28,8 +28,11 @@ export interface WorkerPoolOptions {
   /** An idle worker above `minWorkers` exits after this many ms. Default 30,000 (Piscina's 0 churns workers). */
   idleTimeoutMs?: number;
   /**
-   * The most tasks waiting for a worker. Beyond it `submit` rejects with `QueueFullError`
-   * (`ERR_QUEUE_FULL`) and queues nothing. An integer >= 0, or `Infinity` (default).
+   * The most tasks waiting beyond the free workers (Piscina's meaning): with 2 idle workers and
+   * `maxQueue: 1`, three tasks are accepted, two start at once and one waits. Beyond it `submit`
+   * rejects with `QueueFullError` (`ERR_QUEUE_FULL`) and queues nothing; `pool.needsDrain` and
+   * `pool.drained()` let a producer wait for room instead. A `map` never fails on it: it waits for
+   * room, bounded by its own `buffer`. An integer >= 0, or `Infinity` (default).
    */
   maxQueue?: number;
   /** An exported function run once in each worker before its first task (Python's `initializer`). */

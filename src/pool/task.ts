@@ -92,6 +92,14 @@ export class Task implements FutureDriver {
     this.spec.release?.();
   }
 
+  /** Drops the arguments and what the message would have carried: it was cancelled before it was handed over. */
+  forgetPayload(): void {
+    this.spec.args = undefined;
+    this.spec.extras = undefined;
+    this.spec.transfer = undefined;
+    this.spec.reopen = undefined;
+  }
+
   /** Before a second delivery: frees what the first one carried and makes it anew (`spec.reopen`). */
   reopen(): void {
     const reopen = this.spec.reopen;

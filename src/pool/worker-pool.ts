@@ -154,6 +154,30 @@ export class WorkerPool<M = UntypedModule> implements AsyncDisposable {
     return this.#closed;
   }
 
+  /**
+   * True while the queue is full: `maxQueue` tasks wait beyond the free workers, and `submit`
+   * would reject with `ERR_QUEUE_FULL`. Always false without `maxQueue`. A producer that would
+   * rather wait than catch that error awaits {@link drained} while this is true.
+   */
+  get needsDrain(): boolean {
+    return !this.#dispatcher.hasRoom();
+  }
+
+  /**
+   * Resolves once the queue has room for a task (at once when it has), or the pool has shut down:
+   * backpressure that waits. Room is for whoever submits first:
+   *
+   * ```ts
+   * for (const job of jobs) {
+   *   while (pool.needsDrain) await pool.drained();
+   *   pool.submit('work', job);
+   * }
+   * ```
+   */
+  drained(): Promise<void> {
+    return this.#dispatcher.whenRoom();
+  }
+
   /** A snapshot of the pool's workers, queue, counters and latencies. */
   get stats(): PoolStats {
     return this.#dispatcher.stats();
@@ -304,9 +328,10 @@ export class WorkerPool<M = UntypedModule> implements AsyncDisposable {
     const runner: ChunkRunner = {
       workers: this.#options.maxWorkers,
       taskName: name,
+      hasRoom: () => this.#dispatcher.hasRoom(),
+      whenRoom: () => this.#dispatcher.whenRoom(),
       run: ({ items: chunk, first: firstIndex, short, timeoutMs, cutAfterMs }, onProgress, settle) => {
         if (this.#closed) throw new PoolClosedError();
-        if (!this.#dispatcher.hasRoom()) throw new QueueFullError(this.#options.maxQueue);
         const notArguments = spread ? chunk.findIndex((item) => !Array.isArray(item)) : -1;
         const label = (i: number): string => `item ${firstIndex + i}`;
         let prepared: PreparedArguments;

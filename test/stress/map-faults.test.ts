@@ -90,6 +90,8 @@ describe('map under faults', () => {
     const runner: ChunkRunner = {
       workers: 1,
       taskName: 'item',
+      hasRoom: () => true,
+      whenRoom: () => Promise.resolve(),
       run: (spec, _onProgress, settle) => {
         sent.push({ spec, settle });
         return { cancel: (error) => settle(error, undefined) };
