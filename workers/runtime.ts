@@ -20,8 +20,11 @@ import {
   FORBIDDEN_TASK_NAMES,
   GATE,
   type GateAnnouncement,
+  LOADED,
+  type LoadReport,
   RETIREMENT,
   SKIPPED,
+  WORKER_MODULE_KEY,
 } from '../src/pool/protocol.js';
 import { type SerializedError, serializeError } from '../src/pool/remote-error.js';
 import { announceResourcesTo } from '../src/sync/registry.js';
@@ -49,6 +52,7 @@ const board = data.board;
 // pool hears of every shared gate this thread makes or revives, to give back its units after it.
 takeSeat(data.seats, threadId);
 announceResourcesTo((handle) => parentPort?.postMessage({ [GATE]: true, threadId, handle } satisfies GateAnnouncement));
+(globalThis as { [WORKER_MODULE_KEY]?: string })[WORKER_MODULE_KEY] = data.moduleUrl;
 
 let exports: Record<string, unknown> | undefined;
 /** runtime-extras.ts, once a task has needed it. */
@@ -56,6 +60,10 @@ let extrasModule: ExtrasModule | undefined;
 let loadingExtras: Promise<void> | undefined;
 let loading: Promise<void> | undefined;
 let loadFailure: SerializedError | undefined;
+/** Loading has ended, with `exports` or a `loadFailure`. */
+let loaded = false;
+/** The tasks handed over before loading ended (see LoadReport.held). */
+let heldWhileLoading: [slot: number, id: number][] = [];
 const functions = new Map<string, TaskFunction>();
 let tasksRun = 0;
 
@@ -70,8 +78,9 @@ const finished = (): void => {
 export default function run(message: TaskMessage): unknown {
   // [fn, slot, id, args, extras]: see protocol.ts for why a tuple.
   let outcome: Outcome | Promise<Outcome>;
+  if (!loaded) holdWhileLoading(message);
   if (unfinished > 0) outcome = lastTask.then(() => start(message));
-  else if (exports === undefined && loadFailure === undefined) outcome = load().then(() => start(message));
+  else if (!loaded) outcome = load().then(() => start(message));
   else outcome = start(message);
   if (!isThenable(outcome)) return withMoved(outcome); // ran to the end already: nothing to wait for
   unfinished++;
@@ -394,8 +403,22 @@ function load(): Promise<void> {
         props: { code: 'ERR_WORKER_MODULE' },
       };
     }
+    loaded = true;
+    heldWhileLoading = [];
+    process.off('exit', reportExitWhileLoading);
+    parentPort?.postMessage({ [LOADED]: true, threadId, ...(loadFailure ? { failure: loadFailure } : {}) } satisfies LoadReport);
   })();
   return loading;
+}
+
+function holdWhileLoading([, slot, id, args]: TaskMessage): void {
+  if (slot === BATCH) for (const [, s, i] of args as TaskMessage[]) heldWhileLoading.push([s, i]);
+  else if (slot >= 0) heldWhileLoading.push([slot, id]);
+}
+
+/** The module (or its initializer) called `process.exit` while loading: say so before the thread ends. */
+function reportExitWhileLoading(exitCode: number): void {
+  parentPort?.postMessage({ [LOADED]: true, threadId, exitCode, held: heldWhileLoading } satisfies LoadReport);
 }
 
 /**
@@ -421,3 +444,8 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
     value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as { then?: unknown }).then === 'function'
   );
 }
+
+// Load at once, not at the first task: `pool.ready()` can tell when the module is loaded, a
+// module that cannot load is known at boot, and the first task does not wait for it.
+process.on('exit', reportExitWhileLoading);
+void load();

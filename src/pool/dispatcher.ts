@@ -1,8 +1,9 @@
 import type { ResourceLimits, Worker } from 'node:worker_threads';
 import { Piscina, type PiscinaTask, queueOptionsSymbol } from 'piscina';
-import { TaskTimeoutError, WorkerCrashedError } from '../errors.js';
+import { TaskTimeoutError, ThreadgateError, WorkerCrashedError } from '../errors.js';
 import { reviveHandles } from '../revive.js';
 import { FifoQueue } from '../sync/fifo-queue.js';
+import { holdEventLoop, releaseEventLoop } from '../sync/keep-alive.js';
 import type { ThreadScopedResource } from '../sync/registry.js';
 import {
   CANCEL,
@@ -27,7 +28,9 @@ import {
   type GateAnnouncement,
   isBatchOutcome,
   isGateAnnouncement,
+  isLoadReport,
   isRetirement,
+  type LoadReport,
   type Outcome,
   type Retirement,
   type RuntimeData,
@@ -35,6 +38,7 @@ import {
   type TaskExtras,
   type TaskMessage,
 } from './protocol.js';
+import { deserializeError } from './remote-error.js';
 import { LatencyWindow, type PoolStats } from './stats.js';
 import { Phase, Task, type TaskSpec } from './task.js';
 
@@ -154,6 +158,13 @@ export class Dispatcher {
   /** Messages failed by a worker's death, gathered by the error Piscina failed them with (see #onWorkerLost). */
   readonly #dying = new Map<unknown, Task[]>();
   #destroyed = false;
+  /** How loading the module went: no worker has finished yet, one has loaded it, or why none can. */
+  #loadState: 'loading' | 'loaded' | Error = 'loading';
+  readonly #readyWaiters: ReadyWaiter[] = [];
+  /** Workers in a row that ended while loading the module (`process.exit` in it, or in the initializer). */
+  #loadExits = 0;
+  /** Set once the module has ended `MAX_START_FAILURES` workers in a row while loading: every task fails with it. */
+  #broken: Error | undefined;
   /** Workers in a row that failed to start and left no worker alive. */
   #startFailures = 0;
   #probing = false;
@@ -170,7 +181,8 @@ export class Dispatcher {
     this.#piscina = this.#createPiscina();
   }
 
-  #createPiscina(): Piscina {
+  /** A Piscina for this pool; a broken pool's starts no worker (`minThreads` 0). */
+  #createPiscina(minThreads = Math.max(1, this.#config.minWorkers)): Piscina {
     const config = this.#config;
     const runtimeData: RuntimeData = { ...config.runtimeData, board: this.#board, seats: this.#seats };
     // A worker that retires after its Nth task must have no task waiting behind it: one at a time.
@@ -181,7 +193,7 @@ export class Dispatcher {
       // At least one: Piscina replaces an exited worker only up to minThreads, and a task waiting
       // in its queue when the last worker dies would otherwise wait forever. Idle workers are
       // unref'd, so this one never keeps the process alive.
-      minThreads: Math.max(1, config.minWorkers),
+      minThreads,
       maxThreads: config.maxWorkers,
       idleTimeout: config.idleTimeoutMs,
       // Both tasks of a worker's slots go to the worker at once: it runs them one after the other
@@ -207,6 +219,7 @@ export class Dispatcher {
       if (isBatchOutcome(message)) this.#onBatchOutcome(message);
       else if (isRetirement(message)) this.#onRetirement(message);
       else if (isGateAnnouncement(message)) this.#onGate(message);
+      else if (isLoadReport(message)) this.#onLoadReport(message);
     });
     return piscina;
   }
@@ -219,6 +232,12 @@ export class Dispatcher {
   /** Queues a task. Throws nothing: the caller checks capacity first with `hasRoom()`. */
   submit(spec: TaskSpec): Task {
     const task = new Task(this, this.#nextId++, spec, performance.now());
+    if (this.#broken !== undefined) {
+      this.#failed++;
+      task.release();
+      task.notify(this.#broken, undefined);
+      return task;
+    }
     this.#queue.push(task);
     this.#queued++;
     this.#pump();
@@ -298,6 +317,20 @@ export class Dispatcher {
     for (const task of this.#slots) if (task !== undefined && !task.settled) this.cancel(task, error(task));
   }
 
+  /**
+   * Resolves once a worker has loaded the module and run its initializer; rejects with the
+   * module's `ERR_WORKER_MODULE` error when one could not, or with `onClose()` if the pool is
+   * destroyed first.
+   */
+  ready(onClose: () => Error): Promise<void> {
+    if (this.#loadState === 'loaded') return Promise.resolve();
+    if (this.#loadState instanceof Error) return Promise.reject(this.#loadState);
+    if (this.#destroyed) return Promise.reject(onClose());
+    // The workers are unref'd while idle: a program whose only pending work is this would exit.
+    holdEventLoop();
+    return new Promise((resolve, reject) => this.#readyWaiters.push({ resolve, reject: (error) => reject(error ?? onClose()) }));
+  }
+
   /** Resolves once nothing is queued or in flight. */
   whenIdle(): Promise<void> {
     if (this.#queued === 0 && this.#inFlight === 0) return Promise.resolve();
@@ -308,6 +341,7 @@ export class Dispatcher {
     if (this.#destroyed) return;
     this.#destroyed = true;
     this.#checkIdle();
+    this.#answerReady((waiter) => waiter.reject(undefined));
     await this.#quiesce();
     await this.#piscina.destroy();
   }
@@ -640,6 +674,7 @@ export class Dispatcher {
 
   /** Its worker died before starting it: nothing ran, so it may run elsewhere (see MAX_RETRIES). */
   #mayRunAgain(task: Task): boolean {
+    if (task.loadFailure !== undefined) return false; // its worker's module killed it, and would kill the next
     const state = Atomics.load(this.#board, task.slot * SLOT_WORDS + STATE);
     const resendable = task.spec.transfer === undefined || task.spec.reopen !== undefined;
     return state === QUEUED && !task.settled && resendable && task.retries < MAX_RETRIES && !this.#destroyed;
@@ -651,6 +686,10 @@ export class Dispatcher {
     this.#free(task);
     if (task.settled) return; // cancelled (and perhaps killed) before its worker died
     this.#failed++;
+    if (task.loadFailure !== undefined) {
+      task.notify(task.loadFailure, undefined);
+      return;
+    }
     const exited = exitCodeOf(error); // Piscina's report of an exit; anything else killed the worker
     const exitCode = exited ?? this.#exitCodes.get(threadId);
     task.notify(
@@ -719,6 +758,65 @@ export class Dispatcher {
     if (task?.retired) this.#onOutcome(task, outcome);
   }
 
+  /**
+   * A worker has finished loading the module: loaded, failed (it lives on and fails each task with
+   * the error), or is ending by `process.exit` in the module or initializer. That last one fails
+   * the tasks it held with the module's error instead of running them again on the next worker it
+   * would kill too; after `MAX_START_FAILURES` such workers in a row the pool is broken.
+   */
+  #onLoadReport({ failure, exitCode, held }: LoadReport): void {
+    if (exitCode === undefined) {
+      if (failure === undefined) {
+        this.#loadExits = 0;
+        this.#loadState = 'loaded';
+        this.#answerReady((waiter) => waiter.resolve());
+      } else {
+        this.#loadFailed(deserializeError(failure));
+      }
+      return;
+    }
+    const { moduleUrl, initializer } = this.#config.runtimeData;
+    const error = Object.assign(
+      new ThreadgateError(
+        'ERR_WORKER_MODULE',
+        `the worker module ${moduleUrl}${initializer ? ` (or its initializer '${initializer}')` : ''} called process.exit(${exitCode}) while loading, which ends the worker: throw an error instead, or guard the exit with \`isMainThread\``,
+      ),
+      { exitCode },
+    );
+    for (const [slot, id] of held ?? []) {
+      const task = this.#slots[slot];
+      if (task !== undefined && task.id === id) task.loadFailure = error;
+    }
+    this.#loadFailed(error);
+    if (++this.#loadExits >= MAX_START_FAILURES) this.#break(error);
+  }
+
+  /** No worker could load the module (this one did not): `ready()` rejects, unless one has loaded it. */
+  #loadFailed(error: Error): void {
+    if (this.#loadState === 'loaded') return;
+    this.#loadState = error;
+    this.#answerReady((waiter) => waiter.reject(error));
+  }
+
+  #answerReady(answer: (waiter: ReadyWaiter) => void): void {
+    for (const waiter of this.#readyWaiters.splice(0)) {
+      releaseEventLoop();
+      answer(waiter);
+    }
+  }
+
+  /**
+   * The module ends every worker that loads it: stop starting workers (Piscina would replace each
+   * one for good), and fail every task now and later with why, as Python's `BrokenProcessPool`.
+   */
+  #break(error: Error): void {
+    this.#broken = error;
+    this.cancelQueued(() => error, 'failed');
+    const stuck = this.#piscina;
+    this.#piscina = this.#createPiscina(0);
+    void stuck.destroy();
+  }
+
   /** A worker has made or received a shared gate: keep it, to give back its units when it exits. */
   #onGate({ threadId, handle }: GateAnnouncement): void {
     const gate = reviveHandles(handle) as ThreadScopedResource;
@@ -773,6 +871,7 @@ export class Dispatcher {
     }
     this.#startFailures = 0;
     this.cancelQueued((task) => new WorkerCrashedError(task.spec.fn, { cause, startFailed: MAX_START_FAILURES }), 'failed');
+    this.#loadFailed(cause instanceof Error ? cause : new Error(String(cause)));
     // The failed tasks handed to Piscina sit in its queue, holding their slots, until a worker
     // starts. A fresh Piscina frees them now (destroy rejects them) and starts over clean.
     const stuck = this.#piscina;
@@ -789,6 +888,12 @@ export class Dispatcher {
     const piscina = this.#piscina;
     piscina.run(PROBE).then(done, () => piscina === this.#piscina && done());
   }
+}
+
+/** A caller of `ready()`; `reject(undefined)` means the pool closed first. */
+interface ReadyWaiter {
+  resolve: () => void;
+  reject: (error: Error | undefined) => void;
 }
 
 const SHORT: QueueOptions = Object.freeze({ short: true });

@@ -111,6 +111,33 @@ export function isGateAnnouncement(message: unknown): message is GateAnnouncemen
   return typeof message === 'object' && message !== null && (message as Partial<GateAnnouncement>)[GATE] === true;
 }
 
+/**
+ * A worker telling its pool how loading its module (and running the initializer) ended: loaded,
+ * failed (`failure`, and the worker lives on, failing each task with it), or ended by a
+ * `process.exit(exitCode)` while loading, posted from the worker's `'exit'` event, so it arrives
+ * before the pool sees the exit. `held` names the tasks (board slot and id) the worker had been
+ * handed meanwhile: their delivery did not kill it, its module did.
+ */
+export interface LoadReport {
+  [LOADED]: true;
+  threadId: number;
+  failure?: SerializedError;
+  exitCode?: number;
+  held?: [slot: number, id: number][];
+}
+
+export const LOADED = '@@threadgate/loaded';
+
+export function isLoadReport(message: unknown): message is LoadReport {
+  return typeof message === 'object' && message !== null && (message as Partial<LoadReport>)[LOADED] === true;
+}
+
+/**
+ * Set on `globalThis` in a pool's worker to its module's URL, before the module loads: a
+ * `WorkerPool` made there for that same module would start workers without end.
+ */
+export const WORKER_MODULE_KEY = Symbol.for('threadgate.workerModule');
+
 /** What every worker of a pool is started with (Piscina `workerData`). */
 export interface RuntimeData {
   moduleUrl: string;

@@ -63,6 +63,8 @@ export class Task implements FutureDriver {
   killed = false;
   /** Times it was handed back because its worker died before starting it. */
   retries = 0;
+  /** Its worker ended while loading the module (`process.exit`): it fails with this, never runs again. */
+  loadFailure: Error | undefined;
   /** It was its worker's last task (`maxTasksPerWorker`): its outcome came as a `Retirement`. */
   retired = false;
   timer: NodeJS.Timeout | undefined;

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { MessagePort, TransferListItem } from 'node:worker_threads';
+import { isMainThread, type MessagePort, type TransferListItem } from 'node:worker_threads';
 import { whenAborted } from '../abort-listeners.js';
 import { AbortError, abortErrorFrom, invalidType, invalidValue, PoolClosedError, QueueFullError, ThreadgateError } from '../errors.js';
 import { Future, SETTLE } from '../future.js';
@@ -21,7 +21,7 @@ import { type ChunkRunner, ItemRefused, MapIterator, type MapOptions, type Resol
 import { resolveModuleSource } from './module-source.js';
 import { checkTaskName, type ResolvedPoolOptions, resolvePoolOptions, type WorkerPoolOptions } from './options.js';
 import { callListener, openProgressChannel } from './progress.js';
-import { FORBIDDEN_TASK_NAMES, type RanOutcome, type TaskExtras } from './protocol.js';
+import { FORBIDDEN_TASK_NAMES, type RanOutcome, type TaskExtras, WORKER_MODULE_KEY } from './protocol.js';
 import { deserializeError } from './remote-error.js';
 import type { PoolStats } from './stats.js';
 import type { Carried, Task } from './task.js';
@@ -86,6 +86,20 @@ function checkRuntimeFile(): void {
 }
 
 /**
+ * A module that is both the main file and the worker module, with no `isMainThread` guard, makes
+ * a pool in each of its workers, each of which makes one in each of its workers: threads without
+ * end. A pool for the module its own thread was started for is refused, as Python's spawn
+ * bootstrapping check refuses it; a pool made in a worker for another module is fine.
+ */
+function checkNotOwnWorker(moduleUrl: string): void {
+  if (isMainThread || (globalThis as { [WORKER_MODULE_KEY]?: string })[WORKER_MODULE_KEY] !== moduleUrl) return;
+  throw new ThreadgateError(
+    'ERR_POOL_IN_OWN_WORKER',
+    `new WorkerPool({ module: ${moduleUrl} }) ran inside a worker of a pool for that same module: each worker would start a pool of its own, without end. Guard the code that makes the pool: \`if (isMainThread) { const pool = new WorkerPool(...) }\` (isMainThread from 'node:worker_threads'), or move the task functions into a module of their own.`,
+  );
+}
+
+/**
  * An executor over a pool of worker threads, in the shape of Python's `concurrent.futures`
  * executors, typed by the worker module's exports:
  *
@@ -113,6 +127,7 @@ export class WorkerPool<M = UntypedModule> implements AsyncDisposable {
     checkRuntimeFile();
     const resolved = resolvePoolOptions(options);
     const source = resolveModuleSource(options.module);
+    checkNotOwnWorker(source.url);
     const initArgs = prepareArguments(resolved.initializer ?? 'initializer', resolved.initArgs, (i) => `initArgs[${i}]`);
     if (initArgs.callbacks !== undefined) {
       initArgs.callbacks.close();
@@ -142,6 +157,16 @@ export class WorkerPool<M = UntypedModule> implements AsyncDisposable {
       execArgv: resolved.execArgv,
       resourceLimits: resolved.resourceLimits,
     });
+  }
+
+  /**
+   * Resolves once a worker has loaded the module and run the initializer: await it at boot to
+   * fail fast. Rejects with the `ERR_WORKER_MODULE` error when the module cannot load (it throws,
+   * or calls `process.exit`, or the initializer does), and with `PoolClosedError` when the pool
+   * shuts down first. Workers load the module as they start, before their first task.
+   */
+  ready(): Promise<void> {
+    return this.#dispatcher.ready(() => new PoolClosedError());
   }
 
   /** The most worker threads this pool runs. */
