@@ -5,7 +5,8 @@ import { afterEach, vi } from 'vitest';
 import type * as Tasks from './fixtures/tasks.js';
 
 export type { Tasks };
-export const TASKS = new URL('./fixtures/tasks.ts', import.meta.url);
+/** fixtures/tasks.ts as JavaScript (test/build.mjs compiles it): workers start without tsx. */
+export const TASKS = new URL('./fixtures/tasks.gen.mjs', import.meta.url);
 
 const open: { shutdown: WorkerPool['shutdown'] }[] = [];
 

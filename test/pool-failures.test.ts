@@ -182,7 +182,9 @@ describe('WorkerPool: a worker module that cannot start', () => {
     );
     for (const error of errors) {
       expect(error?.code).toBe('ERR_WORKER_MODULE');
-      expect(error?.message).toMatch(/could not run the initializer 'failingInit' of the worker module .*tasks\.ts: the database is down/);
+      expect(error?.message).toMatch(
+        /could not run the initializer 'failingInit' of the worker module .*tasks\.gen\.mjs: the database is down/,
+      );
       expect(error?.cause).toMatchObject({ name: 'ValidationError', message: 'the database is down', field: 'init' });
     }
     expect(pool.stats).toMatchObject({ failed: 3, crashedWorkers: 0 });

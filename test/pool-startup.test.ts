@@ -1,6 +1,6 @@
 import { PoolClosedError } from 'threadgate';
 import { describe, expect, it } from 'vitest';
-import { delay, runChild, TASKS, tasksPool, within } from './helpers.js';
+import { delay, runChild, tasksPool, within } from './helpers.js';
 
 type CodedError = Error & { code?: string; exitCode?: number; cause?: { code?: string } };
 
@@ -98,5 +98,3 @@ describe('a module that is both the main file and the worker module', () => {
     expect(await within(20_000, pool.submit('viaNestedPool', 21), 'a task through a nested pool')).toBe(42);
   });
 });
-
-void TASKS;
