@@ -4,7 +4,7 @@
  * without a message per task:
  *
  * ```
- * slot i:  [ STATE, THREAD_ID ]
+ * slot i:  [ STATE, THREAD_ID, ITEM, ITEM_STARTED ]
  *
  *   IDLE ──dispatch──▶ QUEUED ──worker starts it──▶ RUNNING ──cancel/timeout──▶ CANCEL ──grace over──▶ KILLING
  *                        │                             │ (worker writes           │
@@ -27,10 +27,26 @@
  *   stands down, and so does a kill after the grace period. If the pool wins, the worker never
  *   hands the task back and waits to be terminated.
  * - The slot goes back to IDLE only on the pool's side, once Piscina has settled the task.
+ * - A map chunk's worker writes ITEM, the position in the chunk of the item it is running, before
+ *   each item, and, when the chunk has a timeout, ITEM_STARTED (`boardClock()`) just before it.
+ *   Only the worker writes them, only the pool reads them: when the worker dies or the timeout
+ *   fires, ITEM names the item that was running, and the items before it had finished; the
+ *   timeout counts from ITEM_STARTED, so it applies to each item.
  */
-export const SLOT_WORDS = 2;
+export const SLOT_WORDS = 4;
 export const STATE = 0;
 export const THREAD_ID = 1;
+export const ITEM = 2;
+export const ITEM_STARTED = 3;
+
+/**
+ * Milliseconds on a clock every thread of the process reads alike (`timeOrigin + now()`), cut to
+ * 32 bits for an Int32Array word: compare two readings by `(later - earlier) | 0`, exact for
+ * spans under 24 days.
+ */
+export function boardClock(): number {
+  return (performance.timeOrigin + performance.now()) | 0;
+}
 
 export const IDLE = 0;
 export const QUEUED = 1;

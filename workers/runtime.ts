@@ -30,9 +30,12 @@ import { type SerializedError, serializeError } from '../src/pool/remote-error.j
 import { announceResourcesTo } from '../src/sync/registry.js';
 import type { RunningTask } from '../src/task-context.js';
 import {
+  boardClock,
   CANCEL,
   ENDED,
   getTaskControl,
+  ITEM,
+  ITEM_STARTED,
   KILLING,
   QUEUED,
   RUNNING,
@@ -111,6 +114,11 @@ function start(message: TaskMessage): Outcome | Promise<Outcome> {
   if (extrasModule === undefined && (extras?.revive || extras?.progress)) return loadExtras().then(() => start(message));
   const base = slot * SLOT_WORDS;
   Atomics.store(board, base + THREAD_ID, threadId);
+  if (extras?.items !== undefined) {
+    // Before RUNNING: the pool, once it sees RUNNING, reads the first item's place and start.
+    if (extras.watchStart) Atomics.store(board, base + ITEM_STARTED, boardClock());
+    Atomics.store(board, base + ITEM, 0);
+  }
   // QUEUED → RUNNING, unless the pool marked it SKIP first (cancelled before it started).
   if (Atomics.compareExchange(board, base + STATE, QUEUED, RUNNING) !== QUEUED) return SKIPPED;
   if (extras?.watchStart) Atomics.notify(board, base + STATE);
@@ -204,7 +212,15 @@ function runChunk(running: RunningTask, extras: TaskExtras, fn: TaskFunction, st
   // Filled by appending, never preallocated: a holey array (`new Array(n)`) takes V8's slow
   // structured-clone path, ~140 ns an item instead of ~26 for numbers.
   const values: unknown[] = [];
-  const call = extras.spread ? (item: unknown) => fn(...(item as unknown[])) : (item: unknown) => fn(item);
+  const spread = extras.spread ? (item: unknown) => fn(...(item as unknown[])) : (item: unknown) => fn(item);
+  // Each item's place (and, under a timeout, its start) on the board: see ITEM in task-control.ts.
+  const base = running.slot * SLOT_WORDS;
+  const timed = extras.watchStart === true;
+  const call = (item: unknown, i: number): unknown => {
+    if (timed) Atomics.store(board, base + ITEM_STARTED, boardClock());
+    Atomics.store(board, base + ITEM, i);
+    return spread(item);
+  };
   const { cutAfterMs } = extras;
   // The clock is read every `stride` items, about 64 times a chunk: ~30 ns a read, next to 1 µs items.
   const stride = Math.max(1, Math.floor(items.length / 64));
@@ -212,7 +228,7 @@ function runChunk(running: RunningTask, extras: TaskExtras, fn: TaskFunction, st
   for (let i = 0; i < items.length; i++) {
     let result: unknown;
     try {
-      result = call(items[i]);
+      result = call(items[i], i);
     } catch (error) {
       values.length = i;
       return finish(startedAt, t0, values, serializeError(error), i);
@@ -228,7 +244,7 @@ function runChunk(running: RunningTask, extras: TaskExtras, fn: TaskFunction, st
 }
 
 async function continueAsync(
-  call: (item: unknown) => unknown,
+  call: (item: unknown, i: number) => unknown,
   items: unknown[],
   values: unknown[],
   from: number,
@@ -242,7 +258,7 @@ async function continueAsync(
     values.push(await pending);
     for (i = from + 1; i < items.length; i++) {
       if (cutAfterMs !== undefined && performance.now() - t0 > cutAfterMs) break; // the pool sends the rest again
-      values.push(await call(items[i]));
+      values.push(await call(items[i], i));
     }
   } catch (error) {
     values.length = i;

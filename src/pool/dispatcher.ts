@@ -6,10 +6,13 @@ import { FifoQueue } from '../sync/fifo-queue.js';
 import { holdEventLoop, releaseEventLoop } from '../sync/keep-alive.js';
 import type { ThreadScopedResource } from '../sync/registry.js';
 import {
+  boardClock,
   CANCEL,
   ENDED,
   freeSeat,
   IDLE,
+  ITEM,
+  ITEM_STARTED,
   KILLING,
   mayTerminate,
   QUEUED,
@@ -449,7 +452,7 @@ export class Dispatcher {
 
   /** Learns how long a function takes, from the outcome of one plain call of it. */
   #learn(task: Task, runMs: number): void {
-    if (task.spec.extras?.items !== undefined) return; // a map chunk: many calls in one run
+    if (isChunk(task)) return; // many calls in one run
     const speed = this.#speed.get(task.spec.fn);
     if (speed === undefined) this.#speed.set(task.spec.fn, { runs: 1, ms: runMs });
     else {
@@ -536,11 +539,22 @@ export class Dispatcher {
     else onChange();
   }
 
+  /** A map chunk's timeout is each item's: it fires once the item in hand has run that long (see ITEM_STARTED). */
   #timeOut(task: Task): void {
     task.timer = undefined;
+    const base = task.slot * SLOT_WORDS;
     // Ended before this thread got round to its timer (it was busy): the outcome is on its way.
-    if (Atomics.load(this.#board, task.slot * SLOT_WORDS + STATE) === ENDED) return;
-    this.cancel(task, new TaskTimeoutError(task.spec.fn, task.spec.timeoutMs), 'failed');
+    if (Atomics.load(this.#board, base + STATE) === ENDED) return;
+    const { timeoutMs } = task.spec;
+    if (isChunk(task)) {
+      const left = timeoutMs - ((boardClock() - Atomics.load(this.#board, base + ITEM_STARTED)) | 0);
+      if (left > 0) {
+        task.timer = setTimeout(() => this.#timeOut(task), left);
+        return;
+      }
+      task.reached = Atomics.load(this.#board, base + ITEM);
+    }
+    this.cancel(task, new TaskTimeoutError(task.spec.fn, timeoutMs), 'failed');
   }
 
   /** Terminates the worker of a cancelled task that did not stop in time, once it holds no shared lock. */
@@ -683,6 +697,7 @@ export class Dispatcher {
   /** A task its worker held when it died, unsettled and not to run again: `ERR_WORKER_CRASHED`. */
   #failWithWorker(task: Task, error: unknown): void {
     const threadId = this.#board[task.slot * SLOT_WORDS + THREAD_ID] as number;
+    if (isChunk(task)) task.reached = Atomics.load(this.#board, task.slot * SLOT_WORDS + ITEM);
     this.#free(task);
     if (task.settled) return; // cancelled (and perhaps killed) before its worker died
     this.#failed++;
@@ -926,6 +941,11 @@ function idleFirst(maxWorkers: number, tasksPerWorker: number, onlyShortInFlight
     }
     return queueOptionsOf(task)?.short === true && workers.length >= maxWorkers && onlyShortInFlight() ? busy : null;
   };
+}
+
+/** A map chunk: its items run one after the other, and the board says which one is running (ITEM). */
+function isChunk(task: Task): boolean {
+  return task.spec.extras?.items !== undefined;
 }
 
 /**

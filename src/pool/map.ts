@@ -1,6 +1,5 @@
 import { AbortError, abortErrorFrom } from '../errors.js';
 import { FifoQueue } from '../sync/fifo-queue.js';
-import { MAX_TIMER_MS } from '../validate.js';
 import { CHUNKS_PER_WORKER, ChunkSizer } from './chunk-sizer.js';
 import { callListener } from './progress.js';
 import type { RanOutcome } from './protocol.js';
@@ -25,8 +24,10 @@ export interface MapOptions {
   /** `true` (default): results in input order. `false`: in completion order. */
   ordered?: boolean;
   /**
-   * Per-item timeout, counted from the start of the item's chunk (a chunk of n items gets
-   * n × timeoutMs, up to ~24.8 days, the longest a timer waits).
+   * Per-item timeout, counted from each item's start: an item that runs longer fails the map at
+   * its index with `TaskTimeoutError` (`ERR_TASK_TIMEOUT`), about `timeoutMs` after it started,
+   * and its worker is stopped as a timed-out task's is. The items of its chunk that had finished
+   * run again (see the README, "When a map item fails").
    */
   timeoutMs?: number;
   /** Aborting stops the map: pending items are cancelled and iteration throws an `AbortError`. */
@@ -80,7 +81,7 @@ export interface ChunkRunner {
   run(
     chunk: ChunkSpec,
     onProgress: ((value: unknown) => unknown) | undefined,
-    settle: (error: Error | undefined, outcome: RanOutcome | undefined) => void,
+    settle: (error: Error | undefined, outcome: RanOutcome | undefined, reached?: number) => void,
   ): { cancel(error: Error): void };
 }
 
@@ -450,10 +451,10 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
         items,
         first,
         short: expectedMs !== undefined && expectedMs <= SHORT_CHUNK_MS && !this.#inTail(items.length),
-        timeoutMs: this.#chunkTimeoutMs(items.length),
+        timeoutMs: this.#timeoutMs,
         cutAfterMs: this.#sizer.cutAfterMs(items.length),
       };
-      chunk.handle = this.#runner.run(spec, report, (error, outcome) => this.#settle(chunk, error, outcome));
+      chunk.handle = this.#runner.run(spec, report, (error, outcome, reached) => this.#settle(chunk, error, outcome, reached));
     } catch (thrown) {
       // Refused (closed, queue full, an item that cannot cross): a fresh error, ours to mark.
       this.#inFlight.delete(first);
@@ -464,17 +465,20 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
     }
   }
 
-  /** n × the per-item timeout, but no longer than a timer can wait (a longer one would fire at once). */
-  #chunkTimeoutMs(items: number): number {
-    return this.#timeoutMs === Number.POSITIVE_INFINITY ? this.#timeoutMs : Math.min(this.#timeoutMs * items, MAX_TIMER_MS);
-  }
-
-  #settle(chunk: Chunk, error: Error | undefined, outcome: RanOutcome | undefined): void {
+  /**
+   * A chunk has ended. When it failed as a whole (timeout, its worker died), `reached` is the item
+   * that was running: the map fails there, and, in input order, the items before it, which had
+   * finished but whose results died with the worker, run again to be delivered first.
+   */
+  #settle(chunk: Chunk, error: Error | undefined, outcome: RanOutcome | undefined, reached?: number): void {
     this.#inFlight.delete(chunk.first);
     if (this.#finished) return;
     if (error !== undefined) {
-      defineIndex(error, chunk.first);
-      this.#fail(error, chunk.first);
+      const at = chunk.first + (reached ?? 0);
+      if (this.#ordered && reached !== undefined && reached > 0) this.#keepLeftOver(chunk.first, chunk.items.slice(0, reached));
+      defineIndex(error, at);
+      this.#fail(error, at);
+      this.#fill(); // sends what must run again
       return;
     }
     const [values, , runMs, failure, failedAt] = outcome as RanOutcome;

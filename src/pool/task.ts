@@ -10,7 +10,7 @@ export interface TaskSpec {
   fn: string;
   args: unknown[] | undefined;
   extras: TaskExtras | undefined;
-  /** Counted from the task's start; Infinity = none. */
+  /** Counted from the task's start (a map chunk: from each item's start); Infinity = none. */
   timeoutMs: number;
   transfer: TransferListItem[] | undefined;
   /**
@@ -18,8 +18,12 @@ export interface TaskSpec {
    * to start there the moment the running task ends, instead of waiting for the main thread.
    */
   short: boolean;
-  /** Called exactly once: with an error (cancel, timeout, crash), or with what the worker reported. */
-  settle: (error: Error | undefined, outcome: RanOutcome | undefined) => void;
+  /**
+   * Called exactly once: with an error (cancel, timeout, crash), or with what the worker reported.
+   * For a map chunk that timed out or whose worker died, `reached` is the position of the item
+   * that was running: the items before it had finished.
+   */
+  settle: (error: Error | undefined, outcome: RanOutcome | undefined, reached?: number) => void;
   /**
    * Frees what the task's message carries (the ports of `onProgress` and of callbacks), once
    * Piscina no longer needs it. That can be after `settle`: a task cancelled while its message
@@ -63,6 +67,8 @@ export class Task implements FutureDriver {
   killed = false;
   /** Times it was handed back because its worker died before starting it. */
   retries = 0;
+  /** A map chunk that timed out or lost its worker: the item that was running (see TaskSpec.settle). */
+  reached: number | undefined;
   /** Its worker ended while loading the module (`process.exit`): it fails with this, never runs again. */
   loadFailure: Error | undefined;
   /** It was its worker's last task (`maxTasksPerWorker`): its outcome came as a `Retirement`. */
@@ -117,6 +123,6 @@ export class Task implements FutureDriver {
     this.settled = true;
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
-    this.spec.settle(error, outcome);
+    this.spec.settle(error, outcome, this.reached);
   }
 }
