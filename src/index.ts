@@ -25,7 +25,7 @@ export type { MapIterator, MapOptions, MapProgress } from './pool/map.js';
 export type { WorkerPoolOptions } from './pool/options.js';
 export type { RemoteTaskError } from './pool/remote-error.js';
 export type { Percentiles, PoolStats } from './pool/stats.js';
-export type { MapItem, TaskArgs, TaskName, TaskResult, UntypedModule } from './pool/types.js';
+export type { Cloned, MapItem, TaskArgs, TaskName, TaskResult, UntypedModule } from './pool/types.js';
 export { type CallOptions, type PoolProxy, PoolView, type ShutdownOptions, WorkerPool } from './pool/worker-pool.js';
 export { AsyncSemaphore } from './sync/async-semaphore.js';
 export type { CallLimitOptions, LimitedResponse } from './sync/limiter-core.js';

@@ -31,6 +31,18 @@ export function checkDuration(name: string, value: unknown): number {
   return value;
 }
 
+/**
+ * A task's timeout: a duration above 0. Zero is refused rather than defined: a task cannot start
+ * and be checked in no time, and whether it "finished within 0 ms" would depend on which thread
+ * looked first.
+ */
+export function checkTaskTimeout(name: string, value: unknown): number {
+  const duration = checkDuration(name, value);
+  if (duration === 0)
+    throw outOfRange(name, value, `a number of milliseconds > 0 and <= ${MAX_TIMER_MS}, or Infinity for none (0 cannot be met)`);
+  return duration;
+}
+
 /** `true`, `false` or `undefined` (left out). */
 export function checkOptionalBoolean(name: string, value: unknown): boolean | undefined {
   if (value !== undefined && typeof value !== 'boolean') throw invalidType(name, value, 'a boolean (true or false)');

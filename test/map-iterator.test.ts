@@ -63,3 +63,23 @@ describe('the map iterator behaves like an async generator', () => {
     ]);
   });
 });
+
+describe('a map through pool.with()', () => {
+  it('honours the view onProgress: each value its items report, and refuses a transfer list', async () => {
+    const pool = tasksPool();
+    const reported: unknown[] = [];
+    const view = pool.with({ onProgress: (value) => reported.push(value) });
+    expect(await within(10_000, view.map('reportItem', [1, 2, 3, 4]).toArray(), 'the map')).toEqual([1, 2, 3, 4]);
+    expect(reported.sort()).toEqual([1, 2, 3, 4]);
+
+    const counts: number[] = [];
+    const own = view.map('reportItem', [5, 6], { onProgress: ({ completed }) => counts.push(completed) });
+    await within(10_000, own.toArray(), 'a map with its own onProgress');
+    expect(counts.length).toBeGreaterThan(0);
+    expect(reported).toHaveLength(4); // the map's own option took the view's place
+
+    const moving = pool.with({ transfer: [new ArrayBuffer(8)] });
+    expect(() => moving.map('square', [1])).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+    expect(() => moving.starmap('add', [[1, 2]])).toThrow(/no transfer list on a map/);
+  });
+});

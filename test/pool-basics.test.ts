@@ -376,3 +376,44 @@ describe('move(): a result moved to the caller, not copied', () => {
     expect(buffer.byteLength).toBe(1);
   });
 });
+
+describe('a result crosses by structured clone, as its type says', () => {
+  it('a class instance arrives as a plain object of its fields; a Buffer as a Uint8Array', async () => {
+    const pool = tasksPool({ maxWorkers: 1 });
+    const point = await pool.submit('makePoint', 3, 4);
+    expect(point).toEqual({ x: 3, y: 4 });
+    expect(Object.getPrototypeOf(point)).toBe(Object.prototype);
+    expect('norm' in point).toBe(false);
+    const mixed = await pool.submit('pointsAndBytes');
+    expect(mixed.bytes).toBeInstanceOf(Uint8Array);
+    expect(Buffer.isBuffer(mixed.bytes)).toBe(false);
+    expect(mixed.when).toEqual(new Date(0));
+    expect(mixed.points).toEqual([{ x: 1, y: 2 }]);
+  });
+});
+
+describe('stats count what a caller counts', () => {
+  it('completed counts each map item, and the latencies count each run since the start', async () => {
+    const pool = tasksPool();
+    await within(
+      10_000,
+      pool
+        .map(
+          'square',
+          Array.from({ length: 100 }, (_, i) => i),
+          { chunkSize: 10 },
+        )
+        .toArray(),
+      'the map',
+    );
+    await within(10_000, pool.map('failOnNegative', [1, 2, -1, 4], { chunkSize: 4 }).toArray(), 'a failing map').catch(() => {});
+    await pool.submit('square', 3);
+    const { completed, failed, runTime, waitTime } = pool.stats;
+    expect(completed).toBe(100 + 2 + 1); // the failing chunk's two items before its error count
+    expect(failed).toBe(1);
+    expect(runTime.count).toBe(10 + 1 + 1);
+    expect(waitTime.count).toBe(runTime.count);
+    expect(runTime.mean).toBeGreaterThan(0);
+    expect(runTime.p99).toBeLessThanOrEqual(runTime.max);
+  });
+});

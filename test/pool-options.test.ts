@@ -27,6 +27,7 @@ const badOptions: Case[] = [
   ['maxTasksPerWorker', 0, 'RangeError', 'an integer >= 1'],
   ['maxTasksPerWorker', '10', 'TypeError', 'an integer >= 1'],
   ['taskTimeoutMs', -1, 'RangeError', 'milliseconds'],
+  ['taskTimeoutMs', 0, 'RangeError', '0 cannot be met'],
   ['cancelGraceMs', Number.POSITIVE_INFINITY, 'TypeError', 'finite'],
   ['cancelGraceMs', -1, 'RangeError', 'milliseconds'],
   ['resourceLimits', 5, 'TypeError', 'resource limits'],
@@ -138,6 +139,8 @@ describe('per-call and map options', () => {
   it('with() refuses bad values', () => {
     const pool = tasksPool();
     expect(() => pool.with({ timeoutMs: -1 })).toThrow(/options\.timeoutMs/);
+    expect(() => pool.with({ timeoutMs: 0 })).toThrow(/options\.timeoutMs .*0 cannot be met/);
+    expect(() => pool.map('square', [1], { timeoutMs: 0 })).toThrow(/options\.timeoutMs .*0 cannot be met/);
     expect(() => pool.with({ signal: {} as never })).toThrow(/options\.signal must be an AbortSignal/);
     expect(() => pool.with({ transfer: 'x' as never })).toThrow(/options\.transfer/);
     expect(() => pool.with({ onProgress: 3 as never })).toThrow(/options\.onProgress must be a function/);

@@ -13,6 +13,15 @@ describe('WorkerPool types follow the worker module', () => {
     expectTypeOf(pool.submit('countHere')).toEqualTypeOf<Future<{ threadId: number; count: number }>>();
   });
 
+  it('a result is typed as it arrives: a class instance as its data, a Buffer as a Uint8Array, functions dropped', () => {
+    expectTypeOf(pool.submit('makePoint', 1, 2)).toEqualTypeOf<Future<{ x: number; y: number }>>();
+    expectTypeOf(pool.submit('pointsAndBytes')).toEqualTypeOf<
+      Future<{ points: { x: number; y: number }[]; bytes: Uint8Array; when: Date; label: string }>
+    >();
+    // @ts-expect-error the method stayed behind in the worker
+    pool.submit('makePoint', 1, 2).then((p) => p.norm());
+  });
+
   it('unknown task names and non-function exports do not compile', () => {
     // @ts-expect-error 'nope' is not an export
     pool.submit('nope');

@@ -42,7 +42,7 @@ import {
   type TaskMessage,
 } from './protocol.js';
 import { deserializeError } from './remote-error.js';
-import { LatencyWindow, type PoolStats } from './stats.js';
+import { LatencyHistogram, type PoolStats } from './stats.js';
 import { Phase, Task, type TaskSpec } from './task.js';
 
 /** How the dispatcher runs Piscina. All values already validated. */
@@ -134,8 +134,8 @@ export class Dispatcher {
   readonly #exitCodes = new Map<number, number>();
   /** Live workers by thread id, to terminate the one running a task that must be stopped. */
   readonly #workers = new Map<number, Worker>();
-  readonly #runTime = new LatencyWindow();
-  readonly #waitTime = new LatencyWindow();
+  readonly #runTime = new LatencyHistogram();
+  readonly #waitTime = new LatencyHistogram();
   #queued = 0;
   #inFlight = 0;
   /** Messages handed to Piscina and not settled (a batch is one); at most `#messageLimit`. */
@@ -601,7 +601,8 @@ export class Dispatcher {
       this.#waitTime.record(Math.max(0, startedAt - (performance.timeOrigin + task.submittedAt)));
       if (!task.settled) {
         if (error) this.#failed++;
-        else this.#completed++;
+        // A map chunk counts its items that returned (those before a failing one, if any).
+        this.#completed += isChunk(task) ? outcome[0].length : error ? 0 : 1;
         if (outcome[5]) reviveHandles(outcome[0]); // the task returned shared objects: live ones here too
         task.notify(undefined, outcome);
       }

@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import type { ResourceLimits } from 'node:worker_threads';
 import { invalidType, invalidValue, outOfRange } from '../errors.js';
-import { checkDuration, checkInteger, checkOptions, type OptionNames } from '../validate.js';
+import { checkDuration, checkInteger, checkOptions, checkTaskTimeout, type OptionNames } from '../validate.js';
 import { FORBIDDEN_TASK_NAMES } from './protocol.js';
 
 /** Options of the {@link WorkerPool} constructor. */
@@ -50,7 +50,8 @@ export interface WorkerPoolOptions {
   /**
    * The default per-task timeout in ms, counted from the moment the task starts running in a
    * worker (never from submit: queue time does not count). A task past it rejects with
-   * `TaskTimeoutError` (`ERR_TASK_TIMEOUT`) and is cancelled. Default `Infinity`.
+   * `TaskTimeoutError` (`ERR_TASK_TIMEOUT`) and is cancelled. Above 0 (0 cannot be met and is
+   * refused), or `Infinity` (default).
    */
   taskTimeoutMs?: number;
   /**
@@ -121,7 +122,7 @@ export function resolvePoolOptions(options: WorkerPoolOptions): ResolvedPoolOpti
   const idleTimeoutMs = checkDuration('options.idleTimeoutMs', options.idleTimeoutMs ?? 30_000);
   const maxQueue = checkCount('options.maxQueue', options.maxQueue ?? Number.POSITIVE_INFINITY, 0);
   const maxTasksPerWorker = checkCount('options.maxTasksPerWorker', options.maxTasksPerWorker ?? Number.POSITIVE_INFINITY, 1);
-  const taskTimeoutMs = checkDuration('options.taskTimeoutMs', options.taskTimeoutMs ?? Number.POSITIVE_INFINITY);
+  const taskTimeoutMs = checkTaskTimeout('options.taskTimeoutMs', options.taskTimeoutMs ?? Number.POSITIVE_INFINITY);
   const cancelGraceMs = checkDuration('options.cancelGraceMs', options.cancelGraceMs ?? 100);
   if (cancelGraceMs === Number.POSITIVE_INFINITY)
     throw invalidValue('options.cancelGraceMs', cancelGraceMs, 'a finite number of milliseconds');

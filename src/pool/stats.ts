@@ -1,26 +1,30 @@
-/**
- * Keeps the most recent durations (a fixed ring, so memory stays flat over millions of tasks)
- * and answers percentiles over them.
- */
-export class LatencyWindow {
-  readonly #samples: Float64Array;
-  #count = 0;
+import { createHistogram, type RecordableHistogram } from 'node:perf_hooks';
 
-  constructor(size = 2048) {
-    this.#samples = new Float64Array(size);
-  }
+/**
+ * Durations over the pool's whole life, in a `perf_hooks` histogram (as Piscina keeps them):
+ * fixed memory over millions of tasks, percentiles without sorting. Recorded in microseconds,
+ * reported in milliseconds.
+ */
+export class LatencyHistogram {
+  readonly #histogram: RecordableHistogram = createHistogram();
 
   record(ms: number): void {
-    this.#samples[this.#count++ % this.#samples.length] = ms;
+    this.#histogram.record(Math.max(1, Math.round(ms * 1000))); // a histogram holds integers >= 1
   }
 
-  /** p50, p90, p99 and max over the window, in milliseconds (zeros when empty). */
+  /** p50, p90, p99, max and mean, in milliseconds, and how many were recorded (zeros when none). */
   summary(): Percentiles {
-    const n = Math.min(this.#count, this.#samples.length);
-    if (n === 0) return { p50: 0, p90: 0, p99: 0, max: 0 };
-    const sorted = this.#samples.slice(0, n).sort();
-    const at = (q: number): number => sorted[Math.min(n - 1, Math.floor(q * n))] as number;
-    return { p50: at(0.5), p90: at(0.9), p99: at(0.99), max: sorted[n - 1] as number };
+    const h = this.#histogram;
+    if (h.count === 0) return { p50: 0, p90: 0, p99: 0, max: 0, mean: 0, count: 0 };
+    const ms = (us: number): number => us / 1000;
+    return {
+      p50: ms(h.percentile(50)),
+      p90: ms(h.percentile(90)),
+      p99: ms(h.percentile(99)),
+      max: ms(h.max),
+      mean: ms(h.mean),
+      count: h.count,
+    };
   }
 }
 
@@ -29,6 +33,9 @@ export interface Percentiles {
   p90: number;
   p99: number;
   max: number;
+  mean: number;
+  /** Samples recorded. */
+  count: number;
 }
 
 /** A snapshot of a pool's state and history (`pool.stats`). */
@@ -39,7 +46,7 @@ export interface PoolStats {
   busy: number;
   /** Tasks waiting for a worker. */
   queued: number;
-  /** Tasks that returned a result. */
+  /** Tasks that returned a result, counting each item of a map that did (not each chunk). */
   completed: number;
   /** Tasks that ended in an error: their own, a timeout, or a crash of their worker. */
   failed: number;
@@ -55,8 +62,8 @@ export interface PoolStats {
   batched: number;
   /** Fraction of the pool's capacity (maxWorkers × time since creation) spent running tasks, 0..1. */
   utilization: number;
-  /** How long recent tasks ran in their worker, ms. */
+  /** How long tasks ran in their worker, ms, since the pool started (a map chunk is one run). */
   runTime: Percentiles;
-  /** How long recent tasks waited between submit and start, ms. */
+  /** How long tasks waited between submit and start, ms, since the pool started. */
   waitTime: Percentiles;
 }

@@ -5,19 +5,19 @@ import { whenAborted } from '../abort-listeners.js';
 import { AbortError, abortErrorFrom, invalidType, invalidValue, PoolClosedError, QueueFullError, ThreadgateError } from '../errors.js';
 import { Future, SETTLE } from '../future.js';
 import {
-  checkDuration,
   checkFunction,
   checkInteger,
   checkOptionalBoolean,
   checkOptionalDuration,
   checkOptions,
   checkSignal,
+  checkTaskTimeout,
   type OptionNames,
 } from '../validate.js';
 import { checkNotDetached, checkTransferList, type PreparedArguments, prepareArguments, refusedValueIndex } from './arguments.js';
 import type { CallbackChannels } from './callback.js';
 import { Dispatcher } from './dispatcher.js';
-import { type ChunkRunner, ItemRefused, MapIterator, type MapOptions, type ResolvedMapOptions } from './map.js';
+import { type ChunkRunner, ItemRefused, MapIterator, type MapOptions, type MapProgress, type ResolvedMapOptions } from './map.js';
 import { resolveModuleSource } from './module-source.js';
 import { checkTaskName, type ResolvedPoolOptions, resolvePoolOptions, type WorkerPoolOptions } from './options.js';
 import { callListener, openProgressChannel } from './progress.js';
@@ -33,9 +33,16 @@ export interface CallOptions {
   signal?: AbortSignal;
   /** Timeout in ms from the task's start; overrides the pool's `taskTimeoutMs`. */
   timeoutMs?: number;
-  /** `ArrayBuffer`s and `MessagePort`s among the arguments to move (not copy) to the worker. */
+  /**
+   * `ArrayBuffer`s and `MessagePort`s among the arguments to move (not copy) to the worker. For
+   * `submit` and `proxy()` calls: `map` and `starmap` refuse a view with one (`ERR_INVALID_ARG_VALUE`).
+   */
   transfer?: TransferListItem[];
-  /** Receives each `currentTask().progress(value)` of the task, in order, on this thread. */
+  /**
+   * Receives each `currentTask().progress(value)` of the task, in order, on this thread. On a
+   * `map`, each value its items report (the map's own `onProgress` option, which also gets
+   * counts, takes its place when given).
+   */
   onProgress?: (value: unknown) => void;
 }
 
@@ -441,7 +448,7 @@ interface ResolvedCallOptions {
 
 function resolveCallOptions(options: CallOptions, base: ResolvedCallOptions): ResolvedCallOptions {
   const opts = checkOptions('options', options, CALL_OPTIONS);
-  const timeoutMs = checkOptionalDuration('options.timeoutMs', opts.timeoutMs);
+  const timeoutMs = opts.timeoutMs === undefined ? undefined : checkTaskTimeout('options.timeoutMs', opts.timeoutMs);
   const transfer = checkTransferList('options.transfer', opts.transfer);
   return {
     signal: checkSignal('options.signal', opts.signal) ?? base.signal,
@@ -452,20 +459,34 @@ function resolveCallOptions(options: CallOptions, base: ResolvedCallOptions): Re
 }
 
 function resolveMapOptions(options: MapOptions | undefined, call: ResolvedCallOptions): ResolvedMapOptions {
+  if (call.transfer !== undefined)
+    throw invalidValue(
+      'pool.with({ transfer })',
+      call.transfer,
+      'no transfer list on a map or starmap: a transfer list moves the objects of one call, and a map makes many. Submit each call that moves something, or let the items be copied',
+    );
   const opts = checkOptions('options', options, MAP_OPTIONS);
   const chunk = opts.chunkSize ?? 'auto';
   if (typeof chunk === 'string' && chunk !== 'auto') throw invalidValue('options.chunkSize', chunk, "'auto' or an integer >= 1");
   const chunkSize = chunk === 'auto' ? undefined : checkInteger('options.chunkSize', chunk, 1);
   const buffer = opts.buffer === undefined ? undefined : checkInteger('options.buffer', opts.buffer, 1);
   checkOptionalBoolean('options.ordered', opts.ordered);
-  const timeoutMs = opts.timeoutMs === undefined ? call.timeoutMs : checkDuration('options.timeoutMs', opts.timeoutMs);
+  const timeoutMs = opts.timeoutMs === undefined ? call.timeoutMs : checkTaskTimeout('options.timeoutMs', opts.timeoutMs);
   return {
     chunkSize,
     buffer,
     ordered: opts.ordered ?? true,
     timeoutMs,
     signal: checkSignal('options.signal', opts.signal) ?? call.signal,
-    onProgress: opts.onProgress === undefined ? undefined : checkFunction('options.onProgress', opts.onProgress),
+    onProgress: opts.onProgress === undefined ? progressValues(call.onProgress) : checkFunction('options.onProgress', opts.onProgress),
+  };
+}
+
+/** `pool.with({ onProgress })` on a map: gets each `currentTask().progress(value)` of its items, as it would a task's. */
+function progressValues(onProgress: ((value: unknown) => void) | undefined): ((progress: MapProgress) => void) | undefined {
+  if (onProgress === undefined) return undefined;
+  return (progress) => {
+    if ('value' in progress) return onProgress(progress.value);
   };
 }
 
