@@ -83,3 +83,31 @@ describe('a map through pool.with()', () => {
     expect(() => moving.starmap('add', [[1, 2]])).toThrow(/no transfer list on a map/);
   });
 });
+
+describe('read-ahead from an input of unknown length', () => {
+  it('grows with what the consumer takes: one that took five and went away has had few items pulled for it', async () => {
+    const pool = tasksPool();
+    let pulled = 0;
+    function* cursor() {
+      for (let i = 0; ; i++) {
+        pulled++;
+        yield i;
+      }
+    }
+    const rows = pool.map('square', cursor());
+    for (let i = 0; i < 5; i++) expect(await within(10_000, rows.next(), `row ${i}`)).toEqual({ done: false, value: i * i });
+    await new Promise((resolve) => setTimeout(resolve, 200)); // the consumer is busy elsewhere
+    expect(pulled).toBeLessThanOrEqual(5 + 64);
+    // One that keeps taking gets full-size chunks soon enough: 200k tiny items in well under the bound.
+    await rows.return();
+    let taken = 0;
+    for await (const _ of pool.map(
+      'square',
+      (function* () {
+        for (let i = 0; i < 200_000; i++) yield i;
+      })(),
+    ))
+      taken++;
+    expect(taken).toBe(200_000);
+  });
+});

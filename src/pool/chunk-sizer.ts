@@ -40,6 +40,16 @@ export const CHUNKS_PER_WORKER = 2;
  */
 const BUFFERED_CHUNKS_PER_WORKER = 4;
 const MIN_AUTO_BUFFER = 64;
+/**
+ * From an input of unknown length (a generator, a database cursor), the default read-ahead grows
+ * with what the consumer has taken: at most this many times the items delivered so far (and
+ * `MIN_AUTO_BUFFER` at first), up to the bound above. A consumer that took five items and went off
+ * to other work has had at most 64 pulled for it, not 130,000 (tiny items on 2 workers). One that
+ * keeps taking reaches full-size chunks within a few round trips, each window five times the last.
+ * An array is in memory already: it has nothing to protect, and gets the full bound at once; so
+ * does a map whose caller fixed `chunkSize` (or `buffer`, which then binds instead).
+ */
+const READ_AHEAD_FACTOR = 4;
 /** Weight of the newest measurement in the running estimate. */
 const SMOOTHING = 0.5;
 /**
@@ -73,19 +83,33 @@ export class ChunkSizer {
     return this.#fixed === undefined && this.#perItemMs === undefined;
   }
 
-  /** The size of the next chunk, given how many items are left (when known). */
-  next(remaining: number | undefined): number {
+  /**
+   * The size of the next chunk, given how many items are left (when known) and how many the
+   * consumer has taken.
+   */
+  next(remaining: number | undefined, delivered: number): number {
     let size = this.#fixed ?? this.#auto(remaining);
-    if (this.#buffer !== undefined) size = Math.min(size, Math.max(1, Math.floor(this.#buffer / (CHUNKS_PER_WORKER * this.#workers))));
+    const buffer = this.#buffer ?? this.#readAhead(remaining, delivered);
+    if (buffer !== undefined) size = Math.min(size, Math.max(1, Math.floor(buffer / (CHUNKS_PER_WORKER * this.#workers))));
     if (this.#fixed !== undefined && this.#buffer !== undefined) size = Math.min(this.#fixed, this.#buffer);
     return Math.max(1, size);
   }
 
-  /** The most items pulled and not yet handed to the consumer, given how many are left (when known). */
-  bufferLimit(remaining: number | undefined): number {
+  /**
+   * The most items pulled and not yet handed to the consumer, given how many are left (when
+   * known) and how many the consumer has taken.
+   */
+  bufferLimit(remaining: number | undefined, delivered: number): number {
     if (this.#buffer !== undefined) return this.#buffer;
     const chunk = this.#fixed ?? this.#auto(remaining);
-    return Math.max(MIN_AUTO_BUFFER, BUFFERED_CHUNKS_PER_WORKER * this.#workers * chunk);
+    const bound = Math.max(MIN_AUTO_BUFFER, BUFFERED_CHUNKS_PER_WORKER * this.#workers * chunk);
+    return Math.min(bound, this.#readAhead(remaining, delivered) ?? bound);
+  }
+
+  /** The read-ahead an input of unknown length has earned (see `READ_AHEAD_FACTOR`); undefined for a known length. */
+  #readAhead(remaining: number | undefined, delivered: number): number | undefined {
+    if (remaining !== undefined || this.#fixed !== undefined) return undefined; // a fixed chunk size is kept as given
+    return Math.max(MIN_AUTO_BUFFER, READ_AHEAD_FACTOR * delivered);
   }
 
   /** When a chunk of `items` items stops early (see `CUT_FACTOR`); undefined for sizes the caller fixed. */

@@ -18,7 +18,10 @@ export interface MapOptions {
   chunkSize?: number | 'auto';
   /**
    * The most items pulled from the input and not yet handed to you: memory stays flat over huge
-   * or infinite inputs. Default: enough for 4 chunks per worker (at least 64, at most 65,536 per worker).
+   * or infinite inputs. Default: enough for 4 chunks per worker (at least 64, at most 65,536 per
+   * worker); from an input of unknown length (a generator, a cursor) with automatic chunks, also
+   * at most 4 times the items you have taken so far (at least 64), so a consumer that takes a few
+   * items and goes off to other work does not have thousands pulled for it.
    */
   buffer?: number;
   /** `true` (default): results in input order. `false`: in completion order. */
@@ -307,7 +310,7 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
     if (chunks >= CHUNKS_PER_WORKER * this.#runner.workers) return false;
     if (this.#sizer.probing && chunks >= this.#runner.workers) return false;
     const ahead = this.#pulled - this.#delivered;
-    return ahead === 0 || ahead + size <= this.#sizer.bufferLimit(this.#remaining());
+    return ahead === 0 || ahead + size <= this.#sizer.bufferLimit(this.#remaining(), this.#delivered);
   }
 
   /** The pool's queue is full (`maxQueue`): a map is bounded by its own buffer, and waits for room. */
@@ -338,7 +341,7 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
       const source = this.#source as Iterator<unknown>;
       const array = Array.isArray(this.#input) ? (this.#input as unknown[]) : undefined;
       for (;;) {
-        const size = this.#sizer.next(this.#remaining());
+        const size = this.#sizer.next(this.#remaining(), this.#delivered);
         if (!this.#hasRoom(size)) break;
         if (array !== undefined) {
           items = packedSlice(array, this.#pulled, size);
@@ -372,7 +375,7 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
     let items: unknown[] = [];
     try {
       for (;;) {
-        const size = this.#sizer.next(this.#remaining());
+        const size = this.#sizer.next(this.#remaining(), this.#delivered);
         if (!this.#hasRoom(size)) return;
         while (items.length < size) {
           const step = await source.next();
@@ -519,7 +522,7 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
         return;
       }
       const head = this.#leftOver[0] as { first: number; items: unknown[] };
-      const size = Math.min(head.items.length, this.#sizer.next(this.#remaining()));
+      const size = Math.min(head.items.length, this.#sizer.next(this.#remaining(), this.#delivered));
       const items = head.items.slice(0, size);
       if (size === head.items.length) this.#leftOver.shift();
       else this.#leftOver[0] = { first: head.first + size, items: head.items.slice(size) };
