@@ -21,6 +21,15 @@ export {
 export { Future, type FutureState } from './future.js';
 export type { UncloneableArgumentError } from './pool/arguments.js';
 export { Callback, type CallerArgument, callback, type RemoteFunction } from './pool/callback.js';
+export type {
+  TaskEndEvent,
+  TaskEventBase,
+  TaskOutcome,
+  TaskQueuedEvent,
+  TaskStartEvent,
+  WorkerExitEvent,
+  WorkerStartEvent,
+} from './pool/diagnostics.js';
 export type { MapIterator, MapOptions, MapProgress } from './pool/map.js';
 export type { WorkerPoolOptions } from './pool/options.js';
 export type { RemoteTaskError } from './pool/remote-error.js';

@@ -17,6 +17,8 @@ import {
   BATCH,
   BATCH_OUTCOME,
   type BatchOutcome,
+  EXITING,
+  type ExitReport,
   FORBIDDEN_TASK_NAMES,
   GATE,
   type GateAnnouncement,
@@ -116,7 +118,7 @@ function start(message: TaskMessage): Outcome | Promise<Outcome> {
   Atomics.store(board, base + THREAD_ID, threadId);
   if (extras?.items !== undefined) {
     // Before RUNNING: the pool, once it sees RUNNING, reads the first item's place and start.
-    if (extras.watchStart) Atomics.store(board, base + ITEM_STARTED, boardClock());
+    if (extras.timed) Atomics.store(board, base + ITEM_STARTED, boardClock());
     Atomics.store(board, base + ITEM, 0);
   }
   // QUEUED → RUNNING, unless the pool marked it SKIP first (cancelled before it started).
@@ -215,7 +217,7 @@ function runChunk(running: RunningTask, extras: TaskExtras, fn: TaskFunction, st
   const spread = extras.spread ? (item: unknown) => fn(...(item as unknown[])) : (item: unknown) => fn(item);
   // Each item's place (and, under a timeout, its start) on the board: see ITEM in task-control.ts.
   const base = running.slot * SLOT_WORDS;
-  const timed = extras.watchStart === true;
+  const timed = extras.timed === true;
   const call = (item: unknown, i: number): unknown => {
     if (timed) Atomics.store(board, base + ITEM_STARTED, boardClock());
     Atomics.store(board, base + ITEM, i);
@@ -421,7 +423,6 @@ function load(): Promise<void> {
     }
     loaded = true;
     heldWhileLoading = [];
-    process.off('exit', reportExitWhileLoading);
     parentPort?.postMessage({ [LOADED]: true, threadId, ...(loadFailure ? { failure: loadFailure } : {}) } satisfies LoadReport);
   })();
   return loading;
@@ -432,9 +433,9 @@ function holdWhileLoading([, slot, id, args]: TaskMessage): void {
   else if (slot >= 0) heldWhileLoading.push([slot, id]);
 }
 
-/** The module (or its initializer) called `process.exit` while loading: say so before the thread ends. */
-function reportExitWhileLoading(exitCode: number): void {
-  parentPort?.postMessage({ [LOADED]: true, threadId, exitCode, held: heldWhileLoading } satisfies LoadReport);
+/** Something called `process.exit` (the module or initializer while loading, or a task): say so before the thread ends. */
+function reportExit(exitCode: number): void {
+  parentPort?.postMessage({ [EXITING]: true, threadId, exitCode, ...(loaded ? {} : { held: heldWhileLoading }) } satisfies ExitReport);
 }
 
 /**
@@ -463,5 +464,5 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
 
 // Load at once, not at the first task: `pool.ready()` can tell when the module is loaded, a
 // module that cannot load is known at boot, and the first task does not wait for it.
-process.on('exit', reportExitWhileLoading);
+process.on('exit', reportExit);
 void load();

@@ -24,12 +24,15 @@ import {
   seatsFor,
   THREAD_ID,
 } from '../task-control.js';
+import { CHANNELS, type TaskQueuedEvent, type TaskStartEvent, type WorkerExitEvent, type WorkerStartEvent } from './diagnostics.js';
 import { MessageQueue, type QueueOptions, queueOptionsOf } from './message-queue.js';
 import {
   BATCH,
   type BatchOutcome,
+  type ExitReport,
   type GateAnnouncement,
   isBatchOutcome,
+  isExitReport,
   isGateAnnouncement,
   isLoadReport,
   isRetirement,
@@ -94,6 +97,7 @@ const QUIESCE_MS = 2_000;
 const EXIT_CODES_KEPT = 64;
 /** Workers in a row that fail to start, leaving none alive, before the waiting tasks are failed. */
 const MAX_START_FAILURES = 3;
+let poolsMade = 0;
 /** A message that asks Piscina for a worker and makes the runtime do nothing (no board slot). */
 const PROBE: TaskMessage = ['', -1, -1, undefined];
 
@@ -119,6 +123,8 @@ const PROBE: TaskMessage = ['', -1, -1, undefined];
  *   crashes the host process.
  */
 export class Dispatcher {
+  /** Names this pool in `threadgate:*` diagnostics events. */
+  readonly poolId = ++poolsMade;
   #piscina: Piscina;
   readonly #board: Int32Array;
   /** The workers' seats, through which every termination goes (see task-control.ts). */
@@ -164,6 +170,8 @@ export class Dispatcher {
   /** How loading the module went: no worker has finished yet, one has loaded it, or why none can. */
   #loadState: 'loading' | 'loaded' | Error = 'loading';
   readonly #readyWaiters: ReadyWaiter[] = [];
+  /** Live workers that are ending by themselves (`process.exit`, an uncaught error): crashes, not the pool's doing. */
+  readonly #endedBySelf = new Set<number>();
   /** Workers in a row that ended while loading the module (`process.exit` in it, or in the initializer). */
   #loadExits = 0;
   /** Set once the module has ended `MAX_START_FAILURES` workers in a row while loading: every task fails with it. */
@@ -223,6 +231,7 @@ export class Dispatcher {
       else if (isRetirement(message)) this.#onRetirement(message);
       else if (isGateAnnouncement(message)) this.#onGate(message);
       else if (isLoadReport(message)) this.#onLoadReport(message);
+      else if (isExitReport(message)) this.#onExitReport(message);
     });
     return piscina;
   }
@@ -235,6 +244,7 @@ export class Dispatcher {
   /** Queues a task. Throws nothing: the caller checks capacity first with `hasRoom()`. */
   submit(spec: TaskSpec): Task {
     const task = new Task(this, this.#nextId++, spec, performance.now());
+    if (CHANNELS.taskQueued.hasSubscribers) CHANNELS.taskQueued.publish(task.event() satisfies TaskQueuedEvent);
     if (this.#broken !== undefined) {
       this.#failed++;
       task.release();
@@ -291,10 +301,12 @@ export class Dispatcher {
       return true;
     }
     const word = task.slot * SLOT_WORDS + STATE;
-    task.notify(error, undefined);
     // Not started yet: SKIP, and the worker will not run it. Exactly one of us wins this exchange.
     // Its message may not be posted yet: what it carries is released when Piscina is done (#free).
-    if (Atomics.compareExchange(this.#board, word, QUEUED, SKIP) === QUEUED) return true;
+    const skipped = Atomics.compareExchange(this.#board, word, QUEUED, SKIP) === QUEUED;
+    if (!skipped) this.#started(task);
+    task.notify(error, undefined);
+    if (skipped) return true;
     task.release(); // it started, so its message was delivered
     // Running: ask it to stop (currentTask().signal aborts), then insist after the grace period.
     Atomics.compareExchange(this.#board, word, RUNNING, CANCEL);
@@ -439,6 +451,7 @@ export class Dispatcher {
     const { spec } = task;
     if (
       !this.#canBatch ||
+      CHANNELS.taskStart.hasSubscribers || // each start is watched: one task per message
       spec.extras !== undefined ||
       spec.transfer !== undefined ||
       spec.timeoutMs !== Number.POSITIVE_INFINITY ||
@@ -498,7 +511,8 @@ export class Dispatcher {
     const slot = this.#occupy(task);
     const { fn, args, extras, timeoutMs } = task.spec;
     let sent: TaskExtras | undefined = extras;
-    if (timeoutMs !== Number.POSITIVE_INFINITY) sent = { ...extras, watchStart: true };
+    if (timeoutMs !== Number.POSITIVE_INFINITY) sent = { ...extras, watchStart: true, ...(extras?.items ? { timed: true } : {}) };
+    else if (CHANNELS.taskStart.hasSubscribers) sent = { ...extras, watchStart: true };
     const message: TaskMessage = sent === undefined ? [fn, slot, task.id, args] : [fn, slot, task.id, args, sent];
     markForQueue(message, task);
     // No AbortSignal for Piscina: giving it one makes every task 'abortable' and costs a quarter
@@ -520,7 +534,7 @@ export class Dispatcher {
     if (sent?.watchStart) this.#watchStart(task, slot);
   }
 
-  /** Starts the timeout clock when the worker marks the task RUNNING. */
+  /** When the worker marks the task RUNNING: publishes its start, and starts its timeout clock. */
   #watchStart(task: Task, slot: number): void {
     const word = slot * SLOT_WORDS + STATE;
     const onChange = (): void => {
@@ -530,9 +544,10 @@ export class Dispatcher {
         this.#watchStart(task, slot);
         return;
       }
-      if (state !== RUNNING) return;
+      if (state === SKIP || state === IDLE) return;
+      this.#started(task);
       const { timeoutMs } = task.spec;
-      task.timer = setTimeout(() => this.#timeOut(task), timeoutMs);
+      if (state === RUNNING && timeoutMs !== Number.POSITIVE_INFINITY) task.timer = setTimeout(() => this.#timeOut(task), timeoutMs);
     };
     const wait = Atomics.waitAsync(this.#board, word, QUEUED);
     if (wait.async) wait.value.then(onChange);
@@ -592,6 +607,7 @@ export class Dispatcher {
   // ─── outcomes ─────────────────────────────────────────────────────────────────────────────
 
   #onOutcome(task: Task, outcome: Outcome): void {
+    if (outcome !== SKIPPED) this.#started(task, outcome[1]);
     this.#free(task);
     if (outcome !== SKIPPED) {
       const [, startedAt, runMs, error] = outcome;
@@ -682,6 +698,19 @@ export class Dispatcher {
     else worker.once('exit', () => queueMicrotask(judge));
   }
 
+  /**
+   * Publishes `threadgate:task:start` once, before the task's end: when the pool sees it start,
+   * or else when it learns the task ran (its outcome, its worker's death, a cancel that found it
+   * running). `startedAt` is the worker's clock (`timeOrigin + now()`), when known.
+   */
+  #started(task: Task, startedAt?: number): void {
+    if (task.startPublished || !CHANNELS.taskStart.hasSubscribers) return;
+    task.startPublished = true;
+    const waitMs = startedAt === undefined ? performance.now() - task.submittedAt : startedAt - (performance.timeOrigin + task.submittedAt);
+    const threadId = task.phase === Phase.InFlight ? (this.#board[task.slot * SLOT_WORDS + THREAD_ID] as number) : 0;
+    CHANNELS.taskStart.publish({ ...task.event(), threadId, waitMs: Math.max(0, waitMs) } satisfies TaskStartEvent);
+  }
+
   /** The task still occupies its board slot: Piscina has not finished with it. */
   #holds(task: Task): boolean {
     return task.phase === Phase.InFlight && this.#slots[task.slot] === task;
@@ -699,6 +728,7 @@ export class Dispatcher {
   #failWithWorker(task: Task, error: unknown): void {
     const threadId = this.#board[task.slot * SLOT_WORDS + THREAD_ID] as number;
     if (isChunk(task)) task.reached = Atomics.load(this.#board, task.slot * SLOT_WORDS + ITEM);
+    if (Atomics.load(this.#board, task.slot * SLOT_WORDS + STATE) !== QUEUED) this.#started(task);
     this.#free(task);
     if (task.settled) return; // cancelled (and perhaps killed) before its worker died
     this.#failed++;
@@ -774,23 +804,26 @@ export class Dispatcher {
     if (task?.retired) this.#onOutcome(task, outcome);
   }
 
-  /**
-   * A worker has finished loading the module: loaded, failed (it lives on and fails each task with
-   * the error), or is ending by `process.exit` in the module or initializer. That last one fails
-   * the tasks it held with the module's error instead of running them again on the next worker it
-   * would kill too; after `MAX_START_FAILURES` such workers in a row the pool is broken.
-   */
-  #onLoadReport({ failure, exitCode, held }: LoadReport): void {
-    if (exitCode === undefined) {
-      if (failure === undefined) {
-        this.#loadExits = 0;
-        this.#loadState = 'loaded';
-        this.#answerReady((waiter) => waiter.resolve());
-      } else {
-        this.#loadFailed(deserializeError(failure));
-      }
+  /** A worker has finished loading the module: loaded, or failed (it lives on and fails each task with the error). */
+  #onLoadReport({ failure }: LoadReport): void {
+    if (failure !== undefined) {
+      this.#loadFailed(deserializeError(failure));
       return;
     }
+    this.#loadExits = 0;
+    this.#loadState = 'loaded';
+    this.#answerReady((waiter) => waiter.resolve());
+  }
+
+  /**
+   * A worker is ending by `process.exit`: a crash (see `threadgate:worker:exit`). While loading
+   * the module, the module or its initializer called it: the tasks the worker held fail with the
+   * module's error instead of running again on the next worker it would kill too, and after
+   * `MAX_START_FAILURES` such workers in a row the pool is broken.
+   */
+  #onExitReport({ threadId, exitCode, held }: ExitReport): void {
+    this.#endedBySelf.add(threadId);
+    if (held === undefined) return;
     const { moduleUrl, initializer } = this.#config.runtimeData;
     const error = Object.assign(
       new ThreadgateError(
@@ -799,7 +832,7 @@ export class Dispatcher {
       ),
       { exitCode },
     );
-    for (const [slot, id] of held ?? []) {
+    for (const [slot, id] of held) {
       const task = this.#slots[slot];
       if (task !== undefined && task.id === id) task.loadFailure = error;
     }
@@ -851,7 +884,12 @@ export class Dispatcher {
     const worker = this.#piscina.threads.find((w) => w.threadId === threadId);
     if (worker === undefined) return;
     this.#workers.set(threadId, worker);
+    if (CHANNELS.workerStart.hasSubscribers) CHANNELS.workerStart.publish({ poolId: this.poolId, threadId } satisfies WorkerStartEvent);
+    worker.once('error', () => this.#endedBySelf.add(threadId));
     worker.once('exit', (code: number) => {
+      const crashed = this.#endedBySelf.delete(threadId);
+      if (CHANNELS.workerExit.hasSubscribers)
+        CHANNELS.workerExit.publish({ poolId: this.poolId, threadId, exitCode: code, crashed } satisfies WorkerExitEvent);
       this.#workers.delete(threadId);
       this.#exitCodes.set(threadId, code);
       if (this.#exitCodes.size > EXIT_CODES_KEPT) this.#exitCodes.delete(this.#exitCodes.keys().next().value as number);

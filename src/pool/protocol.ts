@@ -27,8 +27,10 @@ export interface TaskExtras {
   cutAfterMs?: number;
   /** Arguments contain handles of shared objects that the runtime must revive. */
   revive?: boolean;
-  /** The pool waits for the start of this task (it has a timeout): notify the board word. */
+  /** The pool waits for the start of this task (for its timeout, or to publish it): notify the board word. */
   watchStart?: boolean;
+  /** A map chunk with a timeout: write each item's start on the board (ITEM_STARTED). */
+  timed?: boolean;
   /** Port for `currentTask().progress()`, present only when the caller asked for progress. */
   progress?: MessagePort;
 }
@@ -113,23 +115,37 @@ export function isGateAnnouncement(message: unknown): message is GateAnnouncemen
 
 /**
  * A worker telling its pool how loading its module (and running the initializer) ended: loaded,
- * failed (`failure`, and the worker lives on, failing each task with it), or ended by a
- * `process.exit(exitCode)` while loading, posted from the worker's `'exit'` event, so it arrives
- * before the pool sees the exit. `held` names the tasks (board slot and id) the worker had been
- * handed meanwhile: their delivery did not kill it, its module did.
+ * or failed (`failure`; the worker lives on, failing each task with it).
  */
 export interface LoadReport {
   [LOADED]: true;
   threadId: number;
   failure?: SerializedError;
-  exitCode?: number;
-  held?: [slot: number, id: number][];
 }
 
 export const LOADED = '@@threadgate/loaded';
 
 export function isLoadReport(message: unknown): message is LoadReport {
   return typeof message === 'object' && message !== null && (message as Partial<LoadReport>)[LOADED] === true;
+}
+
+/**
+ * A worker ending by itself (`process.exit`), posted from its `'exit'` event, so the pool hears
+ * it before it sees the exit: a crash, not the pool's termination (which runs no `'exit'` event
+ * in the worker). `held` is present when it ends while loading its module: the tasks (board slot
+ * and id) it had been handed meanwhile, whose delivery did not kill it; its module did.
+ */
+export interface ExitReport {
+  [EXITING]: true;
+  threadId: number;
+  exitCode: number;
+  held?: [slot: number, id: number][];
+}
+
+export const EXITING = '@@threadgate/exiting';
+
+export function isExitReport(message: unknown): message is ExitReport {
+  return typeof message === 'object' && message !== null && (message as Partial<ExitReport>)[EXITING] === true;
 }
 
 /**

@@ -1,8 +1,10 @@
 import type { TransferListItem } from 'node:worker_threads';
-import { AbortError } from '../errors.js';
+import { AbortError, TaskTimeoutError, WorkerCrashedError } from '../errors.js';
 import type { FutureDriver } from '../future.js';
+import { CHANNELS, type TaskEndEvent, type TaskEventBase, type TaskOutcome } from './diagnostics.js';
 import type { Dispatcher } from './dispatcher.js';
 import type { RanOutcome, TaskExtras } from './protocol.js';
+import { deserializeError } from './remote-error.js';
 
 /** What a pool task carries. */
 export interface TaskSpec {
@@ -10,6 +12,8 @@ export interface TaskSpec {
   fn: string;
   args: unknown[] | undefined;
   extras: TaskExtras | undefined;
+  /** A map chunk: the map index of its first item (for diagnostics events). */
+  mapIndex?: number;
   /** Counted from the task's start (a map chunk: from each item's start); Infinity = none. */
   timeoutMs: number;
   transfer: TransferListItem[] | undefined;
@@ -77,12 +81,15 @@ export class Task implements FutureDriver {
 
   readonly #dispatcher: Dispatcher;
   #released = false;
+  /** A map chunk's item count, kept for its events after its payload is dropped. */
+  readonly #items: number | undefined;
 
   constructor(dispatcher: Dispatcher, id: number, spec: TaskSpec, now: number) {
     this.#dispatcher = dispatcher;
     this.id = id;
     this.spec = spec;
     this.submittedAt = now;
+    this.#items = spec.extras?.items?.length;
   }
 
   isRunning(): boolean {
@@ -91,6 +98,19 @@ export class Task implements FutureDriver {
 
   cancel(reason?: unknown): boolean {
     return this.#dispatcher.cancel(this, new AbortError('the task was cancelled', { cause: reason }));
+  }
+
+  /** `threadgate:task:start` has been published for it. */
+  startPublished = false;
+
+  /** What every diagnostics event of this task names. */
+  event(): TaskEventBase {
+    const base: TaskEventBase = { poolId: this.#dispatcher.poolId, taskId: this.id, taskName: this.spec.fn };
+    if (this.spec.mapIndex !== undefined) {
+      base.mapIndex = this.spec.mapIndex;
+      base.items = this.#items;
+    }
+    return base;
   }
 
   /** Frees what its message carries (`spec.release`), once; see {@link TaskSpec.release} for when. */
@@ -123,6 +143,21 @@ export class Task implements FutureDriver {
     this.settled = true;
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
+    if (CHANNELS.taskEnd.hasSubscribers) {
+      const end: TaskEndEvent = { ...this.event(), outcome: outcomeOf(error, outcome), runMs: outcome?.[2] };
+      if (error !== undefined) end.error = error;
+      else if (outcome?.[3] !== undefined) end.error = deserializeError(outcome[3]); // a copy: the caller's own is rebuilt for it
+      CHANNELS.taskEnd.publish(end);
+    }
     this.spec.settle(error, outcome, this.reached);
   }
+}
+
+/** The outcome a task's end event names. A task's own error comes as data in `outcome`. */
+function outcomeOf(error: Error | undefined, outcome: RanOutcome | undefined): TaskOutcome {
+  if (error === undefined) return outcome?.[3] === undefined ? 'completed' : 'failed';
+  if (error instanceof TaskTimeoutError) return 'timeout';
+  if (error instanceof WorkerCrashedError) return 'crashed';
+  if (error instanceof AbortError) return 'cancelled';
+  return 'failed';
 }

@@ -387,6 +387,7 @@ export class WorkerPool<M = UntypedModule> implements AsyncDisposable {
         const task = this.#dispatcher.submit({
           fn: name,
           args: undefined,
+          mapIndex: firstIndex,
           ...carried(extras, onProgress, undefined, prepared.callbacks),
           timeoutMs,
           short,
