@@ -108,3 +108,42 @@ describe('a task cancelled while queued', () => {
     await blocker;
   });
 });
+
+describe('priority: pool.with({ priority })', () => {
+  it('a task of higher priority starts before every waiting task of lower priority; FIFO within a priority', async () => {
+    const pool = tasksPool({ maxWorkers: 1 });
+    const order: string[] = [];
+    const track = (label: string, future: PromiseLike<unknown>): Promise<void> =>
+      Promise.resolve(future).then(() => void order.push(label));
+    const blocker = pool.submit('delayed', 60);
+    await waitUntil(() => blocker.running, 5_000, 'the blocker to start');
+    const bulk = Array.from({ length: 8 }, (_, i) => track(`bulk ${i}`, pool.submit('delayed', 10)));
+    const urgent = track('urgent', pool.with({ priority: 1 }).submit('delayed', 1));
+    const later = track('later', pool.with({ priority: 1 }).submit('delayed', 1));
+    await within(10_000, Promise.all([blocker, ...bulk, urgent, later]), 'every task');
+    // At most one bulk task was already handed over (Piscina holds two messages per worker).
+    expect(order.indexOf('urgent')).toBeLessThanOrEqual(1);
+    expect(order.indexOf('later')).toBe(order.indexOf('urgent') + 1);
+    expect(order.filter((label) => label.startsWith('bulk'))).toEqual(Array.from({ length: 8 }, (_, i) => `bulk ${i}`));
+  });
+
+  it('a large map at a negative priority lets default submits through after at most a chunk per worker', async () => {
+    const pool = tasksPool({ maxWorkers: 1 });
+    let mapped = 0;
+    const bulk = (async () => {
+      for await (const _ of pool.with({ priority: -1 }).map('delayed', Array(30).fill(10), { chunkSize: 1 })) mapped++;
+    })();
+    await waitUntil(() => mapped >= 2, 5_000, 'the map to be under way');
+    const before = mapped;
+    await within(5_000, pool.submit('square', 7), 'a default submit');
+    expect(mapped - before).toBeLessThanOrEqual(2);
+    await within(10_000, bulk, 'the map');
+    expect(mapped).toBe(30);
+  });
+
+  it('refuses a priority that is not an integer', () => {
+    const pool = tasksPool();
+    expect(() => pool.with({ priority: 1.5 })).toThrow(/options\.priority must be an integer/);
+    expect(() => pool.with({ priority: 'high' as never })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+  });
+});

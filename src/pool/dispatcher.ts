@@ -2,7 +2,6 @@ import type { ResourceLimits, Worker } from 'node:worker_threads';
 import { Piscina, type PiscinaTask, queueOptionsSymbol } from 'piscina';
 import { TaskTimeoutError, ThreadgateError, WorkerCrashedError } from '../errors.js';
 import { reviveHandles } from '../revive.js';
-import { FifoQueue } from '../sync/fifo-queue.js';
 import { holdEventLoop, releaseEventLoop } from '../sync/keep-alive.js';
 import type { ThreadScopedResource } from '../sync/registry.js';
 import {
@@ -47,6 +46,7 @@ import {
 import { deserializeError } from './remote-error.js';
 import { LatencyHistogram, type PoolStats } from './stats.js';
 import { Phase, Task, type TaskSpec } from './task.js';
+import { TaskQueue } from './task-queue.js';
 
 /** How the dispatcher runs Piscina. All values already validated. */
 export interface DispatcherConfig {
@@ -134,7 +134,7 @@ export class Dispatcher {
   /** The task in each board slot, while it is handed to Piscina. */
   readonly #slots: (Task | undefined)[];
   readonly #freeSlots: number[];
-  readonly #queue = new FifoQueue<Task>();
+  readonly #queue = new TaskQueue();
   readonly #config: DispatcherConfig;
   readonly #createdAt = performance.now();
   readonly #exitCodes = new Map<number, number>();
@@ -744,11 +744,7 @@ export class Dispatcher {
     );
   }
 
-  /**
-   * Puts tasks back in the queue in their places. The queue is always in submission (id) order:
-   * the pump hands out tasks from its front, so every task in it was submitted after every task
-   * handed out, except tasks put back before. Merging with those, at the front, keeps the order.
-   */
+  /** Puts tasks back in the queue in their places (see `TaskQueue.putBack`). */
   #requeue(tasks: Task[]): void {
     if (tasks.length === 0) return;
     for (const task of tasks) {
@@ -756,13 +752,7 @@ export class Dispatcher {
       task.slot = -1;
       this.#queued++;
     }
-    const last = Math.max(...tasks.map((task) => task.id));
-    const front = [...tasks];
-    for (let next = this.#queue.peek(); next !== undefined && next.id < last; next = this.#queue.peek()) {
-      front.push(this.#queue.shift() as Task);
-    }
-    front.sort((a, b) => b.id - a.id);
-    for (const task of front) this.#queue.unshift(task);
+    this.#queue.putBack(tasks);
   }
 
   #free(task: Task): void {
@@ -954,11 +944,14 @@ const SHORT: QueueOptions = Object.freeze({ short: true });
 
 /**
  * Gives a message its queue options (a symbol key: not cloned): a short task's, for the balancer;
- * a task's sent again, for Piscina's queue (MessageQueue). Others need none.
+ * a task's sent again, or of a priority other than 0, for Piscina's queue (MessageQueue). Others
+ * need none.
  */
 function markForQueue(message: TaskMessage, first: Task): void {
-  const { short } = first.spec;
-  const options = first.retries > 0 ? { short, retryOf: first.id } : short ? SHORT : undefined;
+  const { short, priority } = first.spec;
+  let options: QueueOptions | undefined = short ? SHORT : undefined;
+  if (first.retries > 0) options = { short, retryOf: first.id };
+  if (priority !== 0) options = { ...options, short, priority };
   if (options !== undefined) Object.defineProperty(message, queueOptionsSymbol, { value: options });
 }
 

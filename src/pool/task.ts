@@ -12,6 +12,8 @@ export interface TaskSpec {
   fn: string;
   args: unknown[] | undefined;
   extras: TaskExtras | undefined;
+  /** Higher runs first (`pool.with({ priority })`); 0 by default. */
+  priority: number;
   /** A map chunk: the map index of its first item (for diagnostics events). */
   mapIndex?: number;
   /** Counted from the task's start (a map chunk: from each item's start); Infinity = none. */

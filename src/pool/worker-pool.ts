@@ -44,6 +44,14 @@ export interface CallOptions {
    * counts, takes its place when given).
    */
   onProgress?: (value: unknown) => void;
+  /**
+   * An integer; higher runs first. Default 0. Waiting tasks start in strict priority order, and in
+   * submission order within a priority; a task already handed to a worker is never preempted, so a
+   * task of higher priority waits at most for one task (or map chunk, ~20 ms by default) per worker
+   * to end. Lower priorities wait while higher ones keep coming: give bulk work (a large `map`) a
+   * negative priority, or latency-sensitive calls a positive one.
+   */
+  priority?: number;
 }
 
 /** Options of `pool.shutdown`. */
@@ -63,7 +71,7 @@ export interface ShutdownOptions {
 
 const CALL_OPTIONS: OptionNames<CallOptions> = {
   of: 'pool.with()',
-  names: { signal: true, timeoutMs: true, transfer: true, onProgress: true },
+  names: { signal: true, timeoutMs: true, transfer: true, onProgress: true, priority: true },
 };
 const SHUTDOWN_OPTIONS: OptionNames<ShutdownOptions> = {
   of: 'pool.shutdown()',
@@ -145,7 +153,7 @@ export class WorkerPool<M = UntypedModule> implements AsyncDisposable {
       );
     }
     this.#options = resolved;
-    this.#defaults = { signal: undefined, timeoutMs: resolved.taskTimeoutMs, transfer: undefined, onProgress: undefined };
+    this.#defaults = { signal: undefined, timeoutMs: resolved.taskTimeoutMs, transfer: undefined, onProgress: undefined, priority: 0 };
     this.#dispatcher = new Dispatcher({
       runtimeFile: RUNTIME_FILE,
       runtimeData: {
@@ -329,6 +337,7 @@ export class WorkerPool<M = UntypedModule> implements AsyncDisposable {
         args: prepared.values,
         ...carried(prepared.revive ? { revive: true } : undefined, listener, call.transfer, callbacks),
         timeoutMs: call.timeoutMs,
+        priority: call.priority,
         short: false, // its length is unknown: it waits for a free worker, never behind another task
         settle: (error, outcome) => {
           unwatch?.();
@@ -388,6 +397,7 @@ export class WorkerPool<M = UntypedModule> implements AsyncDisposable {
           fn: name,
           args: undefined,
           mapIndex: firstIndex,
+          priority: call.priority,
           ...carried(extras, onProgress, undefined, prepared.callbacks),
           timeoutMs,
           short,
@@ -445,6 +455,7 @@ interface ResolvedCallOptions {
   timeoutMs: number;
   transfer: TransferListItem[] | undefined;
   onProgress: ((value: unknown) => void) | undefined;
+  priority: number;
 }
 
 function resolveCallOptions(options: CallOptions, base: ResolvedCallOptions): ResolvedCallOptions {
@@ -456,8 +467,12 @@ function resolveCallOptions(options: CallOptions, base: ResolvedCallOptions): Re
     timeoutMs: timeoutMs ?? base.timeoutMs,
     transfer: transfer ?? base.transfer,
     onProgress: opts.onProgress === undefined ? base.onProgress : checkFunction('options.onProgress', opts.onProgress),
+    priority: opts.priority === undefined ? base.priority : checkInteger('options.priority', opts.priority, -MAX_PRIORITY, MAX_PRIORITY),
   };
 }
+
+/** Priorities are integers within ±2^31 - 1, like a timer's delay: enough levels for anyone. */
+const MAX_PRIORITY = 2 ** 31 - 1;
 
 function resolveMapOptions(options: MapOptions | undefined, call: ResolvedCallOptions): ResolvedMapOptions {
   if (call.transfer !== undefined)
