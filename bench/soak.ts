@@ -1,8 +1,11 @@
 /**
- * `npm run soak [-- --tasks N --map N --workers N --seed N]`: pushes 1,000,000 tasks with a
- * fault mix through one pool, then a long lazy map, sampling throughput, heap and RSS every
- * second. A leak shows as a slope: the report fits a line to the memory samples after warm-up
- * and compares the growth it predicts over the run with the samples' own noise. Writes
+ * `npm run soak [-- --tasks N --map N --workers N --seed N --churn N --tiny N]`: pushes 1,000,000
+ * tasks with a fault mix through one pool, then a long lazy map, sampling throughput, heap and RSS
+ * every second. A leak shows as a slope: the report fits a line to the memory samples after
+ * warm-up and compares the growth it predicts over the run with the samples' own noise. Then two
+ * service edges: `--churn` submit-then-cancel cycles with 64 KB arguments while the only worker
+ * of a pool is busy (heap growth, target < 20 MB), and a map of `--tiny` tiny items read by a
+ * caller whose event-loop delay is watched (`monitorEventLoopDelay`, goal p99 < 20 ms). Writes
  * bench/results/soak.json, soak.md and soak.svg; exits non-zero if any task ended wrongly.
  *
  * Runs with --expose-gc so each memory sample is taken after a full collection: what is measured
@@ -10,6 +13,7 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { WorkerPool, type WorkerPoolOptions } from 'threadgate';
 import { summarize } from './harness.js';
@@ -23,6 +27,8 @@ const { values } = parseArgs({
     workers: { type: 'string', default: String(availableParallelism()) },
     inflight: { type: 'string', default: '1000' },
     seed: { type: 'string', default: '1' },
+    churn: { type: 'string', default: '100000' },
+    tiny: { type: 'string', default: '1000000' },
   },
 });
 const positive = (name: string, raw: string): number => {
@@ -38,6 +44,8 @@ const MAP_ITEMS = positive('map', values.map);
 const WORKERS = positive('workers', values.workers);
 const IN_FLIGHT = positive('inflight', values.inflight);
 const SEED = positive('seed', values.seed);
+const CHURN = positive('churn', values.churn);
+const TINY = positive('tiny', values.tiny);
 const WARM_UP = 0.15; // share of the run left out of the slope fit
 const gc = (globalThis as { gc?: () => void }).gc;
 if (gc === undefined) {
@@ -173,8 +181,58 @@ for await (const square of pool.map('square', naturals(MAP_ITEMS))) {
 count('map runs complete', index === MAP_ITEMS, () => `map yielded ${index} of ${MAP_ITEMS} items`);
 clearInterval(sampler);
 process.stderr.write('\n');
-await pool.shutdown();
 const elapsed = (performance.now() - started) / 1000;
+
+// ─── service edge 1: clients that submit and then cancel, behind a busy worker ───────────────
+
+/** Heap used plus ArrayBuffer memory (where the 64 KB arguments live) after a full collection, MB. */
+const heapAfterGc = (): number => {
+  gc();
+  const { heapUsed, arrayBuffers } = process.memoryUsage();
+  return (heapUsed + arrayBuffers) / 2 ** 20;
+};
+const churnPool = new WorkerPool<SoakModule>({ module: options.module, maxWorkers: 1 });
+const blocker = churnPool
+  .with({ timeoutMs: 60_000 })
+  .submit('spin')
+  .catch(() => undefined); // holds the only worker
+await new Promise((resolve) => setTimeout(resolve, 200));
+const churnHeapBefore = heapAfterGc();
+let churnHeapPeak = churnHeapBefore;
+function churnBatch(from: number, to: number): void {
+  for (let i = from; i < to; i++) {
+    const future = churnPool.submit('ok', new Uint8Array(64 * 1024) as never);
+    future.cancel();
+    future.catch(() => undefined);
+  }
+}
+for (let i = 0; i < CHURN; i += 1_000) {
+  churnBatch(i, Math.min(CHURN, i + 1_000));
+  await new Promise((resolve) => setImmediate(resolve));
+  if (i % 10_000 === 0) churnHeapPeak = Math.max(churnHeapPeak, heapAfterGc());
+}
+const churnHeapAfter = heapAfterGc();
+churnHeapPeak = Math.max(churnHeapPeak, churnHeapAfter);
+const churnQueued = churnPool.stats.queued;
+count('churn cycles', churnPool.stats.cancelled >= CHURN, () => `${churnPool.stats.cancelled} of ${CHURN} cancelled`);
+await churnPool.shutdown({ timeoutMs: 0 });
+await blocker;
+
+// ─── service edge 2: a map of tiny items, and the caller's own event loop ────────────────────
+
+const delay = monitorEventLoopDelay({ resolution: 1 });
+let tinyIndex = 0;
+const tinyStarted = performance.now();
+delay.enable();
+for await (const square of pool.map('square', naturals(TINY))) {
+  if (square !== tinyIndex * tinyIndex && wrong.length < 20) wrong.push(`tiny map item ${tinyIndex} gave ${square}`);
+  tinyIndex++;
+}
+delay.disable();
+const tinySeconds = (performance.now() - tinyStarted) / 1000;
+count('tiny map runs complete', tinyIndex === TINY, () => `tiny map yielded ${tinyIndex} of ${TINY} items`);
+const loopDelayMs = { p50: delay.percentile(50) / 1e6, p99: delay.percentile(99) / 1e6, max: delay.max / 1e6 };
+await pool.shutdown();
 
 // ─── the report ──────────────────────────────────────────────────────────────────────────────
 
@@ -222,6 +280,14 @@ const summary = {
   heapMB: { afterWarmUp: first?.heapMB, end: last?.heapMB, tasks: heap, map: mapHeap },
   rssMB: { afterWarmUp: first?.rssMB, end: last?.rssMB, tasks: rss, map: mapRss },
   maxWorkersSeen: Math.max(...samples.map((s) => s.workers)),
+  churn: {
+    cycles: CHURN,
+    heapMB: { before: churnHeapBefore, peak: churnHeapPeak, after: churnHeapAfter },
+    growthMB: churnHeapPeak - churnHeapBefore,
+    targetMB: 20,
+    queuedAfter: churnQueued,
+  },
+  tinyMap: { items: TINY, seconds: tinySeconds, loopDelayMs, goalP99Ms: 20 },
   outcomes,
   wrong,
   samples,
@@ -252,6 +318,8 @@ const report = [
       `| ${what} slope, ${phase} phase after warm-up | ${t.slopePerMin.toFixed(3)} MB/min (growth ${t.growthMB.toFixed(2)} MB vs noise ${t.noiseMB.toFixed(2)} MB): ${t.holds ? 'flat' : 'GROWS'} |`,
   ),
   `| most workers at once | ${summary.maxWorkersSeen} (maxWorkers ${WORKERS}) |`,
+  `| ${CHURN.toLocaleString('en')} submit-then-cancel cycles, 64 KB each, behind 1 busy worker: heap + ArrayBuffer growth (peak − before, after GC) | ${summary.churn.growthMB.toFixed(1)} MB (${mb(churnHeapBefore)} → peak ${mb(churnHeapPeak)}, end ${mb(churnHeapAfter)}; target < 20 MB): ${summary.churn.growthMB < 20 ? 'holds' : 'MISSED'} |`,
+  `| map of ${TINY.toLocaleString('en')} tiny items: the caller's event-loop delay | p50 ${loopDelayMs.p50.toFixed(1)} ms, p99 ${loopDelayMs.p99.toFixed(1)} ms, max ${loopDelayMs.max.toFixed(1)} ms (goal p99 < 20 ms): ${loopDelayMs.p99 < 20 ? 'holds' : 'MISSED'}; ${(TINY / tinySeconds).toFixed(0)} items/s |`,
   `| outcomes | ${Object.entries(outcomes)
     .map(([k, v]) => `${k} ${v.toLocaleString('en')}`)
     .join(', ')} |`,

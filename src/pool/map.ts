@@ -52,6 +52,10 @@ export interface MapProgress {
   value?: unknown;
 }
 
+/** See `MapIterator.#paced`: the longest results are handed out back to back before the event loop turns, and how often the clock is read. */
+const YIELD_AFTER_MS = 4;
+const CLOCK_EVERY = 32;
+
 /**
  * A chunk expected to run at most this long may wait in a worker's inbox behind the one it is
  * running; longer ones wait in the pool's queue, where whichever worker frees first takes them.
@@ -153,6 +157,9 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
   readonly #waiters = new FifoQueue<Waiter<R>>();
   /** `#wake` is answering waiters: a nested call (from a fill it started) leaves the rest to it. */
   #waking = false;
+  /** When the current run of results handed out back to back began (0: none), and results since the clock was read. */
+  #burstFrom = 0;
+  #sinceClock = 0;
   readonly #onAbort = (): void => this.#fail(abortErrorFrom(this.#signal as AbortSignal), this.#delivered);
 
   /** @internal Created by `pool.map`. */
@@ -175,12 +182,32 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
     if (this.#source === undefined && !this.#finished) this.#open();
     if (this.#waiters.size === 0) {
       const now = this.#take();
-      if (now !== undefined) return now;
+      if (now !== undefined) return this.#paced(now);
     }
+    this.#burstFrom = 0; // this caller waits for a message: the event loop turns
     return new Promise((resolve, reject) => {
       this.#waiters.push({ resolve, reject });
       this.#fill();
     });
+  }
+
+  /**
+   * Hands out a result that was ready, but lets the event loop turn once results have been handed
+   * out back to back for `YIELD_AFTER_MS`. A `for await` over ready results runs as one chain of
+   * microtasks, which never yields: while the workers produce faster than the caller consumes
+   * (tiny items), the caller's timers and I/O would wait for the whole backlog (event-loop
+   * delay p99 of 90-120 ms in a 1M-item map of `n * n` on 2 workers).
+   */
+  #paced(result: Promise<IteratorResult<R>>): Promise<IteratorResult<R>> {
+    if (++this.#sinceClock < CLOCK_EVERY) return result;
+    this.#sinceClock = 0;
+    const now = performance.now();
+    if (this.#burstFrom === 0) this.#burstFrom = now;
+    else if (now - this.#burstFrom >= YIELD_AFTER_MS) {
+      this.#burstFrom = 0;
+      return new Promise((resolve) => setImmediate(resolve, result));
+    }
+    return result;
   }
 
   /** Leaving a `for await` early: cancels pending items and closes the input. */
