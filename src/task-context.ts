@@ -22,6 +22,11 @@ export interface TaskContext {
    * the caller gave no `onProgress`. `value` must be structured-cloneable.
    */
   progress(value: unknown): void;
+  /**
+   * What the caller gave as `pool.with({ context })` (a copy), or undefined: a request id, a
+   * trace context, anything that belongs to the call rather than to the task's arguments.
+   */
+  readonly context: unknown;
 }
 
 /** The runtime's per-task record; `currentTask()` builds the context from it on first use. */
@@ -32,6 +37,8 @@ export interface RunningTask extends TaskControl {
   callbacks?: TaskCallbacks | undefined;
   /** What the task gave to {@link move}: moved, not copied, with its result. */
   moved?: TransferListItem[];
+  /** The caller's `pool.with({ context })`. */
+  callContext?: unknown;
   context?: TaskContext;
 }
 
@@ -84,6 +91,7 @@ export function move<T extends Movable>(value: T): T {
  */
 class Context implements TaskContext {
   readonly id: number;
+  readonly context: unknown;
   readonly #running: RunningTask;
   #signal: AbortSignal | undefined;
   /** An own arrow function, so `const { progress } = currentTask()` works. */
@@ -91,6 +99,7 @@ class Context implements TaskContext {
 
   constructor(running: RunningTask) {
     this.id = running.id;
+    this.context = running.callContext;
     this.#running = running;
     this.progress = (value) => running.progress?.report(value);
   }

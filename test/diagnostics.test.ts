@@ -1,5 +1,14 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
-import type { TaskEndEvent, TaskEventBase, TaskStartEvent, WorkerExitEvent, WorkerStartEvent } from 'threadgate';
+import {
+  callback,
+  SharedSemaphore,
+  type TaskEndEvent,
+  type TaskEventBase,
+  type TaskStartEvent,
+  type WorkerExitEvent,
+  type WorkerStartEvent,
+} from 'threadgate';
 import { afterEach, describe, expect, it } from 'vitest';
 import { tasksPool, waitUntil, within } from './helpers.js';
 
@@ -111,5 +120,28 @@ describe('diagnostics channels', () => {
     expect(forTask(ids[1] as number)).toEqual(['task:queued', 'task:end']);
     const end = seen.find((s) => s.channel === 'task:end' && (s.event as TaskEventBase).taskId === ids[1])?.event as TaskEndEvent;
     expect(end.outcome).toBe('cancelled');
+  });
+});
+
+describe('pool.with({ context }): what belongs to the call, for currentTask().context', () => {
+  it('reaches a submit and every item of a map; an AsyncLocalStorage request id rides along', async () => {
+    const pool = tasksPool();
+    expect(await pool.submit('contextHere')).toEqual({ item: undefined, context: undefined });
+    const view = pool.with({ context: { requestId: 'r-1', tags: ['a'] } });
+    expect(await view.submit('contextHere')).toEqual({ item: undefined, context: { requestId: 'r-1', tags: ['a'] } });
+    const mapped = await within(10_000, view.map('contextHere', [1, 2, 3], { chunkSize: 2 }).toArray(), 'the map');
+    expect(mapped.map((r) => r.context)).toEqual(Array(3).fill({ requestId: 'r-1', tags: ['a'] }));
+
+    const request = new AsyncLocalStorage<string>();
+    const forRequest = () => pool.with({ context: { requestId: request.getStore() } });
+    const seen = await request.run('req-42', () => forRequest().submit('contextHere'));
+    expect(seen.context).toEqual({ requestId: 'req-42' });
+  });
+
+  it('refuses what cannot be copied to a worker, and callbacks or shared gates', () => {
+    const pool = tasksPool();
+    expect(() => pool.with({ context: { log: () => {} } })).toThrow(expect.objectContaining({ code: 'ERR_UNCLONEABLE_ARGUMENT' }));
+    expect(() => pool.with({ context: callback(async () => 1) })).toThrow(/options\.context must be plain data/);
+    expect(() => pool.with({ context: new SharedSemaphore(1) })).toThrow(/options\.context must be plain data/);
   });
 });

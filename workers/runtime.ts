@@ -127,6 +127,7 @@ function start(message: TaskMessage): Outcome | Promise<Outcome> {
   const startedAt = performance.timeOrigin + performance.now();
   const progress = extras?.progress ? (extrasModule as ExtrasModule).connectProgress(extras.progress) : undefined;
   const running: RunningTask = { board, slot, id, progress };
+  if (extras?.context !== undefined) running.callContext = extras.context;
   setTaskControl(running);
   if (loadFailure !== undefined) return finish(startedAt, 0, [], loadFailure);
   let task: TaskFunction;

@@ -31,6 +31,8 @@ export interface TaskExtras {
   watchStart?: boolean;
   /** A map chunk with a timeout: write each item's start on the board (ITEM_STARTED). */
   timed?: boolean;
+  /** The caller's `pool.with({ context })`, for `currentTask().context`. */
+  context?: unknown;
   /** Port for `currentTask().progress()`, present only when the caller asked for progress. */
   progress?: MessagePort;
 }

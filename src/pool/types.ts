@@ -72,5 +72,8 @@ export type Cloned<T> = 0 extends 1 & T
                   ? { [P in keyof T as T[P] extends AnyFunction ? never : P]: Cloned<T[P]> }
                   : T;
 
-/** Tasks that take one argument can be mapped over items of that argument's type. */
-export type MapItem<M, K extends TaskName<M>> = TaskArgs<M, K> extends [infer First, ...unknown[]] ? First : never;
+/**
+ * Tasks that take an argument can be mapped over items of their first argument's type (an
+ * optional one included: `item?: number` maps over `number | undefined`).
+ */
+export type MapItem<M, K extends TaskName<M>> = TaskArgs<M, K> extends readonly [] ? never : TaskArgs<M, K>[0];

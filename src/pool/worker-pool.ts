@@ -52,6 +52,13 @@ export interface CallOptions {
    * negative priority, or latency-sensitive calls a positive one.
    */
   priority?: number;
+  /**
+   * A value the task reads as `currentTask().context`: what belongs to the call rather than to the
+   * task's arguments, such as a request id or a trace context (see the README's recipes). Copied
+   * to the worker as an argument is, and checked alike when given; plain data only (no callbacks
+   * or shared gates).
+   */
+  context?: unknown;
 }
 
 /** Options of `pool.shutdown`. */
@@ -71,7 +78,7 @@ export interface ShutdownOptions {
 
 const CALL_OPTIONS: OptionNames<CallOptions> = {
   of: 'pool.with()',
-  names: { signal: true, timeoutMs: true, transfer: true, onProgress: true, priority: true },
+  names: { signal: true, timeoutMs: true, transfer: true, onProgress: true, priority: true, context: true },
 };
 const SHUTDOWN_OPTIONS: OptionNames<ShutdownOptions> = {
   of: 'pool.shutdown()',
@@ -153,7 +160,14 @@ export class WorkerPool<M = UntypedModule> implements AsyncDisposable {
       );
     }
     this.#options = resolved;
-    this.#defaults = { signal: undefined, timeoutMs: resolved.taskTimeoutMs, transfer: undefined, onProgress: undefined, priority: 0 };
+    this.#defaults = {
+      signal: undefined,
+      timeoutMs: resolved.taskTimeoutMs,
+      transfer: undefined,
+      onProgress: undefined,
+      priority: 0,
+      context: undefined,
+    };
     this.#dispatcher = new Dispatcher({
       runtimeFile: RUNTIME_FILE,
       runtimeData: {
@@ -335,7 +349,7 @@ export class WorkerPool<M = UntypedModule> implements AsyncDisposable {
       const task: Task = this.#dispatcher.submit({
         fn: name,
         args: prepared.values,
-        ...carried(prepared.revive ? { revive: true } : undefined, listener, call.transfer, callbacks),
+        ...carried(callExtras(prepared.revive, call.context), listener, call.transfer, callbacks),
         timeoutMs: call.timeoutMs,
         priority: call.priority,
         short: false, // its length is unknown: it waits for a free worker, never behind another task
@@ -390,6 +404,7 @@ export class WorkerPool<M = UntypedModule> implements AsyncDisposable {
           );
         }
         const extras: TaskExtras = { items: prepared.values };
+        if (call.context !== undefined) extras.context = call.context;
         if (prepared.revive) extras.revive = true;
         if (spread) extras.spread = true;
         if (cutAfterMs !== undefined) extras.cutAfterMs = cutAfterMs;
@@ -456,6 +471,7 @@ interface ResolvedCallOptions {
   transfer: TransferListItem[] | undefined;
   onProgress: ((value: unknown) => void) | undefined;
   priority: number;
+  context: unknown;
 }
 
 function resolveCallOptions(options: CallOptions, base: ResolvedCallOptions): ResolvedCallOptions {
@@ -468,7 +484,22 @@ function resolveCallOptions(options: CallOptions, base: ResolvedCallOptions): Re
     transfer: transfer ?? base.transfer,
     onProgress: opts.onProgress === undefined ? base.onProgress : checkFunction('options.onProgress', opts.onProgress),
     priority: opts.priority === undefined ? base.priority : checkInteger('options.priority', opts.priority, -MAX_PRIORITY, MAX_PRIORITY),
+    context: opts.context === undefined ? base.context : checkContext(opts.context),
   };
+}
+
+/** `options.context` crosses as an argument does, and must be plain data: nothing to revive or call back. */
+function checkContext(context: unknown): unknown {
+  const prepared = prepareArguments('(context)', [context], () => 'options.context');
+  if (prepared.revive) {
+    prepared.callbacks?.close();
+    throw invalidValue(
+      'options.context',
+      context,
+      'plain data that can be copied to a worker: no callback(fn) and no shared gates (pass those as arguments)',
+    );
+  }
+  return context;
 }
 
 /** Priorities are integers within ±2^31 - 1, like a timer's delay: enough levels for anyone. */
@@ -507,6 +538,15 @@ function progressValues(onProgress: ((value: unknown) => void) | undefined): ((p
 }
 
 const EMPTY: RanOutcome = [[], 0, 0];
+
+/** A submitted call's extras: none for a plain call, the common case. */
+function callExtras(revive: boolean, context: unknown): TaskExtras | undefined {
+  if (!revive && context === undefined) return undefined;
+  const extras: TaskExtras = {};
+  if (revive) extras.revive = true;
+  if (context !== undefined) extras.context = context;
+  return extras;
+}
 
 /**
  * What a task's message carries beside its arguments: its extras, with a progress port when the
