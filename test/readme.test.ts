@@ -55,6 +55,14 @@ declare const db: { insert(row: object): Promise<void>; run(sql: string): Promis
 declare function fetchPage(url: string): Promise<string>;
 declare function fetchUser(id: number): Promise<object>;
 declare function drawRow(job: Job, row: number): void;
+declare const jobs: Job[];
+interface Span {
+  setAttribute(key: string, value: string | number): void;
+  recordException(error: Error): void;
+  setStatus(status: { code: number; message?: string }): void;
+  end(): void;
+}
+declare const tracer: { startSpan(name: string, options?: { attributes?: Record<string, string | number> }): Span };
 `;
 
 /** The calls the README says do not compile, quoted in the sentence right after the quick start. */
