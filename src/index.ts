@@ -44,6 +44,7 @@ export type { AcquireOptions, Semaphore } from './sync/semaphore.js';
 export { SharedRateLimiter, type SharedRateLimiterHandle } from './sync/shared-rate-limiter.js';
 export {
   type AcquireSyncOptions,
+  type ReleaseOptions,
   SharedSemaphore,
   type SharedSemaphoreHandle,
   type SharedSemaphoreOptions,

@@ -274,6 +274,38 @@ describe('SharedSemaphore across threads', () => {
     expect(sem.heldBy(worker)).toBeLessThanOrEqual(1);
   });
 
+  // Regression: the debt of a hand-off named no thread, and the first worker to exit paid it from
+  // its own units, which never came back, while the thread it was for kept a phantom hold.
+  it('hand-off debts are booked against the thread they were given back for, not paid by another exiting worker', async () => {
+    const sem = new SharedSemaphore(3);
+    const poolA = tasksPool({ maxWorkers: 1 });
+    const poolB = tasksPool({ maxWorkers: 1 });
+    const a = await within(10_000, poolA.submit('leakPermit', sem, 1), 'worker A takes 1');
+    const b = await within(10_000, poolB.submit('leakPermit', sem, 1), 'worker B takes 1');
+    expect(a).not.toBe(b);
+    sem.release(1, { onBehalfOf: a }); // two holders: the main thread names whose unit this is
+    expect([sem.heldBy(a), sem.heldBy(b), sem.available]).toEqual([0, 1, 2]);
+    await within(10_000, poolB.shutdown(), 'worker B exits');
+    await waitUntil(() => sem.heldBy(b) === 0, 5_000, 'worker B to be reclaimed');
+    expect(sem.available).toBe(3); // B's own unit came back; it paid nothing for A
+    await within(10_000, poolA.shutdown(), 'worker A exits');
+    expect(sem.available).toBe(3); // and A's exit gives back nothing twice
+    expect(sem.tryAcquire(3)?.weight).toBe(3);
+  });
+
+  it('a hand-off with one other holder is booked against it without naming it', async () => {
+    const sem = new SharedSemaphore(2);
+    const pool = tasksPool({ maxWorkers: 1 });
+    const worker = await within(10_000, pool.submit('leakPermit', sem, 2), 'the worker takes 2');
+    sem.release(1);
+    expect(sem.heldBy(worker)).toBe(1);
+    // Its fast give stands aside while it owes: the locked path settles, then gives its last unit.
+    expect(await within(10_000, pool.submit('releaseUnits', sem, 1), 'the worker gives back 1')).toBe(0);
+    expect([sem.heldBy(worker), sem.available]).toEqual([0, 2]);
+    expect(() => sem.release(1, { onBehalfOf: -1 })).toThrow(/options\.onBehalfOf/);
+    expect(() => sem.release(1, { behalfOf: 1 } as never)).toThrow(/not an option of release\(\)/);
+  });
+
   it('a holder cancelled (and killed, since it ignores the signal) gives its units back', async () => {
     const pool = tasksPool({ maxWorkers: 1, cancelGraceMs: 20 });
     const sem = new SharedSemaphore(2);

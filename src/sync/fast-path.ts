@@ -14,8 +14,10 @@
  * made up. (The same in JavaScript lost one in about three kills when OWN was written before the
  * exchange: entering the `Atomics` builtin is an interrupt check.)
  *
- * Plain loads are only guesses that the exchange checks; `DEBT` and the owner word are read plainly
- * too, as in JavaScript: a stale read can only send the caller to the locked path.
+ * Plain loads are only guesses that the exchange checks; `DEBT`, `OWED` and the owner word are read
+ * plainly too, as in JavaScript: a stale read can only send the caller to the locked path, except
+ * an OWED booked by another thread just after the give read it, which the semaphore treats as
+ * the same units given back twice (shared-semaphore.ts, I2).
  *
  * The module, in WebAssembly text (addresses are byte offsets into the semaphore's memory):
  *
@@ -30,12 +32,14 @@
  *                   (local.get $s)) (then (return (i32.const 0))))
  *       (i32.store (local.get $own) (i32.add (i32.load (local.get $own)) (local.get $weight)))
  *       (i32.const 1))
- *     ;; give: nobody in line, room under the capacity, this thread holds `weight` ⇒ CAS, OWN -= weight
+ *     ;; give: nobody in line, room under the capacity, nothing given back on this thread's behalf
+ *     ;; (OWED, the word after OWN, is 0), this thread holds `weight` ⇒ CAS, OWN -= weight
  *     (func (export "give") (param $weight i32) (param $own i32) (param $me i32) (param $capacity i32) (result i32)
  *       (local $s i32) (local $held i32)
  *       (if (i32.lt_s (local.tee $s (i32.load (i32.const STATE))) (i32.const 0)) (then (return (i32.const 0))))
  *       (if (i32.gt_s (local.get $weight) (i32.sub (local.get $capacity) (local.get $s))) (then (return (i32.const 0))))
  *       (if (i32.ne (i32.load (i32.sub (local.get $own) (i32.const 4))) (local.get $me)) (then (return (i32.const 0))))
+ *       (if (i32.load (i32.add (local.get $own) (i32.const 4))) (then (return (i32.const 0))))
  *       (if (i32.lt_s (local.tee $held (i32.load (local.get $own))) (local.get $weight)) (then (return (i32.const 0))))
  *       (if (i32.ne (i32.atomic.rmw.cmpxchg (i32.const STATE) (local.get $s) (i32.add (local.get $s) (local.get $weight)))
  *                   (local.get $s)) (then (return (i32.const 0))))
@@ -171,6 +175,7 @@ function assemble(stateAt: number, debtAt: number): Uint8Array {
     ...failIf([...load(state), op.localTee, 4, ...constant(0), op.i32LtS]),
     ...failIf([...get(0), ...get(3), ...get(4), op.i32Sub, op.i32GtS]),
     ...notMine(1, 2),
+    ...failIf(load([...get(1), ...constant(4), op.i32Add])),
     ...failIf([...load(get(1)), op.localTee, 5, ...get(0), op.i32LtS]),
     ...casFails(state, 4, [...get(4), ...get(0), op.i32Add]),
     ...storeOwnAndSucceed(1, [...get(5), ...get(0), op.i32Sub]),

@@ -27,7 +27,7 @@ import {
  *
  *   header  m[0..15]
  *     0 MAGIC         0x54475331 ('TGS1'): marks a SharedSemaphore buffer
- *     1 VERSION       layout version (4)
+ *     1 VERSION       layout version (5)
  *     2 CAPACITY      total units, 1..2^31-1
  *     3 LOCK          0 = free, else (threadId + 1) of the thread inside the critical section,
  *                     plus bit 30 CONTENDED once a thread may be asleep on the word
@@ -39,17 +39,19 @@ import {
  *     9 MAX_HOLDERS   entries in the holder table
  *    10 MAX_WAITERS   waiter slots
  *    11 FREE          first slot of the free list
- *    12 DEBT          units given back by threads that held fewer than they gave (a hand-off),
- *                     still counted in the holder table of whoever took them
+ *    12 DEBT          units given back on another thread's behalf that could not be told whose
+ *                     they were (a hand-off with several holders), still counted in some OWN
  *    13 ID_LO, 14 ID_HI  random at creation: `from()` in a thread that already has this
  *                     semaphore returns that object (its fast paths and holder entry set up)
- *   holder table  MAX_HOLDERS × [ OWNER (threadId+1, 0 = free entry), OWN ]
+ *   holder table  MAX_HOLDERS × [ OWNER (threadId+1, 0 = free entry), OWN, OWED ]
  *   waiter slots  MAX_WAITERS × [ STATE, WEIGHT, OWNER (threadId+1), NEXT, PREV, SEQ ]
  *
  * OWN counts the units a thread has taken and not given back. Only its own thread writes it
  * (plain stores: nobody else reads it while that thread lives, but for `heldBy`, a snapshot), so
- * the fast paths need no atomic operation for it. Units granted to a waiter stay in its slot
- * (GRANTED, WEIGHT) until the waiter reads them into its OWN.
+ * the fast paths need no atomic operation for it. OWED counts the units of that OWN that another
+ * thread has given back on its behalf (see "Hand-offs"): written by others under LOCK, settled
+ * into OWN by the owner under LOCK. Units granted to a waiter stay in its slot (GRANTED, WEIGHT)
+ * until the waiter reads them into its OWN.
  *
  * The line is a doubly linked list threaded through the waiter slots (FIFO: join at TAIL, served
  * at HEAD); unused slots form a singly linked free list. A request that gives up is unlinked in
@@ -58,8 +60,9 @@ import {
  * its own.
  *
  * ─── Invariants (hold whenever LOCK is 0 and no thread is inside a fast path) ────────────────
- *   I1  AVAILABLE + Σ OWN + Σ WEIGHT of GRANTED slots − DEBT = CAPACITY   (nothing lost or made up)
- *   I2  0 <= AVAILABLE <= CAPACITY; OWN >= 0; DEBT >= 0
+ *   I1  AVAILABLE + Σ (OWN − OWED) + Σ WEIGHT of GRANTED slots − DEBT = CAPACITY   (nothing lost or made up)
+ *   I2  0 <= AVAILABLE <= CAPACITY; 0 <= OWED <= OWN; DEBT >= 0 (OWED > OWN only after the same
+ *       units were given back twice, by their holder and on its behalf; settling moves the excess to DEBT)
  *   I3  WAITING = slots in the line = slots in state WAITING; every other slot is FREE (in the free
  *       list) or GRANTED (out of the line, not yet read by its waiter)
  *   I4  requests are granted in the order they joined the line; the head blocks everyone behind
@@ -76,7 +79,7 @@ import {
  *
  * ─── Fast paths (no LOCK: one compare-exchange on STATE each, in WebAssembly) ────────────────
  *   take w     STATE >= w (LINE clear, enough free) and DEBT = 0: CAS STATE s→s−w, then OWN += w
- *   give w     STATE >= 0, s + w <= CAPACITY, OWN >= w: CAS STATE s→s+w, then OWN −= w
+ *   give w     STATE >= 0, s + w <= CAPACITY, OWN >= w, OWED = 0: CAS STATE s→s+w, then OWN −= w
  *   A failed CAS changes nothing and falls back to the locked path. With LINE set both fail, so
  *   a newcomer never overtakes a waiter (I4) and a release always grants the head (I5).
  *   Each is one Wasm function without calls or loops, so a pool's kill (`worker.terminate()`),
@@ -96,10 +99,15 @@ import {
  *
  * ─── Hand-offs ───────────────────────────────────────────────────────────────────────────────
  * A thread may release units another thread took (raw `release(n)`). What it gives beyond its own
- * OWN goes to DEBT: the units are free again, but still counted in the OWN of some thread. Any
- * thread that enters the locked path pays DEBT off from its OWN; `reclaim` pays it from the dead
- * thread's units before giving the rest back. So a reclaim never gives back more than is out;
- * while DEBT stands, fast takes are off so that no OWN grows without bound.
+ * OWN is booked against the thread that owes it: the one named by `onBehalfOf`, or else the only
+ * other thread that holds units. Its OWED grows (under LOCK); the units are free again. That
+ * thread's effective hold is OWN − OWED: `heldBy` and `reclaim` count it so, its fast give stands
+ * aside while OWED is not 0, and its next locked call settles OWED into OWN. So a dead worker's
+ * reclaim gives back exactly what it still held, and no other thread pays for it.
+ * When the owner cannot be told (several other holders, none named), the units go to DEBT, as
+ * before: any thread that enters the locked path pays DEBT off from its OWN, and `reclaim` pays it
+ * from the dead thread's units before giving the rest back. So a reclaim never gives back more
+ * than is out; while DEBT stands, fast takes are off so that no OWN grows without bound.
  *
  * Every change under LOCK happens in a critical section that never calls user code, never
  * allocates on the shared side, and is a few dozen instructions long. Each section unlocks in a
@@ -117,7 +125,7 @@ import {
  * `java.util.concurrent.Semaphore`.
  */
 const MAGIC = 0x54475331;
-const VERSION = 4;
+const VERSION = 5;
 const M_MAGIC = 0;
 const M_VERSION = 1;
 const M_CAPACITY = 2;
@@ -134,8 +142,12 @@ const M_DEBT = 12;
 const M_ID_LO = 13;
 const M_ID_HI = 14;
 const HEADER_WORDS = 16;
-const HOLDER_WORDS = 2;
+const HOLDER_WORDS = 3;
 const H_OWN = 1;
+/** OWED sits right after OWN: the fast give reads it at `own + 4` bytes. */
+const H_OWED = 2;
+/** Where OWED is from an OWN word. */
+const OWED = H_OWED - H_OWN;
 const SLOT_WORDS = 6;
 const S_STATE = 0;
 const S_WEIGHT = 1;
@@ -230,6 +242,18 @@ const ACQUIRE_SYNC_OPTIONS: OptionNames<AcquireSyncOptions> = {
   names: { weight: true, timeoutMs: true, allowMainThread: true },
 };
 
+/** Options of `SharedSemaphore.release`. */
+export interface ReleaseOptions {
+  /**
+   * The `threadId` of the thread whose units these are (the main thread's is 0). Its record is
+   * booked with them, so its exit does not give them back again. Needed only when several
+   * other threads hold units; with one, it is that one.
+   */
+  onBehalfOf?: number;
+}
+
+const RELEASE_OPTIONS: OptionNames<ReleaseOptions> = { of: 'release()', names: { onBehalfOf: true } };
+
 /** A request waiting in line: its slot, the slot's SEQ when it was taken, and the weight. */
 interface Ticket {
   slot: number;
@@ -274,7 +298,7 @@ export class SharedSemaphore implements Semaphore, Shareable, ThreadScopedResour
   #own = -1;
   /** Gives units back: one function for every Permit of this semaphore. */
   readonly #releaseUnits = (weight: number): void => {
-    if (!this.#giveFast(weight)) this.#giveLocked(weight);
+    if (!this.#giveFast(weight)) this.#giveLocked(weight, undefined);
   };
 
   /**
@@ -356,8 +380,8 @@ export class SharedSemaphore implements Semaphore, Shareable, ThreadScopedResour
 
   /**
    * Units thread `threadId` has taken and not given back (0 for the main thread's id), granted
-   * ones not yet picked up included. A snapshot while that thread runs. Units another thread
-   * released on its behalf still count here until a thread takes the locked path (see DEBT).
+   * ones not yet picked up included, less those another thread gave back on its behalf (see
+   * `release`). A snapshot while that thread runs.
    */
   heldBy(threadId: number): number {
     checkInteger('threadId', threadId, 0);
@@ -366,7 +390,7 @@ export class SharedSemaphore implements Semaphore, Shareable, ThreadScopedResour
     let units = 0;
     for (let e = 0; e < this.#maxHolders; e++) {
       const at = HEADER_WORDS + e * HOLDER_WORDS;
-      if (Atomics.load(m, at) === owner) units += m[at + H_OWN] as number;
+      if (Atomics.load(m, at) === owner) units += (m[at + H_OWN] as number) - (m[at + H_OWED] as number);
     }
     for (let slot = 0; slot < this.#maxWaiters; slot++) {
       const base = this.#slotBase + slot * SLOT_WORDS;
@@ -456,12 +480,21 @@ export class SharedSemaphore implements Semaphore, Shareable, ThreadScopedResour
   }
 
   /**
-   * Gives back `n` units taken without a `Permit` (or on another thread's behalf). Throws
-   * `ERR_SEMAPHORE_OVER_RELEASE` when fewer than `n` units are out, changing nothing.
+   * Gives back `n` units taken without a `Permit`, or on another thread's behalf: units beyond what
+   * this thread holds are booked against the thread that took them, `options.onBehalfOf` (its
+   * `threadId`) or else the only other thread holding units, so that its exit does not give them
+   * back again. With several other holders and none named, no thread is booked (see "Hand-offs"
+   * in the README). Throws `ERR_SEMAPHORE_OVER_RELEASE` when fewer than `n` units are out,
+   * changing nothing.
    */
-  release(n = 1): void {
+  release(n = 1, options?: ReleaseOptions): void {
     checkInteger('n', n, 1, MAX_INT32);
-    if (!this.#giveFast(n)) this.#giveLocked(n);
+    if (options === undefined) {
+      if (!this.#giveFast(n)) this.#giveLocked(n, undefined);
+      return;
+    }
+    const { onBehalfOf } = checkOptions('options', options, RELEASE_OPTIONS);
+    this.#giveLocked(n, onBehalfOf === undefined ? undefined : checkInteger('options.onBehalfOf', onBehalfOf, 0));
   }
 
   /**
@@ -481,8 +514,11 @@ export class SharedSemaphore implements Semaphore, Shareable, ThreadScopedResour
       for (let e = 0; e < this.#maxHolders; e++) {
         const at = HEADER_WORDS + e * HOLDER_WORDS;
         if (m[at] !== owner) continue;
-        units += m[at + H_OWN] as number;
+        const held = (m[at + H_OWN] as number) - (m[at + H_OWED] as number); // what others gave back for it is not its to give
+        if (held >= 0) units += held;
+        else m[M_DEBT] = (m[M_DEBT] as number) - held; // given back twice (I2): I1 keeps the excess as DEBT
         m[at + H_OWN] = 0;
+        m[at + H_OWED] = 0;
         Atomics.store(m, at, 0);
       }
       for (let slot = 0; slot < this.#maxWaiters; slot++) {
@@ -624,25 +660,73 @@ export class SharedSemaphore implements Semaphore, Shareable, ThreadScopedResour
     }
   }
 
-  /** Gives back `n` units under LOCK, this thread's own first, the rest as DEBT. Throws on over-release. */
-  #giveLocked(n: number): void {
+  /**
+   * Gives back `n` units under LOCK: this thread's own first, the rest booked against the thread
+   * that owes them (`#debtorFor`), or as DEBT. Throws on over-release, changing nothing.
+   */
+  #giveLocked(n: number, onBehalfOf: number | undefined): void {
     this.#lock();
     try {
       const m = this.#m;
       const own = this.#findEntry();
+      if (own >= 0) this.#settleOwed(own);
       const ownBefore = own < 0 ? 0 : (m[own] as number);
       const debtBefore = m[M_DEBT] as number;
       const fromOwn = Math.min(n, ownBefore);
+      let rest = n - fromOwn;
+      const debtor = rest > 0 ? this.#debtorFor(onBehalfOf) : -1;
+      const booked = debtor < 0 ? 0 : Math.min(rest, (m[debtor] as number) - (m[debtor + OWED] as number));
+      if (debtor >= 0) m[debtor + OWED] = (m[debtor + OWED] as number) + booked; // its OWED (I1: OWN − OWED drops by `booked`)
+      rest -= booked;
       if (own >= 0) m[own] = ownBefore - fromOwn;
-      m[M_DEBT] = debtBefore + n - fromOwn; // I1: released on another thread's behalf
+      m[M_DEBT] = debtBefore + rest; // I1: given back for nobody it can name
       if (own >= 0) this.#payDebt(own);
       if (this.#putBack(n)) return;
       if (own >= 0) m[own] = ownBefore;
+      if (debtor >= 0) m[debtor + OWED] = (m[debtor + OWED] as number) - booked;
       m[M_DEBT] = debtBefore;
       throw overRelease(n, this.#capacity - (Atomics.load(m, M_STATE) & MAX_INT32));
     } finally {
       this.#unlock();
     }
+  }
+
+  /**
+   * The OWN word of the thread units given back on another's behalf are booked against: the one
+   * named (if it holds any), else the only other thread that holds any; -1 when it cannot be
+   * told. Under LOCK. OWN is read plainly: its thread may be taking or giving on its fast path,
+   * and a stale read books against a thread that gave the same units back itself (I2's double
+   * give-back), never against one that had none.
+   */
+  #debtorFor(onBehalfOf: number | undefined): number {
+    const m = this.#m;
+    const named = onBehalfOf === undefined ? undefined : onBehalfOf + 1;
+    let found = -1;
+    for (let e = 0; e < this.#maxHolders; e++) {
+      const at = HEADER_WORDS + e * HOLDER_WORDS;
+      const owner = m[at] as number;
+      if (owner === 0 || owner === ME || (named !== undefined && owner !== named)) continue;
+      if ((m[at + H_OWN] as number) - (m[at + H_OWED] as number) <= 0) continue;
+      if (named !== undefined) return at + H_OWN;
+      if (found >= 0) return -1; // two holders: whose units these were cannot be told
+      found = at + H_OWN;
+    }
+    return found;
+  }
+
+  /**
+   * Settles what others gave back on this thread's behalf: OWED comes off OWN. Under LOCK, on the
+   * owner's thread (only it writes OWN). An OWED beyond OWN (the same units given back twice)
+   * becomes DEBT, which keeps I1.
+   */
+  #settleOwed(own: number): void {
+    const m = this.#m;
+    const owed = m[own + OWED] as number;
+    if (owed === 0) return;
+    const paid = Math.min(owed, m[own] as number);
+    m[own] = (m[own] as number) - paid;
+    m[own + OWED] = 0;
+    if (owed > paid) m[M_DEBT] = (m[M_DEBT] as number) + owed - paid;
   }
 
   /**
@@ -663,8 +747,9 @@ export class SharedSemaphore implements Semaphore, Shareable, ThreadScopedResour
     }
   }
 
-  /** Moves DEBT off this thread's OWN, as far as it goes (see "Hand-offs"). */
+  /** Settles this thread's OWED, then moves DEBT off its OWN, as far as it goes (see "Hand-offs"). */
   #payDebt(own: number): void {
+    this.#settleOwed(own);
     const m = this.#m;
     const paid = Math.min(m[own] as number, m[M_DEBT] as number);
     m[own] = (m[own] as number) - paid;
@@ -758,6 +843,7 @@ export class SharedSemaphore implements Semaphore, Shareable, ThreadScopedResour
       const at = HEADER_WORDS + e * HOLDER_WORDS;
       if (m[at] !== 0) continue;
       m[at + H_OWN] = 0;
+      m[at + H_OWED] = 0;
       Atomics.store(m, at, ME);
       this.#own = at + H_OWN;
       return this.#own;
