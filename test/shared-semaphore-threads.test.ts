@@ -317,6 +317,16 @@ describe('SharedSemaphore across threads', () => {
     expect(sem.waiting).toBe(0);
   });
 
+  // Regression: a thread that dies inside a section (out of memory) leaves LOCK held, and the
+  // main thread, blocked on it, could never run the exit handler whose reclaim frees it.
+  it('the main thread gives up on a lock whose holder died, with a coded error, and reclaim frees it', async () => {
+    const run = await runChild('lock-held-child.mjs', 20_000);
+    expect(run.code, run.stderr).toBe(0);
+    const report = JSON.parse(run.stdout) as { code: string; waitedMs: number; lock: number; available: number; again: number };
+    expect(report).toMatchObject({ code: 'ERR_SEMAPHORE_LOCK_HELD', lock: 0, available: 0, again: 2 });
+    expect(report.waitedMs).toBeGreaterThanOrEqual(900); // it gave a live holder its time first
+  });
+
   // Regression: a RangeError thrown inside the internal lock left it held, and the next call on
   // any thread blocked forever (a child process: the stall would block this one's event loop).
   it('calls that overflow the stack near its limit leave the lock free and nothing taken or lost', async () => {

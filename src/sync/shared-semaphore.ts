@@ -75,7 +75,10 @@ import {
  *   I7  a thread that holds LOCK is alive, unless it died by itself (out of memory): a pool
  *       terminates a worker only while that worker's seat counts no section (task-control.ts),
  *       and `reclaim` takes LOCK over from the thread it reclaims. So I1-I6 also hold after every
- *       kill, and no thread waits for LOCK forever.
+ *       kill, and no thread waits for LOCK forever: a worker waits until the main thread's
+ *       reclaim frees it, and the main thread, whose own event loop must run for that reclaim,
+ *       gives up after `MAIN_THREAD_LOCK_PATIENCE_MS` with ERR_SEMAPHORE_LOCK_HELD, having
+ *       changed nothing.
  *
  * ─── Fast paths (no LOCK: one compare-exchange on STATE each, in WebAssembly) ────────────────
  *   take w     STATE >= w (LINE clear, enough free) and DEBT = 0: CAS STATE s→s−w, then OWN += w
@@ -171,6 +174,13 @@ const CONTENDED = 1 << 30;
 const LOCK_SPINS = 64;
 /** Upper bound of one sleep on LOCK: a sleeper looks again this often, in case the holder died and no unlock will notify. */
 const LOCK_SLEEP_MS = 5;
+/**
+ * How long the main thread waits for LOCK held by one thread before it gives up (see I7). A
+ * section takes microseconds: a thread that holds LOCK this long has died inside one (out of
+ * memory), and only the main thread's own event loop, when it sees that exit, can take the lock
+ * over (`reclaim`). Blocking on, the main thread would wait forever.
+ */
+const MAIN_THREAD_LOCK_PATIENCE_MS = 1_000;
 
 /**
  * Frames made sure of on the stack before LOCK is taken: several times what the deepest critical
@@ -871,7 +881,18 @@ export class SharedSemaphore implements Semaphore, Shareable, ThreadScopedResour
     const m = this.#m;
     let lock = Atomics.compareExchange(m, M_LOCK, 0, ME);
     for (let spins = LOCK_SPINS; lock !== 0 && spins > 0; spins--) lock = Atomics.compareExchange(m, M_LOCK, 0, ME);
+    // The main thread gives up on a holder that keeps LOCK too long (I7); other threads wait for
+    // the main thread's reclaim of a dead holder to free it.
+    let holder = lock & ~CONTENDED;
+    let patience = isMainThread && lock !== 0 ? performance.now() + MAIN_THREAD_LOCK_PATIENCE_MS : Number.POSITIVE_INFINITY;
     while (lock !== 0) {
+      if ((lock & ~CONTENDED) !== holder) {
+        holder = lock & ~CONTENDED; // another holder: the lock moves, nobody is stuck
+        if (isMainThread) patience = performance.now() + MAIN_THREAD_LOCK_PATIENCE_MS;
+      } else if (performance.now() > patience) {
+        leaveSection();
+        throw lockHeld(holder - 1);
+      }
       if ((lock & CONTENDED) === 0) {
         const seen = Atomics.compareExchange(m, M_LOCK, lock, lock | CONTENDED); // the owner will notify on unlock
         if (seen !== lock) {
@@ -1020,6 +1041,14 @@ function validateHandle(handle: unknown): Storage {
 function sameMemory(a: Int32Array, b: Int32Array): boolean {
   const mark = (Atomics.add(a, M_PROBE, 1) + 1) | 0;
   return ((Atomics.load(b, M_PROBE) - mark) | 0) >= 0;
+}
+
+/** The main thread gave up on LOCK (see `MAIN_THREAD_LOCK_PATIENCE_MS`). */
+function lockHeld(threadId: number): ThreadgateError {
+  return new ThreadgateError(
+    'ERR_SEMAPHORE_LOCK_HELD',
+    `the semaphore's internal lock has been held by thread ${threadId} for over ${MAIN_THREAD_LOCK_PATIENCE_MS} ms: that thread most likely died inside it (out of memory). Nothing was changed. Once this thread's event loop sees the worker's exit, its pool (or your reclaim(${threadId})) takes the lock over, and calls succeed again.`,
+  );
 }
 
 /**
