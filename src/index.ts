@@ -19,7 +19,7 @@ export {
   WorkerCrashedError,
 } from './errors.js';
 export { Future, type FutureState } from './future.js';
-export type { UncloneableArgumentError } from './pool/arguments.js';
+export type { TransferItem, UncloneableArgumentError } from './pool/arguments.js';
 export { Callback, type CallerArgument, callback, type RemoteFunction } from './pool/callback.js';
 export type {
   TaskEndEvent,

@@ -1,5 +1,6 @@
+import type { FileHandle } from 'node:fs/promises';
 import { types } from 'node:util';
-import { MessagePort, type TransferListItem } from 'node:worker_threads';
+import { MessagePort } from 'node:worker_threads';
 import { describe, invalidType, invalidValue } from '../errors.js';
 import { isShareable, TO_HANDLE } from '../handles.js';
 import { isDetached } from '../validate.js';
@@ -41,7 +42,7 @@ export function prepareArguments(
   taskName: string,
   values: unknown[],
   label: (i: number) => string,
-  transfer?: readonly TransferListItem[],
+  transfer?: readonly TransferItem[],
 ): PreparedArguments {
   const state: WalkState = { taskName, transfer, revive: false, seen: undefined, callbacks: undefined };
   let out = values;
@@ -75,7 +76,7 @@ export function refusedValueIndex(error: unknown): number {
 interface WalkState {
   taskName: string;
   /** The caller's transfer list: a MessagePort among the values must be in it. */
-  transfer: readonly TransferListItem[] | undefined;
+  transfer: readonly TransferItem[] | undefined;
   revive: boolean;
   seen: Set<object> | undefined;
   callbacks: CallbackChannels | undefined;
@@ -185,7 +186,14 @@ function uncloneable(taskName: string, path: string, why: string): UncloneableAr
 
 const DETACHED = 'an ArrayBuffer moved to another thread by an earlier transfer (detached), with no contents left';
 
-/** What Node can move to another thread (worker_threads docs: `transferList`). */
+/**
+ * What a transfer list may hold: what Node can move to another thread (worker_threads docs:
+ * `transferList`). threadgate's own name for it, so its public types compile against every
+ * `@types/node`: version 26 renamed `TransferItem` to `Transferable`.
+ */
+export type TransferItem = ArrayBuffer | MessagePort | FileHandle | ReadableStream | WritableStream | TransformStream;
+
+/** The classes of {@link TransferItem} (a FileHandle is told by its constructor's name: its class is not exported). */
 const TRANSFERABLE: readonly (abstract new (...args: never[]) => unknown)[] = [
   ArrayBuffer,
   MessagePort,
@@ -198,7 +206,7 @@ const TRANSFERABLE: readonly (abstract new (...args: never[]) => unknown)[] = [
  * Checks a transfer list (`options.transfer`): an array of distinct transferable objects. Node
  * would otherwise throw when the message is posted, long after the call returned.
  */
-export function checkTransferList(name: string, list: unknown): TransferListItem[] | undefined {
+export function checkTransferList(name: string, list: unknown): TransferItem[] | undefined {
   if (list === undefined) return undefined;
   if (!Array.isArray(list)) throw invalidType(name, list, 'an array of the objects to move to the worker');
   for (const [i, item] of list.entries()) {
@@ -208,11 +216,11 @@ export function checkTransferList(name: string, list: unknown): TransferListItem
     const first = list.indexOf(item);
     if (first !== i) throw invalidValue(`${name}[${i}]`, item, `listed once (it is ${name}[${first}] too)`);
   }
-  return list as TransferListItem[];
+  return list as TransferItem[];
 }
 
 /** A transfer list's ArrayBuffers must still have their contents when the task is submitted. */
-export function checkNotDetached(name: string, list: readonly TransferListItem[] | undefined): void {
+export function checkNotDetached(name: string, list: readonly TransferItem[] | undefined): void {
   if (list === undefined) return;
   for (const [i, item] of list.entries()) {
     if (isDetached(item)) throw invalidValue(`${name}[${i}]`, item, `an ArrayBuffer with contents, not ${DETACHED}`);

@@ -1,6 +1,6 @@
-import type { TransferListItem } from 'node:worker_threads';
 import { AbortError, TaskTimeoutError, WorkerCrashedError } from '../errors.js';
 import type { FutureDriver } from '../future.js';
+import type { TransferItem } from './arguments.js';
 import { CHANNELS, type TaskEndEvent, type TaskEventBase, type TaskOutcome } from './diagnostics.js';
 import type { Dispatcher } from './dispatcher.js';
 import type { RanOutcome, TaskExtras } from './protocol.js';
@@ -18,7 +18,7 @@ export interface TaskSpec {
   mapIndex?: number;
   /** Counted from the task's start (a map chunk: from each item's start); Infinity = none. */
   timeoutMs: number;
-  transfer: TransferListItem[] | undefined;
+  transfer: TransferItem[] | undefined;
   /**
    * Expected to run briefly (a map chunk sized by the pool): it may be handed to a busy worker,
    * to start there the moment the running task ends, instead of waiting for the main thread.

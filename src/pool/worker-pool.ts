@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { isMainThread, type MessagePort, type TransferListItem } from 'node:worker_threads';
+import { isMainThread, type MessagePort } from 'node:worker_threads';
 import { whenAborted } from '../abort-listeners.js';
 import { AbortError, abortErrorFrom, invalidType, invalidValue, PoolClosedError, QueueFullError, ThreadgateError } from '../errors.js';
 import { Future, SETTLE } from '../future.js';
@@ -14,7 +14,14 @@ import {
   checkTaskTimeout,
   type OptionNames,
 } from '../validate.js';
-import { checkNotDetached, checkTransferList, type PreparedArguments, prepareArguments, refusedValueIndex } from './arguments.js';
+import {
+  checkNotDetached,
+  checkTransferList,
+  type PreparedArguments,
+  prepareArguments,
+  refusedValueIndex,
+  type TransferItem,
+} from './arguments.js';
 import type { CallbackChannels } from './callback.js';
 import { Dispatcher } from './dispatcher.js';
 import { type ChunkRunner, ItemRefused, MapIterator, type MapOptions, type MapProgress, type ResolvedMapOptions } from './map.js';
@@ -37,7 +44,7 @@ export interface CallOptions {
    * `ArrayBuffer`s and `MessagePort`s among the arguments to move (not copy) to the worker. For
    * `submit` and `proxy()` calls: `map` and `starmap` refuse a view with one (`ERR_INVALID_ARG_VALUE`).
    */
-  transfer?: TransferListItem[];
+  transfer?: TransferItem[];
   /**
    * Receives each `currentTask().progress(value)` of the task, in order, on this thread. On a
    * `map`, each value its items report (the map's own `onProgress` option, which also gets
@@ -468,7 +475,7 @@ export class PoolView<M = UntypedModule> {
 interface ResolvedCallOptions {
   signal: AbortSignal | undefined;
   timeoutMs: number;
-  transfer: TransferListItem[] | undefined;
+  transfer: TransferItem[] | undefined;
   onProgress: ((value: unknown) => void) | undefined;
   priority: number;
   context: unknown;
@@ -557,7 +564,7 @@ function callExtras(revive: boolean, context: unknown): TaskExtras | undefined {
 function carried(
   extras: TaskExtras | undefined,
   onProgress: ((value: unknown) => unknown) | undefined,
-  transfer: TransferListItem[] | undefined,
+  transfer: TransferItem[] | undefined,
   callbacks: CallbackChannels | undefined,
 ): Carried {
   if (onProgress === undefined)
@@ -577,10 +584,10 @@ function carried(
 
 /** What moves with a task: the caller's transfer list, the progress port, the callbacks' ports. */
 function transferList(
-  transfer: TransferListItem[] | undefined,
+  transfer: TransferItem[] | undefined,
   progress: MessagePort | undefined,
   callbacks: CallbackChannels | undefined,
-): TransferListItem[] | undefined {
+): TransferItem[] | undefined {
   if (progress === undefined && callbacks === undefined) return transfer;
   const list = transfer ? [...transfer] : [];
   if (progress) list.push(progress);
