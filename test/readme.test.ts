@@ -140,6 +140,25 @@ describe('README code', () => {
     expect(run.stdout.trim().split('\n')).toEqual(expected);
   }, 40_000);
 
+  // `npx tsx main.ts` with tsx installed nowhere in the project: the workers must use the tsx the
+  // program itself runs under (on Node 20 they cannot inherit its loader from the flags).
+  it('runs from source under a tsx that is not installed in the project (npx tsx main.ts)', async () => {
+    const bare = mkdtempSync(join(tmpdir(), 'threadgate-npx-tsx-'));
+    try {
+      mkdirSync(join(bare, 'node_modules', '@types'), { recursive: true });
+      symlinkSync(root, join(bare, 'node_modules', 'threadgate'), 'dir');
+      writeFileSync(join(bare, 'package.json'), JSON.stringify({ type: 'module' }));
+      for (const file of QUICK_START) writeFileSync(join(bare, file), block(file));
+      const tsxCli = join(root, 'node_modules', 'tsx', 'dist', 'cli.mjs'); // where npx would have put it
+      const run = await runNode([tsxCli, 'main.ts'], bare, 30_000);
+      expect(run.stderr).toBe('');
+      expect(run.code).toBe(0);
+      expect(run.stdout.trim().split('\n')).toEqual(expected);
+    } finally {
+      rmSync(bare, { recursive: true, force: true });
+    }
+  }, 40_000);
+
   it.runIf((process.features as { typescript?: string | false }).typescript)(
     "runs from source under Node's own type stripping",
     async () => {

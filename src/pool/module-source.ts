@@ -86,11 +86,12 @@ function nodeStripsTypes(): boolean {
 
 /**
  * tsx's registration APIs (`tsx/esm/api` and `tsx/cjs/api`), looked up from the module's folder,
- * then the working directory. Both are needed: in a package without `"type": "module"` a `.ts`
- * module is CommonJS, and Node's `require` must be taught TypeScript too.
+ * the working directory, then the tsx this process itself runs under (`npx tsx main.ts` with no
+ * local tsx: its loader's path is in `execArgv`). Both are needed: in a package without
+ * `"type": "module"` a `.ts` module is CommonJS, and Node's `require` must be taught TypeScript too.
  */
 function findTsxRegister(modulePath: string): string[] | undefined {
-  for (const from of [modulePath, join(process.cwd(), 'noop.js')]) {
+  for (const from of [modulePath, join(process.cwd(), 'noop.js'), ...tsxLoadersOfThisProcess()]) {
     try {
       const manifest = createRequire(from).resolve('tsx/package.json');
       const pkg = JSON.parse(readFileSync(manifest, 'utf8')) as { exports?: Record<string, unknown> };
@@ -105,4 +106,23 @@ function findTsxRegister(modulePath: string): string[] | undefined {
     }
   }
   return undefined;
+}
+
+/**
+ * Files of the tsx this process runs under: its CLI starts Node with
+ * `--require <tsx>/dist/preflight.cjs --import file://<tsx>/dist/loader.mjs`. From inside that
+ * folder, `tsx/package.json` resolves to that very tsx.
+ */
+function tsxLoadersOfThisProcess(): string[] {
+  const files: string[] = [];
+  for (const arg of process.execArgv) {
+    const value = arg.startsWith('--') && arg.includes('=') ? arg.slice(arg.indexOf('=') + 1) : arg;
+    if (!/[\\/]tsx[\\/]/.test(value)) continue;
+    try {
+      files.push(value.startsWith('file:') ? fileURLToPath(value) : value);
+    } catch {
+      // not a path
+    }
+  }
+  return files;
 }
