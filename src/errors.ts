@@ -13,7 +13,7 @@ export type ThreadgateErrorCode =
   | 'ERR_TASK_TIMEOUT'
   | 'ERR_WORKER_CRASHED'
   | 'ERR_QUEUE_FULL'
-  | 'ERR_ABORTED'
+  | 'ABORT_ERR'
   | 'ERR_ACQUIRE_TIMEOUT'
   | 'ERR_TOO_MANY_WAITERS'
   | 'ERR_TOO_MANY_HOLDERS'
@@ -114,14 +114,26 @@ export class QueueFullError extends ThreadgateError {
 
 /**
  * Cancellation: an `AbortSignal` fired, `future.cancel()` was called, or the pool was shut down
- * with `cancelFutures`. Its `name` is `'AbortError'`, as with `fetch` and `timers/promises`.
+ * with `cancelFutures`. Node's shape: `name` `'AbortError'`, `code` `'ABORT_ERR'`, and the
+ * signal's `reason` as `cause`.
  */
 export class AbortError extends ThreadgateError {
   constructor(message = 'the operation was aborted', options?: ErrorOptions) {
-    super('ERR_ABORTED', message, options);
+    super('ABORT_ERR', message, options);
   }
   override get name(): string {
     return 'AbortError';
+  }
+}
+
+/**
+ * Aborted by a signal that timed out (`AbortSignal.timeout(ms)`): named `'TimeoutError'`, as
+ * `fetch` rejects then, and still an {@link AbortError} (`code` `'ABORT_ERR'`, the signal's
+ * `TimeoutError` as `cause`).
+ */
+export class AbortTimeoutError extends AbortError {
+  override get name(): string {
+    return 'TimeoutError';
   }
 }
 
@@ -141,6 +153,8 @@ export class AcquireTimeoutError extends ThreadgateError {
 export function abortErrorFrom(signal: AbortSignal): AbortError {
   const reason: unknown = signal.reason;
   if (reason instanceof AbortError) return reason;
+  if ((reason as { name?: unknown } | null)?.name === 'TimeoutError')
+    return new AbortTimeoutError('the operation timed out (its signal timed out)', { cause: reason });
   return new AbortError('the operation was aborted', { cause: reason });
 }
 

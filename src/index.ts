@@ -8,6 +8,7 @@
 
 export {
   AbortError,
+  AbortTimeoutError,
   AcquireTimeoutError,
   type ArgumentError,
   PoolClosedError,

@@ -482,6 +482,20 @@ describe('WorkerPool: cancellation', () => {
     await expect(c).rejects.toBeInstanceOf(QueueFullError);
     expect(await Promise.all([a, b])).toEqual([4, 9]);
   });
+  it("cancellation has Node's shape: ABORT_ERR with the reason as cause, and TimeoutError for AbortSignal.timeout()", async () => {
+    const pool = tasksPool({ maxWorkers: 1 });
+    const controller = new AbortController();
+    const reason = new Error('client went away');
+    const cancelled = pool.with({ signal: controller.signal }).submit('delayed', 5_000);
+    controller.abort(reason);
+    await expect(cancelled).rejects.toMatchObject({ name: 'AbortError', code: 'ABORT_ERR', cause: reason });
+    const timedOut = (await pool
+      .with({ signal: AbortSignal.timeout(20) })
+      .submit('delayed', 5_000)
+      .catch((e: unknown) => e)) as Error & { code?: string; cause?: { name?: string } };
+    expect(timedOut).toBeInstanceOf(AbortError);
+    expect([timedOut.name, timedOut.code, timedOut.cause?.name]).toEqual(['TimeoutError', 'ABORT_ERR', 'TimeoutError']);
+  });
 });
 
 describe('WorkerPool: shutdown', () => {
