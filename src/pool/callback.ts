@@ -26,7 +26,7 @@ const CALLBACK: unique symbol = Symbol.for('threadgate.callback') as never;
 
 /** A function marked by {@link callback}, to be passed as (or inside) a task argument. */
 export class Callback<F extends AnyFunction = AnyFunction> {
-  /** @internal */
+  /** Marks a callback (a symbol: no name of yours meets it); it also keeps the type nominal. */
   readonly [CALLBACK] = true;
   /** @internal */
   readonly fn: AnyFunction;

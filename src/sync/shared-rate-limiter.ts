@@ -93,12 +93,12 @@ export class SharedRateLimiter implements Shareable {
     };
   }
 
-  /** @internal Used by the pool to send this limiter as a task argument. */
+  /** Used by the pool to send this limiter as a task argument (a symbol: no name of yours meets it). Kept in the types: it makes a limiter a shared object to them. */
   [TO_HANDLE](): SharedRateLimiterHandle {
     return this.handle;
   }
 
-  /** @internal What `instanceof` looks for. */
+  /** What `instanceof` looks for. */
   get [KIND](): string {
     return SHARED_RATE_LIMITER_KIND;
   }

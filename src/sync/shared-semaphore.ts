@@ -356,12 +356,12 @@ export class SharedSemaphore implements Semaphore, Shareable, ThreadScopedResour
     return memory ? { ...tag, memory } : { ...tag, buffer };
   }
 
-  /** @internal Used by the pool to send this semaphore as a task argument. */
+  /** Used by the pool to send this semaphore as a task argument (a symbol: no name of yours meets it). Kept in the types: it makes a semaphore a shared object to them. */
   [TO_HANDLE](): SharedSemaphoreHandle {
     return this.handle;
   }
 
-  /** @internal What `instanceof` looks for: see the static `Symbol.hasInstance`. */
+  /** What `instanceof` looks for: see the static `Symbol.hasInstance`. */
   get [KIND](): string {
     return SHARED_SEMAPHORE_KIND;
   }
