@@ -36,6 +36,7 @@ const badOptions: Case[] = [
   ['resourceLimits', { stackSizeMb: 0.1 }, 'RangeError', 'crash the whole process'],
   ['resourceLimits', { maxOldGenerationSizeMb: 2 }, 'RangeError', 'at least 4 MB'],
   ['execArgv', '--inspect', 'TypeError', 'an array of strings'],
+  ['env', { PORT: 8080 }, 'TypeError', 'values are strings'],
   ['maxWorker', 2, 'TypeError', 'not an option of WorkerPool (did you mean maxWorkers?)'],
   ['maxThreads', 2, 'TypeError', '(did you mean maxWorkers?)'],
   ['filename', TASKS, 'TypeError', '(did you mean module?)'],
@@ -54,6 +55,19 @@ describe('WorkerPool options: every bad value is refused with a clear error', ()
     expect(error?.code).toMatch(/^ERR_/);
     expect(error?.message).toContain(`options.${option}`);
     expect(error?.message).toContain(mentions);
+  });
+
+  it("options.env is the workers' process.env; by default they see the parent's", async () => {
+    process.env.THREADGATE_TEST_PARENT = 'parent';
+    try {
+      const inherited = tasksPool({ maxWorkers: 1 });
+      expect(await within(10_000, inherited.submit('envHere', 'THREADGATE_TEST_PARENT'))).toBe('parent');
+      const own = tasksPool({ maxWorkers: 1, env: { GREETING: 'hello' } });
+      expect(await within(10_000, own.submit('envHere', 'GREETING'))).toBe('hello');
+      expect(await within(10_000, own.submit('envHere', 'THREADGATE_TEST_PARENT'))).toBeUndefined();
+    } finally {
+      delete process.env.THREADGATE_TEST_PARENT;
+    }
   });
 
   it('options.initArgs must be an array, and needs an initializer', () => {

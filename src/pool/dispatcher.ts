@@ -59,6 +59,7 @@ export interface DispatcherConfig {
   cancelGraceMs: number;
   execArgv: string[] | undefined;
   resourceLimits: ResourceLimits | undefined;
+  env: Record<string, string> | undefined;
 }
 
 /**
@@ -220,6 +221,7 @@ export class Dispatcher {
       recordTiming: false,
       ...(config.execArgv ? { execArgv: config.execArgv } : {}),
       ...(config.resourceLimits ? { resourceLimits: config.resourceLimits } : {}),
+      ...(config.env ? { env: config.env } : {}),
     });
     piscina.on('error', (error: unknown) => this.#onWorkerError(error));
     piscina.on('workerCreate', (info: { id: number }) => {

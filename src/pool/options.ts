@@ -70,6 +70,12 @@ export interface WorkerPoolOptions {
    * them, as with `new Worker`. (A `.ts` module's loader does not depend on it: see `module`.)
    */
   execArgv?: string[];
+  /**
+   * The workers' `process.env` (`worker_threads` `env`). Default: a copy of the parent's, taken
+   * when each worker starts. Values are strings. (Per-worker data beyond that is what
+   * `initializer` and `initArgs` are for.)
+   */
+  env?: Record<string, string>;
 }
 
 export interface ResolvedPoolOptions {
@@ -84,6 +90,7 @@ export interface ResolvedPoolOptions {
   cancelGraceMs: number;
   resourceLimits: ResourceLimits | undefined;
   execArgv: string[] | undefined;
+  env: Record<string, string> | undefined;
 }
 
 const POOL_OPTIONS: OptionNames<WorkerPoolOptions> = {
@@ -101,6 +108,7 @@ const POOL_OPTIONS: OptionNames<WorkerPoolOptions> = {
     cancelGraceMs: true,
     resourceLimits: true,
     execArgv: true,
+    env: true,
   },
   elsewhere: {
     filename: 'module',
@@ -137,6 +145,10 @@ export function resolvePoolOptions(options: WorkerPoolOptions): ResolvedPoolOpti
   if (execArgv !== undefined && (!Array.isArray(execArgv) || execArgv.some((a) => typeof a !== 'string'))) {
     throw invalidType('options.execArgv', execArgv, 'an array of strings (Node command-line flags)');
   }
+  const env = options.env;
+  if (env !== undefined && (typeof env !== 'object' || env === null || Object.values(env).some((v) => typeof v !== 'string'))) {
+    throw invalidType('options.env', env, "an object of environment variables whose values are strings (the workers' process.env)");
+  }
   return {
     maxWorkers,
     minWorkers,
@@ -149,6 +161,7 @@ export function resolvePoolOptions(options: WorkerPoolOptions): ResolvedPoolOpti
     cancelGraceMs,
     resourceLimits,
     execArgv,
+    env,
   };
 }
 

@@ -192,6 +192,7 @@ export class WorkerPool<M = UntypedModule> implements AsyncDisposable {
       cancelGraceMs: resolved.cancelGraceMs,
       execArgv: resolved.execArgv,
       resourceLimits: resolved.resourceLimits,
+      env: resolved.env,
     });
   }
 

@@ -14,7 +14,7 @@ export interface CallLimitOptions {
 
 const CALL_OPTIONS: OptionNames<CallLimitOptions> = { of: 'limiter.call()', names: { requestId: true, signal: true } };
 
-/** What `limiter.call` resolves to (the seed's `ApiResponse`). */
+/** What `limiter.call` resolves to (the response of Python's `ApiRateLimiter` example). */
 export interface LimitedResponse<T> {
   /** What `fn` returned (awaited). */
   data: T;
