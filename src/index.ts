@@ -52,5 +52,11 @@ export {
 } from './sync/shared-semaphore.js';
 export { asCompleted, type ReturnWhen, type WaitOptions, type WaitResult, wait } from './wait.js';
 
-/** The URL of the built-in CPU workloads module (`threadgate/workloads`), ready for `new WorkerPool({ module: workloads })`. */
+/**
+ * The URL of the built-in CPU workloads module (`threadgate/workloads`), ready for
+ * `new WorkerPool({ module: workloads })`.
+ *
+ * @experimental Benchmark and demo fixtures, not part of the stable API: they may change or move
+ * out of the package in any release.
+ */
 export const workloads: URL = new URL('./workloads.js', import.meta.url);

@@ -2,6 +2,10 @@
  * Built-in CPU workloads: real computation of tunable cost, used by the tests, the benchmarks
  * and the demo. Import the types with `typeof import('threadgate/workloads')` and run them with
  * `new WorkerPool({ module: workloads })` (`workloads` is exported by `threadgate`).
+ *
+ * @experimental Benchmark and demo fixtures, not part of the stable API: they may change or move
+ * out of the package in any release.
+ * @module
  */
 import { createHash } from 'node:crypto';
 import { currentTask, move } from '../src/task-context.js';
