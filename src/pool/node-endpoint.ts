@@ -4,7 +4,11 @@ import type { Endpoint } from 'comlink';
 /** comlink speaks the DOM's MessagePort dialect; Node's ports emit 'message' with the data itself. */
 type Handler = Parameters<Endpoint['addEventListener']>[1];
 
-/** A Node `MessagePort` as a comlink `Endpoint`. */
+/**
+ * A Node `MessagePort` as a comlink `Endpoint`: comlink's own `node-adapter` does the same, but
+ * ships only as an `.mjs` file (which the CommonJS build cannot `require` on Node 20) and a UMD
+ * file whose types declare a default export the file does not have; these lines serve both builds.
+ */
 export function nodeEndpoint(port: MessagePort): Endpoint {
   const listeners = new WeakMap<object, (data: unknown) => void>();
   return {
