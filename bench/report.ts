@@ -68,7 +68,9 @@ export async function svg(spec: TopLevelSpec): Promise<string> {
 }
 
 /** The charts: speed-up vs workers (with the ideal line), pool overhead, gated workload. */
-export async function charts(results: CaseResult[], cores: number): Promise<Record<string, string>> {
+export async function charts(results: CaseResult[], cores: number, subtitle: string): Promise<Record<string, string>> {
+  /** Legends show whole labels, under the chart, where long ones have room. */
+  const legend = { orient: 'bottom', direction: 'vertical', labelLimit: 0 } as const;
   const out: Record<string, string> = {};
   const sweep = results
     .filter((r) => r.group.startsWith('speed-up vs workers') && r.extra?.speedup !== undefined)
@@ -82,7 +84,7 @@ export async function charts(results: CaseResult[], cores: number): Promise<Reco
     }));
     out['speedup.svg'] = await svg({
       $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-      title: 'map speed-up over a serial loop, by maxWorkers',
+      title: { text: 'map speed-up over a serial loop, by maxWorkers', subtitle },
       width: 420,
       height: 260,
       data: { values: [...sweep, ...ideal] },
@@ -90,7 +92,7 @@ export async function charts(results: CaseResult[], cores: number): Promise<Reco
       encoding: {
         x: { field: 'workers', type: 'quantitative', title: 'maxWorkers', axis: { tickMinStep: 1 } },
         y: { field: 'speedup', type: 'quantitative', title: 'speed-up (×)' },
-        color: { field: 'series', type: 'nominal', title: null },
+        color: { field: 'series', type: 'nominal', title: null, legend },
         strokeDash: { condition: { test: "indexof(datum.series, 'ideal') >= 0", value: [4, 4] }, value: [1, 0] },
       },
     });
@@ -99,7 +101,7 @@ export async function charts(results: CaseResult[], cores: number): Promise<Reco
   if (overhead.length > 0) {
     out['pool-overhead.svg'] = await svg({
       $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-      title: 'no-op task throughput (tasks/s, higher is better)',
+      title: { text: 'no-op task throughput (tasks/s, higher is better)', subtitle },
       width: 420,
       height: 200,
       data: { values: overhead.map((r) => ({ pool: r.name, ops: Math.round(r.opsPerSec) })) },
@@ -114,16 +116,19 @@ export async function charts(results: CaseResult[], cores: number): Promise<Reco
   if (gated.length > 0) {
     out['gated-workload.svg'] = await svg({
       $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-      title: 'gated workload: tasks/s by variant',
-      data: { values: gated.map((r) => ({ config: r.group, variant: r.name.slice(0, 3), tasks: r.opsPerSec })) },
+      title: {
+        text: 'gated workload: tasks/s by variant',
+        subtitle: [subtitle, 'K: units of the finite resource; each task computes 2 ms, then holds a unit for 4 ms'],
+      },
+      data: { values: gated.map((r) => ({ config: r.group, variant: r.name, tasks: r.opsPerSec })) },
       mark: 'bar',
       width: 80,
       height: 200,
       encoding: {
         column: { field: 'config', type: 'nominal', title: null },
-        x: { field: 'variant', type: 'nominal', title: null },
+        x: { field: 'variant', type: 'nominal', title: null, axis: { labels: false, ticks: false } },
         y: { field: 'tasks', type: 'quantitative', title: 'tasks/s' },
-        color: { field: 'variant', type: 'nominal', title: 'variant' },
+        color: { field: 'variant', type: 'nominal', title: 'variant', legend },
       },
     });
   }
@@ -139,7 +144,8 @@ export async function writeReport(
   notes: string[],
 ): Promise<string[]> {
   await mkdir(dir, { recursive: true });
-  const svgs = await charts(results, m.cores);
+  const mode = command.includes('--quick') ? 'smoke run (--quick), one round' : 'full run';
+  const svgs = await charts(results, m.cores, `${m.cpu}, ${m.cores} cores, Node ${m.node}, ${m.date}; ${mode}`);
   for (const [name, content] of Object.entries(svgs)) await writeFile(`${dir}/${name}`, content);
   await writeFile(`${dir}/results.json`, `${JSON.stringify({ machine: m, command, results, targets }, null, 2)}\n`);
   const md = [
