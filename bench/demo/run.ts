@@ -1,12 +1,23 @@
 /**
  * `npm run demo [name...]`: the seed scenarios, live, each with a timeline and the limits it
- * observed next to the ones it was given. Exits non-zero if any limit was broken.
+ * observed next to the ones it was given. Exits non-zero if any limit the library promises was
+ * broken; what only the host measures (arrivals at an HTTP server) warns instead.
  */
 import { type ScenarioReport, scenarios } from './scenarios.js';
 import { renderTimeline, useColor } from './timeline.js';
 
 const color = useColor();
 const paint = (code: string, text: string): string => (color ? `\x1b[${code}m${text}\x1b[0m` : text);
+if (process.argv.includes('--help')) {
+  console.log(`npm run demo [-- name...]
+
+Runs the scenarios this project grew from (Python's asyncio.Semaphore, ApiRateLimiter and
+ProcessPoolExecutor examples, and a car park), each with a timeline and the limits it observed.
+Scenarios: ${Object.keys(scenarios).join(', ')} (default: all).
+Exits 1 if a limit the library promises was broken; a miss that only the host measures (when a
+request reaches the HTTP server) is a warning.`);
+  process.exit(0);
+}
 const names = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 const unknown = names.filter((n) => !(n in scenarios));
 if (unknown.length > 0) {
@@ -22,7 +33,7 @@ for (const name of names.length > 0 ? names : Object.keys(scenarios)) {
   const report = await scenario({ onProgress: progressBar });
   clearLine();
   print(report, performance.now() - started);
-  failed += report.checks.filter((c) => !c.ok).length;
+  failed += report.checks.filter((c) => !c.ok && c.hostDependent !== true).length;
 }
 console.log(failed === 0 ? paint('32', 'Every limit held.') : paint('31', `${failed} limit(s) broken.`));
 process.exitCode = failed === 0 ? 0 : 1;
@@ -32,8 +43,9 @@ function print(report: ScenarioReport, ms: number): void {
   for (const line of renderTimeline(report.lanes, { width: 80, color })) console.log(line);
   for (const note of report.notes) console.log(paint('2', note));
   for (const check of report.checks) {
-    const mark = check.ok ? paint('32', '✓') : paint('31', '✗');
-    console.log(`  ${mark} ${check.label}: ${paint('1', check.observed)} (limit ${check.limit})`);
+    const mark = check.ok ? paint('32', '✓') : check.hostDependent ? paint('33', '⚠') : paint('31', '✗');
+    const why = !check.ok && check.hostDependent ? paint('2', ' (measured by the host, not promised: a warning)') : '';
+    console.log(`  ${mark} ${check.label}: ${paint('1', check.observed)} (limit ${check.limit})${why}`);
   }
 }
 

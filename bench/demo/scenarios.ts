@@ -19,6 +19,11 @@ export interface Check {
   limit: string;
   observed: string;
   ok: boolean;
+  /**
+   * What the host measures, not what the library promises (a request's arrival at the server
+   * moves with the network path and the scheduler): a miss is a warning, never a failure.
+   */
+  hostDependent?: true;
 }
 
 export interface ScenarioReport {
@@ -193,7 +198,10 @@ export const rateLimitedApi: Scenario = async ({ arrivalJitterMs = 5 }) => {
       atMost('in one thread: requests in progress at the server', 5, inThread.maxConcurrent),
       equals('in one thread: the concurrency limit was reached', '5', String(inThread.maxConcurrent)),
       atLeast('in one thread: gap between starts (limiter clock)', 100, minGap(starts)),
-      atLeast('in one thread: gap between arrivals (server)', 100, minGap(inThread.arrivals), 'ms', arrivalJitterMs),
+      {
+        ...atLeast('in one thread: gap between arrivals (server)', 100, minGap(inThread.arrivals), 'ms', arrivalJitterMs),
+        hostDependent: true,
+      },
       equals('in one thread: responses with data, requestId, durationMs', '20', String(complete ? responses.length : 0)),
     );
     lanes.push(...requestLanes('1 thread', inThread.arrivals, latencyMs));
@@ -209,7 +217,10 @@ export const rateLimitedApi: Scenario = async ({ arrivalJitterMs = 5 }) => {
     checks.push(
       atMost('from 4 workers: requests in progress at the server', 5, fromWorkers.maxConcurrent),
       atLeast('from 4 workers: gap between starts (process clock)', 100, minGap(records.map((r) => r.startedAt))),
-      atLeast('from 4 workers: gap between arrivals (server)', 100, minGap(fromWorkers.arrivals), 'ms', arrivalJitterMs),
+      {
+        ...atLeast('from 4 workers: gap between arrivals (server)', 100, minGap(fromWorkers.arrivals), 'ms', arrivalJitterMs),
+        hostDependent: true,
+      },
       { label: 'from 4 workers: threads that made requests', limit: '4', observed: String(threads.size), ok: threads.size === 4 },
     );
     lanes.push(...requestLanes('4 workers', fromWorkers.arrivals, latencyMs));
