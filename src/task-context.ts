@@ -2,7 +2,7 @@ import { MessagePort, type TransferListItem } from 'node:worker_threads';
 import { AbortError, invalidType, invalidValue } from './errors.js';
 import type { TaskCallbacks } from './pool/callback.js';
 import type { ProgressReporter } from './pool/progress.js';
-import { CANCEL, getTaskControl, KILLING, SLOT_WORDS, STATE, type TaskControl } from './task-control.js';
+import { getTaskControl, type TaskControl } from './task-control.js';
 import { isDetached } from './validate.js';
 
 /** What a task function can learn about, and say from, the task it is running. */
@@ -113,15 +113,13 @@ class Context implements TaskContext {
 
 /** An AbortSignal that reads the task's board word: aborted once the pool marks it CANCEL or KILLING. */
 function watchedSignal(running: RunningTask): AbortSignal {
-  const { board } = running;
-  const word = running.slot * SLOT_WORDS + STATE;
+  const { board, slot } = running;
   const controller = new AbortController();
   const signal = controller.signal;
   let fired = false;
   const check = (): boolean => {
     if (!fired) {
-      const state = Atomics.load(board, word);
-      if (state === CANCEL || state === KILLING) {
+      if (board.stopRequested(slot)) {
         fired = true;
         controller.abort(new AbortError('the task was cancelled or timed out'));
       }
@@ -138,7 +136,7 @@ function watchedSignal(running: RunningTask): AbortSignal {
   // Fire 'abort' listeners without polling, for async tasks: wake when the word changes.
   const watch = (): void => {
     if (check() || getTaskControl() !== running) return;
-    const wait = Atomics.waitAsync(board, word, Atomics.load(board, word));
+    const wait = board.whenChanged(slot);
     if (wait.async) wait.value.then(watch);
   };
   watch();

@@ -56,9 +56,137 @@ export const CANCEL = 4;
 export const KILLING = 5;
 export const ENDED = 6;
 
+/**
+ * The board, read and changed slot by slot through the named steps above: the only code that
+ * knows the slot's layout. The pool and every worker each wrap the same shared words.
+ */
+export class TaskBoard {
+  /** The shared words (what crosses to the workers in `RuntimeData`). */
+  readonly words: Int32Array;
+
+  constructor(words: Int32Array) {
+    this.words = words;
+  }
+
+  /** A board of `slots` free slots, on fresh shared memory. */
+  static ofSlots(slots: number): TaskBoard {
+    return new TaskBoard(new Int32Array(new SharedArrayBuffer(slots * SLOT_WORDS * 4)));
+  }
+
+  get slots(): number {
+    return this.words.length / SLOT_WORDS;
+  }
+
+  state(slot: number): number {
+    return Atomics.load(this.words, slot * SLOT_WORDS + STATE);
+  }
+
+  /** The thread that started the task in `slot` (0 before it started). */
+  thread(slot: number): number {
+    return Atomics.load(this.words, slot * SLOT_WORDS + THREAD_ID);
+  }
+
+  // ─── the pool's steps ─────────────────────────────────────────────────────────────────────
+
+  /** IDLE → QUEUED: the task in `slot` is handed over; its worker may start it from now on. */
+  occupy(slot: number): void {
+    Atomics.store(this.words, slot * SLOT_WORDS + THREAD_ID, 0);
+    Atomics.store(this.words, slot * SLOT_WORDS + STATE, QUEUED);
+  }
+
+  /** QUEUED → SKIP: true when the worker had not started it, and now never will. */
+  skip(slot: number): boolean {
+    return Atomics.compareExchange(this.words, slot * SLOT_WORDS + STATE, QUEUED, SKIP) === QUEUED;
+  }
+
+  /** RUNNING → CANCEL: `currentTask().signal` aborts in the worker. */
+  askToStop(slot: number): void {
+    Atomics.compareExchange(this.words, slot * SLOT_WORDS + STATE, RUNNING, CANCEL);
+  }
+
+  /** CANCEL → KILLING; returns the state found (CANCEL or KILLING: the pool won; ENDED: the task did). */
+  markKilling(slot: number): number {
+    return Atomics.compareExchange(this.words, slot * SLOT_WORDS + STATE, CANCEL, KILLING);
+  }
+
+  /** Back to IDLE once Piscina is done with the task, waking a start watcher that never fired. */
+  free(slot: number): void {
+    Atomics.store(this.words, slot * SLOT_WORDS + STATE, IDLE);
+    Atomics.notify(this.words, slot * SLOT_WORDS + STATE);
+  }
+
+  /** Settles when the state of `slot` is no longer QUEUED (the worker notifies when asked to: `watchStart`). */
+  whenStarted(slot: number): ReturnType<typeof Atomics.waitAsync> {
+    return Atomics.waitAsync(this.words, slot * SLOT_WORDS + STATE, QUEUED);
+  }
+
+  /** A map chunk: the position of the item that is running (or was, when its worker died). */
+  item(slot: number): number {
+    return Atomics.load(this.words, slot * SLOT_WORDS + ITEM);
+  }
+
+  /** A timed map chunk: how long its item in hand has run, in ms. */
+  itemRanMs(slot: number): number {
+    return (boardClock() - Atomics.load(this.words, slot * SLOT_WORDS + ITEM_STARTED)) | 0;
+  }
+
+  /** Tasks running now: started, and not ended. */
+  countRunning(): number {
+    let n = 0;
+    for (let slot = 0; slot < this.slots; slot++) {
+      const state = this.state(slot);
+      if (state === RUNNING || state === CANCEL || state === KILLING) n++;
+    }
+    return n;
+  }
+
+  // ─── the worker's steps ───────────────────────────────────────────────────────────────────
+
+  /**
+   * QUEUED → RUNNING by thread `threadId`; false when the pool skipped it first. A map chunk's
+   * first item is placed before (see ITEM), `timed` with its start; `notify` wakes the pool's start watcher.
+   */
+  start(slot: number, threadId: number, chunk: boolean, timed: boolean, notify: boolean): boolean {
+    const base = slot * SLOT_WORDS;
+    Atomics.store(this.words, base + THREAD_ID, threadId);
+    if (chunk) {
+      if (timed) Atomics.store(this.words, base + ITEM_STARTED, boardClock());
+      Atomics.store(this.words, base + ITEM, 0);
+    }
+    if (Atomics.compareExchange(this.words, base + STATE, QUEUED, RUNNING) !== QUEUED) return false;
+    if (notify) Atomics.notify(this.words, base + STATE);
+    return true;
+  }
+
+  /** A map chunk moves on to item `i` (`timed`: with its start). */
+  enterItem(slot: number, i: number, timed: boolean): void {
+    if (timed) Atomics.store(this.words, slot * SLOT_WORDS + ITEM_STARTED, boardClock());
+    Atomics.store(this.words, slot * SLOT_WORDS + ITEM, i);
+  }
+
+  /** RUNNING or CANCEL → ENDED; returns the state it found: KILLING means the pool won, and the task must not hand back. */
+  end(slot: number): number {
+    const word = slot * SLOT_WORDS + STATE;
+    const state = Atomics.compareExchange(this.words, word, RUNNING, ENDED);
+    return state === CANCEL ? Atomics.compareExchange(this.words, word, CANCEL, ENDED) : state;
+  }
+
+  /** The pool asked the task to stop (CANCEL), or is terminating its worker (KILLING). */
+  stopRequested(slot: number): boolean {
+    const state = this.state(slot);
+    return state === CANCEL || state === KILLING;
+  }
+
+  /** Settles when the state of `slot` changes from what it is now. */
+  whenChanged(slot: number): ReturnType<typeof Atomics.waitAsync> {
+    const word = slot * SLOT_WORDS + STATE;
+    return Atomics.waitAsync(this.words, word, Atomics.load(this.words, word));
+  }
+}
+
 /** What the worker runtime publishes about the task this thread is running. */
 export interface TaskControl {
-  board: Int32Array;
+  board: TaskBoard;
   slot: number;
 }
 

@@ -31,28 +31,13 @@ import {
 import { type SerializedError, serializeError } from '../src/pool/remote-error.js';
 import { announceResourcesTo } from '../src/sync/registry.js';
 import type { RunningTask } from '../src/task-context.js';
-import {
-  boardClock,
-  CANCEL,
-  ENDED,
-  getTaskControl,
-  ITEM,
-  ITEM_STARTED,
-  KILLING,
-  QUEUED,
-  RUNNING,
-  SLOT_WORDS,
-  STATE,
-  setTaskControl,
-  THREAD_ID,
-  takeSeat,
-} from '../src/task-control.js';
+import { getTaskControl, KILLING, setTaskControl, TaskBoard, takeSeat } from '../src/task-control.js';
 import { closestName } from '../src/validate.js';
 
 type TaskFunction = (...args: unknown[]) => unknown;
 
 const data = workerData as RuntimeData;
-const board = data.board;
+const board = new TaskBoard(data.board);
 // Before any user code: every termination by the pool goes through this thread's seat, and the
 // pool hears of every shared gate this thread makes or revives, to give back its units after it.
 takeSeat(data.seats, threadId);
@@ -114,16 +99,8 @@ function start(message: TaskMessage): Outcome | Promise<Outcome> {
   if (slot === BATCH) return runBatch(args as TaskMessage[], 0);
   if (slot < 0) return SKIPPED; // the pool's probe for a worker that starts: nothing to run
   if (extrasModule === undefined && (extras?.revive || extras?.progress)) return loadExtras().then(() => start(message));
-  const base = slot * SLOT_WORDS;
-  Atomics.store(board, base + THREAD_ID, threadId);
-  if (extras?.items !== undefined) {
-    // Before RUNNING: the pool, once it sees RUNNING, reads the first item's place and start.
-    if (extras.timed) Atomics.store(board, base + ITEM_STARTED, boardClock());
-    Atomics.store(board, base + ITEM, 0);
-  }
   // QUEUED → RUNNING, unless the pool marked it SKIP first (cancelled before it started).
-  if (Atomics.compareExchange(board, base + STATE, QUEUED, RUNNING) !== QUEUED) return SKIPPED;
-  if (extras?.watchStart) Atomics.notify(board, base + STATE);
+  if (!board.start(slot, threadId, extras?.items !== undefined, extras?.timed === true, extras?.watchStart === true)) return SKIPPED;
   const startedAt = performance.timeOrigin + performance.now();
   const progress = extras?.progress ? (extrasModule as ExtrasModule).connectProgress(extras.progress) : undefined;
   const running: RunningTask = { board, slot, id, progress };
@@ -217,11 +194,10 @@ function runChunk(running: RunningTask, extras: TaskExtras, fn: TaskFunction, st
   const values: unknown[] = [];
   const spread = extras.spread ? (item: unknown) => fn(...(item as unknown[])) : (item: unknown) => fn(item);
   // Each item's place (and, under a timeout, its start) on the board: see ITEM in task-control.ts.
-  const base = running.slot * SLOT_WORDS;
+  const { slot } = running;
   const timed = extras.timed === true;
   const call = (item: unknown, i: number): unknown => {
-    if (timed) Atomics.store(board, base + ITEM_STARTED, boardClock());
-    Atomics.store(board, base + ITEM, i);
+    board.enterItem(slot, i, timed);
     return spread(item);
   };
   const { cutAfterMs } = extras;
@@ -310,11 +286,8 @@ function finish(startedAt: number, t0: number, values: unknown[], error?: Serial
  *   as a `Retirement`.
  */
 function settle(running: RunningTask, outcome: RanOutcome): Outcome | Promise<Outcome> {
-  const word = running.slot * SLOT_WORDS + STATE;
   // RUNNING or CANCEL → ENDED: the pool's timeout and kill stand down. KILLING means the pool won.
-  let state = Atomics.compareExchange(running.board, word, RUNNING, ENDED);
-  if (state === CANCEL) state = Atomics.compareExchange(running.board, word, CANCEL, ENDED);
-  if (state === KILLING) return new Promise<never>(() => {});
+  if (running.board.end(running.slot) === KILLING) return new Promise<never>(() => {});
   if (++tasksRun < data.maxTasksPerWorker) {
     handedBack(running, outcome);
     return outcome;

@@ -5,23 +5,18 @@ import { reviveHandles } from '../revive.js';
 import { holdEventLoop, releaseEventLoop } from '../sync/keep-alive.js';
 import type { ThreadScopedResource } from '../sync/registry.js';
 import {
-  boardClock,
   CANCEL,
   ENDED,
   freeSeat,
   IDLE,
-  ITEM,
-  ITEM_STARTED,
   KILLING,
   mayTerminate,
   QUEUED,
   RUNNING,
   SKIP,
-  SLOT_WORDS,
-  STATE,
   seatOf,
   seatsFor,
-  THREAD_ID,
+  TaskBoard,
 } from '../task-control.js';
 import { CHANNELS, type TaskQueuedEvent, type TaskStartEvent, type WorkerExitEvent, type WorkerStartEvent } from './diagnostics.js';
 import { MessageQueue, type QueueOptions, queueOptionsOf } from './message-queue.js';
@@ -127,7 +122,7 @@ export class Dispatcher {
   /** Names this pool in `threadgate:*` diagnostics events. */
   readonly poolId = ++poolsMade;
   #piscina: Piscina;
-  readonly #board: Int32Array;
+  readonly #board: TaskBoard;
   /** The workers' seats, through which every termination goes (see task-control.ts). */
   readonly #seats: Int32Array;
   /** The shared gates each live worker has made or received, kept until it has exited and been reclaimed. */
@@ -186,7 +181,7 @@ export class Dispatcher {
     this.#messageLimit = config.maxWorkers * TASKS_PER_WORKER;
     this.#canBatch = config.runtimeData.maxTasksPerWorker === Number.POSITIVE_INFINITY;
     const slots = this.#messageLimit * (this.#canBatch ? MAX_BATCH : 1);
-    this.#board = new Int32Array(new SharedArrayBuffer(slots * SLOT_WORDS * 4));
+    this.#board = TaskBoard.ofSlots(slots);
     this.#seats = seatsFor(config.maxWorkers);
     this.#freeSlots = Array.from({ length: slots }, (_, i) => slots - 1 - i);
     this.#slots = new Array(slots).fill(undefined);
@@ -196,7 +191,7 @@ export class Dispatcher {
   /** A Piscina for this pool; a broken pool's starts no worker (`minThreads` 0). */
   #createPiscina(minThreads = Math.max(1, this.#config.minWorkers)): Piscina {
     const config = this.#config;
-    const runtimeData: RuntimeData = { ...config.runtimeData, board: this.#board, seats: this.#seats };
+    const runtimeData: RuntimeData = { ...config.runtimeData, board: this.#board.words, seats: this.#seats };
     // A worker that retires after its Nth task must have no task waiting behind it: one at a time.
     const tasksPerWorker = this.#canBatch ? TASKS_PER_WORKER : 1;
     const piscina = new Piscina({
@@ -279,7 +274,7 @@ export class Dispatcher {
 
   isRunning(task: Task): boolean {
     if (task.phase !== Phase.InFlight) return false;
-    const state = Atomics.load(this.#board, task.slot * SLOT_WORDS + STATE);
+    const state = this.#board.state(task.slot);
     return state === RUNNING || state === CANCEL || state === KILLING || state === ENDED;
   }
 
@@ -302,16 +297,15 @@ export class Dispatcher {
       this.#checkIdle();
       return true;
     }
-    const word = task.slot * SLOT_WORDS + STATE;
     // Not started yet: SKIP, and the worker will not run it. Exactly one of us wins this exchange.
     // Its message may not be posted yet: what it carries is released when Piscina is done (#free).
-    const skipped = Atomics.compareExchange(this.#board, word, QUEUED, SKIP) === QUEUED;
+    const skipped = this.#board.skip(task.slot);
     if (!skipped) this.#started(task);
     task.notify(error, undefined);
     if (skipped) return true;
     task.release(); // it started, so its message was delivered
     // Running: ask it to stop (currentTask().signal aborts), then insist after the grace period.
-    Atomics.compareExchange(this.#board, word, RUNNING, CANCEL);
+    this.#board.askToStop(task.slot);
     if (this.#config.cancelGraceMs === 0) this.#kill(task);
     else setTimeout(() => this.#kill(task), this.#config.cancelGraceMs);
     return true;
@@ -396,12 +390,7 @@ export class Dispatcher {
   }
 
   #countRunning(): number {
-    let n = 0;
-    for (let base = 0; base < this.#board.length; base += SLOT_WORDS) {
-      const state = Atomics.load(this.#board, base + STATE);
-      if (state === RUNNING || state === CANCEL || state === KILLING) n++;
-    }
-    return n;
+    return this.#board.countRunning();
   }
 
   // ─── dispatching ──────────────────────────────────────────────────────────────────────────
@@ -479,14 +468,12 @@ export class Dispatcher {
   /** Hands a task its board slot; the worker may start it from then on. */
   #occupy(task: Task): number {
     const slot = this.#freeSlots.pop() as number;
-    const base = slot * SLOT_WORDS;
     task.slot = slot;
     task.phase = Phase.InFlight;
     this.#slots[slot] = task;
     this.#inFlight++;
     if (!task.spec.short) this.#inFlightNotShort++;
-    this.#board[base + THREAD_ID] = 0;
-    Atomics.store(this.#board, base + STATE, QUEUED);
+    this.#board.occupy(slot);
     return slot;
   }
 
@@ -538,10 +525,9 @@ export class Dispatcher {
 
   /** When the worker marks the task RUNNING: publishes its start, and starts its timeout clock. */
   #watchStart(task: Task, slot: number): void {
-    const word = slot * SLOT_WORDS + STATE;
     const onChange = (): void => {
       if (task.phase !== Phase.InFlight || task.slot !== slot || task.settled) return;
-      const state = Atomics.load(this.#board, word);
+      const state = this.#board.state(slot);
       if (state === QUEUED) {
         this.#watchStart(task, slot);
         return;
@@ -551,7 +537,7 @@ export class Dispatcher {
       const { timeoutMs } = task.spec;
       if (state === RUNNING && timeoutMs !== Number.POSITIVE_INFINITY) task.timer = setTimeout(() => this.#timeOut(task), timeoutMs);
     };
-    const wait = Atomics.waitAsync(this.#board, word, QUEUED);
+    const wait = this.#board.whenStarted(slot);
     if (wait.async) wait.value.then(onChange);
     else onChange();
   }
@@ -559,17 +545,16 @@ export class Dispatcher {
   /** A map chunk's timeout is each item's: it fires once the item in hand has run that long (see ITEM_STARTED). */
   #timeOut(task: Task): void {
     task.timer = undefined;
-    const base = task.slot * SLOT_WORDS;
     // Ended before this thread got round to its timer (it was busy): the outcome is on its way.
-    if (Atomics.load(this.#board, base + STATE) === ENDED) return;
+    if (this.#board.state(task.slot) === ENDED) return;
     const { timeoutMs } = task.spec;
     if (isChunk(task)) {
-      const left = timeoutMs - ((boardClock() - Atomics.load(this.#board, base + ITEM_STARTED)) | 0);
+      const left = timeoutMs - this.#board.itemRanMs(task.slot);
       if (left > 0) {
         task.timer = setTimeout(() => this.#timeOut(task), left);
         return;
       }
-      task.reached = Atomics.load(this.#board, base + ITEM);
+      task.reached = this.#board.item(task.slot);
     }
     this.cancel(task, new TaskTimeoutError(task.spec.fn, timeoutMs), 'failed');
   }
@@ -578,9 +563,9 @@ export class Dispatcher {
   #kill(task: Task): void {
     if (task.phase !== Phase.InFlight) return; // it stopped within the grace period: the worker lives on
     // CANCEL → KILLING (or KILLING already, on a retry). ENDED: it ended in its grace period and lives on.
-    const state = Atomics.compareExchange(this.#board, task.slot * SLOT_WORDS + STATE, CANCEL, KILLING);
+    const state = this.#board.markKilling(task.slot);
     if (state !== CANCEL && state !== KILLING) return;
-    const threadId = this.#board[task.slot * SLOT_WORDS + THREAD_ID] as number;
+    const threadId = this.#board.thread(task.slot);
     if (this.#liveWorker(threadId) === undefined) return; // it has already exited: Piscina settles the task
     task.killed = true;
     this.#terminate(threadId); // Piscina sees the exit, rejects the task, and starts a replacement
@@ -688,7 +673,7 @@ export class Dispatcher {
     this.#requeue(again);
     this.#pump();
     let threadId = 0;
-    for (const task of started) threadId ||= this.#board[task.slot * SLOT_WORDS + THREAD_ID] as number;
+    for (const task of started) threadId ||= this.#board.thread(task.slot);
     const judge = (): void => {
       for (const task of started) if (this.#holds(task)) this.#failWithWorker(task, error);
       if (!this.#destroyed && !tasks.some((task) => task.killed)) this.#crashedWorkers++;
@@ -709,7 +694,7 @@ export class Dispatcher {
     if (task.startPublished || !CHANNELS.taskStart.hasSubscribers) return;
     task.startPublished = true;
     const waitMs = startedAt === undefined ? performance.now() - task.submittedAt : startedAt - (performance.timeOrigin + task.submittedAt);
-    const threadId = task.phase === Phase.InFlight ? (this.#board[task.slot * SLOT_WORDS + THREAD_ID] as number) : 0;
+    const threadId = task.phase === Phase.InFlight ? this.#board.thread(task.slot) : 0;
     CHANNELS.taskStart.publish({ ...task.event(), threadId, waitMs: Math.max(0, waitMs) } satisfies TaskStartEvent);
   }
 
@@ -721,16 +706,16 @@ export class Dispatcher {
   /** Its worker died before starting it: nothing ran, so it may run elsewhere (see MAX_RETRIES). */
   #mayRunAgain(task: Task): boolean {
     if (task.loadFailure !== undefined) return false; // its worker's module killed it, and would kill the next
-    const state = Atomics.load(this.#board, task.slot * SLOT_WORDS + STATE);
+    const state = this.#board.state(task.slot);
     const resendable = task.spec.transfer === undefined || task.spec.reopen !== undefined;
     return state === QUEUED && !task.settled && resendable && task.retries < MAX_RETRIES && !this.#destroyed;
   }
 
   /** A task its worker held when it died, unsettled and not to run again: `ERR_WORKER_CRASHED`. */
   #failWithWorker(task: Task, error: unknown): void {
-    const threadId = this.#board[task.slot * SLOT_WORDS + THREAD_ID] as number;
-    if (isChunk(task)) task.reached = Atomics.load(this.#board, task.slot * SLOT_WORDS + ITEM);
-    if (Atomics.load(this.#board, task.slot * SLOT_WORDS + STATE) !== QUEUED) this.#started(task);
+    const threadId = this.#board.thread(task.slot);
+    if (isChunk(task)) task.reached = this.#board.item(task.slot);
+    if (this.#board.state(task.slot) !== QUEUED) this.#started(task);
     this.#free(task);
     if (task.settled) return; // cancelled (and perhaps killed) before its worker died
     this.#failed++;
@@ -759,9 +744,7 @@ export class Dispatcher {
 
   #free(task: Task): void {
     const slot = task.slot;
-    const base = slot * SLOT_WORDS;
-    Atomics.store(this.#board, base + STATE, IDLE);
-    Atomics.notify(this.#board, base + STATE); // releases a start watcher that never fired
+    this.#board.free(slot); // also releases a start watcher that never fired
     if (task.timer !== undefined) clearTimeout(task.timer);
     task.timer = undefined;
     task.phase = Phase.Done;
