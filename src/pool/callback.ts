@@ -4,7 +4,6 @@ import { invalidType, ThreadgateError } from '../errors.js';
 import { HANDLE_TAG, type Handle, type Shareable } from '../handles.js';
 import { nodeEndpoint } from './node-endpoint.js';
 import { deserializeError, type SerializedError, serializeError } from './remote-error.js';
-import type { AnyFunction } from './types.js';
 
 /**
  * Functions passed to tasks. A function cannot cross threads, so `callback(fn)` marks one to be
@@ -17,6 +16,10 @@ import type { AnyFunction } from './types.js';
  * task's result; then both ends are closed, and a later call rejects with `ERR_CALLBACK_RELEASED`.
  * No handle outlives the task: nothing keeps the process alive.
  */
+
+/** The widest function type, needed to match any export. */
+// biome-ignore lint/suspicious/noExplicitAny: nothing narrower matches every function
+export type AnyFunction = (...args: any[]) => unknown;
 
 /** What `fn` becomes in the worker: the same parameters, and a promise of its result. */
 export type RemoteFunction<F extends AnyFunction> = (...args: Parameters<F>) => Promise<Awaited<ReturnType<F>>>;

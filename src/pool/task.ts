@@ -2,7 +2,6 @@ import { AbortError, TaskTimeoutError, WorkerCrashedError } from '../errors.js';
 import type { FutureDriver } from '../future.js';
 import type { TransferItem } from './arguments.js';
 import { CHANNELS, type TaskEndEvent, type TaskEventBase, type TaskOutcome } from './diagnostics.js';
-import type { Dispatcher } from './dispatcher.js';
 import type { RanOutcome, TaskExtras } from './protocol.js';
 import { deserializeError } from './remote-error.js';
 
@@ -49,6 +48,13 @@ export interface TaskSpec {
 /** What a task's message carries beside its function and arguments. */
 export type Carried = Pick<TaskSpec, 'extras' | 'transfer' | 'release' | 'reopen'>;
 
+/** What a task asks of the pool that owns it (the dispatcher): for its Future, and to name it in events. */
+export interface TaskOwner {
+  readonly poolId: number;
+  isRunning(task: Task): boolean;
+  cancel(task: Task, error: Error): boolean;
+}
+
 /** Where a task is in its life, on the pool's side. */
 export const Phase = {
   /** In the pool's queue. */
@@ -81,13 +87,13 @@ export class Task implements FutureDriver {
   retired = false;
   timer: NodeJS.Timeout | undefined;
 
-  readonly #dispatcher: Dispatcher;
+  readonly #owner: TaskOwner;
   #released = false;
   /** A map chunk's item count, kept for its events after its payload is dropped. */
   readonly #items: number | undefined;
 
-  constructor(dispatcher: Dispatcher, id: number, spec: TaskSpec, now: number) {
-    this.#dispatcher = dispatcher;
+  constructor(owner: TaskOwner, id: number, spec: TaskSpec, now: number) {
+    this.#owner = owner;
     this.id = id;
     this.spec = spec;
     this.submittedAt = now;
@@ -95,11 +101,11 @@ export class Task implements FutureDriver {
   }
 
   isRunning(): boolean {
-    return this.#dispatcher.isRunning(this);
+    return this.#owner.isRunning(this);
   }
 
   cancel(reason?: unknown): boolean {
-    return this.#dispatcher.cancel(this, new AbortError('the task was cancelled', { cause: reason }));
+    return this.#owner.cancel(this, new AbortError('the task was cancelled', { cause: reason }));
   }
 
   /** `threadgate:task:start` has been published for it. */
@@ -107,7 +113,7 @@ export class Task implements FutureDriver {
 
   /** What every diagnostics event of this task names. */
   event(): TaskEventBase {
-    const base: TaskEventBase = { poolId: this.#dispatcher.poolId, taskId: this.id, taskName: this.spec.fn };
+    const base: TaskEventBase = { poolId: this.#owner.poolId, taskId: this.id, taskName: this.spec.fn };
     if (this.spec.mapIndex !== undefined) {
       base.mapIndex = this.spec.mapIndex;
       base.items = this.#items;

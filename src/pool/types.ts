@@ -4,10 +4,9 @@
  */
 import type { SharedRateLimiter } from '../sync/shared-rate-limiter.js';
 import type { SharedSemaphore } from '../sync/shared-semaphore.js';
-import type { CallerArgument } from './callback.js';
+import type { AnyFunction, CallerArgument } from './callback.js';
 
-// biome-ignore lint/suspicious/noExplicitAny: the widest function type, needed to match any export
-export type AnyFunction = (...args: any[]) => unknown;
+export type { AnyFunction };
 
 /** A module's shape when nothing more is known: any name, any arguments, unknown results. */
 export type UntypedModule = Record<string, AnyFunction>;
