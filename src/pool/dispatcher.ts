@@ -1,5 +1,5 @@
 import type { ResourceLimits, Worker } from 'node:worker_threads';
-import { Piscina, type PiscinaTask, queueOptionsSymbol } from 'piscina';
+import { Piscina } from 'piscina';
 import { TaskTimeoutError, ThreadgateError, WorkerCrashedError } from '../errors.js';
 import { reviveHandles } from '../revive.js';
 import { holdEventLoop, releaseEventLoop } from '../sync/keep-alive.js';
@@ -18,8 +18,9 @@ import {
   seatsFor,
   TaskBoard,
 } from '../task-control.js';
+import { idleFirst, markForQueue } from './balancer.js';
 import { CHANNELS, type TaskQueuedEvent, type TaskStartEvent, type WorkerExitEvent, type WorkerStartEvent } from './diagnostics.js';
-import { MessageQueue, type QueueOptions, queueOptionsOf } from './message-queue.js';
+import { MessageQueue } from './message-queue.js';
 import {
   BATCH,
   type BatchOutcome,
@@ -103,7 +104,7 @@ const PROBE: TaskMessage = ['', -1, -1, undefined];
  * - Its own FIFO queue, and at most two messages per worker handed to Piscina at once. A message
  *   is one task, or a batch of tiny ones (protocol.ts); every task has its own slot of the task
  *   control board (see task-control.ts). Only short tasks (map chunks) go to a busy worker
- *   (`idleFirst`). A task's timeout is counted from the start its worker writes on the board, so
+ *   (`idleFirst`, balancer.ts). A task's timeout is counted from the start its worker writes on the board, so
  *   it never includes queue time; a worker that dies before starting a task it holds has it run
  *   again elsewhere.
  * - Task errors come back as data; a Piscina rejection therefore means its worker died, and the
@@ -923,41 +924,6 @@ export class Dispatcher {
 interface ReadyWaiter {
   resolve: () => void;
   reject: (error: Error | undefined) => void;
-}
-
-const SHORT: QueueOptions = Object.freeze({ short: true });
-
-/**
- * Gives a message its queue options (a symbol key: not cloned): a short task's, for the balancer;
- * a task's sent again, or of a priority other than 0, for Piscina's queue (MessageQueue). Others
- * need none.
- */
-function markForQueue(message: TaskMessage, first: Task): void {
-  const { short, priority } = first.spec;
-  let options: QueueOptions | undefined = short ? SHORT : undefined;
-  if (first.retries > 0) options = { short, retryOf: first.id };
-  if (priority !== 0) options = { ...options, short, priority };
-  if (options !== undefined) Object.defineProperty(message, queueOptionsSymbol, { value: options });
-}
-
-type LoadBalancer = NonNullable<ConstructorParameters<typeof Piscina>[0]>['loadBalancer'] & {};
-
-/**
- * Piscina's balancer for this pool: a task goes to an idle worker. Only a short task (a map
- * chunk) may go to a busy one, and only when every worker the pool may have is running and every
- * task in flight is short: it waits in that worker's inbox and starts the moment the task before
- * it ends, a few milliseconds later. Any other task waits in Piscina's queue for whichever worker
- * frees first, and a short one never waits behind a task of unknown length.
- */
-function idleFirst(maxWorkers: number, tasksPerWorker: number, onlyShortInFlight: () => boolean): LoadBalancer {
-  return (task: PiscinaTask, workers) => {
-    let busy: (typeof workers)[number] | null = null;
-    for (const worker of workers) {
-      if (worker.currentUsage === 0) return worker;
-      if (worker.currentUsage < tasksPerWorker && (busy === null || worker.currentUsage < busy.currentUsage)) busy = worker;
-    }
-    return queueOptionsOf(task)?.short === true && workers.length >= maxWorkers && onlyShortInFlight() ? busy : null;
-  };
 }
 
 /** A map chunk: its items run one after the other, and the board says which one is running (ITEM). */
