@@ -33,7 +33,6 @@ export type {
 } from './pool/diagnostics.js';
 export type { MapIterator, MapOptions, MapProgress } from './pool/map.js';
 export type { WorkerPoolOptions } from './pool/options.js';
-export type { RemoteTaskError } from './pool/remote-error.js';
 export type { Percentiles, PoolStats } from './pool/stats.js';
 export type { Cloned, MapItem, TaskArgs, TaskName, TaskResult, UntypedModule } from './pool/types.js';
 export { type CallOptions, type PoolProxy, PoolView, type ShutdownOptions, WorkerPool } from './pool/worker-pool.js';
@@ -51,6 +50,7 @@ export {
   type SharedSemaphoreOptions,
 } from './sync/shared-semaphore.js';
 export { asCompleted, type ReturnWhen, type WaitOptions, type WaitResult, wait } from './wait.js';
+export type { RemoteTaskError } from './wire/remote-error.js';
 
 /**
  * The URL of the built-in CPU workloads module (`threadgate/workloads`), ready for

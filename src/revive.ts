@@ -3,10 +3,11 @@
  * objects on the same memory. The table is explicit, not filled in by each class's module as it
  * loads, so no bundler can drop a kind by tree-shaking an import kept only for its side effect.
  */
-import { HANDLE_TAG, type Handle, isHandle } from './handles.js';
+
 import { CALLBACK_KIND, type CallbackHandle, reviveCallback } from './pool/callback.js';
 import { SHARED_RATE_LIMITER_KIND, SharedRateLimiter, type SharedRateLimiterHandle } from './sync/shared-rate-limiter.js';
 import { SHARED_SEMAPHORE_KIND, SharedSemaphore, type SharedSemaphoreHandle } from './sync/shared-semaphore.js';
+import { HANDLE_TAG, type Handle, isHandle } from './wire/handles.js';
 
 const revivers: ReadonlyMap<string, (handle: Handle) => unknown> = new Map<string, (handle: Handle) => unknown>([
   [SHARED_SEMAPHORE_KIND, (handle) => SharedSemaphore.from(handle as SharedSemaphoreHandle)],

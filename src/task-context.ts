@@ -2,8 +2,8 @@ import { MessagePort, type TransferListItem } from 'node:worker_threads';
 import { AbortError, invalidType, invalidValue } from './errors.js';
 import type { TaskCallbacks } from './pool/callback.js';
 import type { ProgressReporter } from './pool/progress.js';
-import { getTaskControl, type TaskControl } from './task-control.js';
 import { isDetached } from './validate.js';
+import { getTaskControl, type TaskControl } from './wire/task-control.js';
 
 /** What a task function can learn about, and say from, the task it is running. */
 export interface TaskContext {

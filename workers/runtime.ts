@@ -11,8 +11,11 @@
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { parentPort, type TransferListItem, threadId, workerData } from 'node:worker_threads';
-import { hasHeldShareable, toHandles } from '../src/handles.js';
-import type { Outcome, RanOutcome, Retirement, RuntimeData, TaskExtras, TaskMessage } from '../src/pool/protocol.js';
+import { announceResourcesTo } from '../src/sync/registry.js';
+import type { RunningTask } from '../src/task-context.js';
+import { closestName } from '../src/validate.js';
+import { hasHeldShareable, toHandles } from '../src/wire/handles.js';
+import type { Outcome, RanOutcome, Retirement, RuntimeData, TaskExtras, TaskMessage } from '../src/wire/protocol.js';
 import {
   BATCH,
   BATCH_OUTCOME,
@@ -27,12 +30,9 @@ import {
   RETIREMENT,
   SKIPPED,
   WORKER_MODULE_KEY,
-} from '../src/pool/protocol.js';
-import { type SerializedError, serializeError } from '../src/pool/remote-error.js';
-import { announceResourcesTo } from '../src/sync/registry.js';
-import type { RunningTask } from '../src/task-context.js';
-import { getTaskControl, KILLING, setTaskControl, TaskBoard, takeSeat } from '../src/task-control.js';
-import { closestName } from '../src/validate.js';
+} from '../src/wire/protocol.js';
+import { type SerializedError, serializeError } from '../src/wire/remote-error.js';
+import { getTaskControl, KILLING, setTaskControl, TaskBoard, takeSeat } from '../src/wire/task-control.js';
 
 type TaskFunction = (...args: unknown[]) => unknown;
 

@@ -2,8 +2,8 @@ import type { FileHandle } from 'node:fs/promises';
 import { types } from 'node:util';
 import { MessagePort } from 'node:worker_threads';
 import { describe, invalidType, invalidValue } from '../errors.js';
-import { isShareable, TO_HANDLE } from '../handles.js';
 import { isDetached } from '../validate.js';
+import { isShareable, TO_HANDLE } from '../wire/handles.js';
 import { CallbackChannels, isCallback } from './callback.js';
 
 /**

@@ -1,6 +1,6 @@
 import { type Piscina, type PiscinaTask, queueOptionsSymbol } from 'piscina';
+import type { TaskMessage } from '../wire/protocol.js';
 import { type QueueOptions, queueOptionsOf } from './message-queue.js';
-import type { TaskMessage } from './protocol.js';
 import type { Task } from './task.js';
 
 /*

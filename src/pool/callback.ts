@@ -1,9 +1,9 @@
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { expose, type Remote, releaseProxy, wrap } from 'comlink';
 import { invalidType, ThreadgateError } from '../errors.js';
-import { HANDLE_TAG, type Handle, type Shareable } from '../handles.js';
+import { HANDLE_TAG, type Handle, type Shareable } from '../wire/handles.js';
+import { deserializeError, type SerializedError, serializeError } from '../wire/remote-error.js';
 import { nodeEndpoint } from './node-endpoint.js';
-import { deserializeError, type SerializedError, serializeError } from './remote-error.js';
 
 /**
  * Functions passed to tasks. A function cannot cross threads, so `callback(fn)` marks one to be

@@ -5,23 +5,6 @@ import { reviveHandles } from '../revive.js';
 import { holdEventLoop, releaseEventLoop } from '../sync/keep-alive.js';
 import type { ThreadScopedResource } from '../sync/registry.js';
 import {
-  CANCEL,
-  ENDED,
-  freeSeat,
-  IDLE,
-  KILLING,
-  mayTerminate,
-  QUEUED,
-  RUNNING,
-  SKIP,
-  seatOf,
-  seatsFor,
-  TaskBoard,
-} from '../task-control.js';
-import { idleFirst, markForQueue } from './balancer.js';
-import { CHANNELS, type TaskQueuedEvent, type TaskStartEvent, type WorkerExitEvent, type WorkerStartEvent } from './diagnostics.js';
-import { MessageQueue } from './message-queue.js';
-import {
   BATCH,
   type BatchOutcome,
   type ExitReport,
@@ -38,8 +21,25 @@ import {
   SKIPPED,
   type TaskExtras,
   type TaskMessage,
-} from './protocol.js';
-import { deserializeError } from './remote-error.js';
+} from '../wire/protocol.js';
+import { deserializeError } from '../wire/remote-error.js';
+import {
+  CANCEL,
+  ENDED,
+  freeSeat,
+  IDLE,
+  KILLING,
+  mayTerminate,
+  QUEUED,
+  RUNNING,
+  SKIP,
+  seatOf,
+  seatsFor,
+  TaskBoard,
+} from '../wire/task-control.js';
+import { idleFirst, markForQueue } from './balancer.js';
+import { CHANNELS, type TaskQueuedEvent, type TaskStartEvent, type WorkerExitEvent, type WorkerStartEvent } from './diagnostics.js';
+import { MessageQueue } from './message-queue.js';
 import { LatencyHistogram, type PoolStats } from './stats.js';
 import { Phase, Task, type TaskSpec } from './task.js';
 import { TaskQueue } from './task-queue.js';

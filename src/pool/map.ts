@@ -1,9 +1,9 @@
 import { AbortError, abortErrorFrom } from '../errors.js';
 import { FifoQueue } from '../sync/fifo-queue.js';
+import type { RanOutcome } from '../wire/protocol.js';
+import { deserializeError } from '../wire/remote-error.js';
 import { CHUNKS_PER_WORKER, ChunkSizer } from './chunk-sizer.js';
 import { callListener } from './progress.js';
-import type { RanOutcome } from './protocol.js';
-import { deserializeError } from './remote-error.js';
 
 /** Options of `pool.map` and `pool.starmap`. */
 export interface MapOptions {

@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import type { ResourceLimits } from 'node:worker_threads';
 import { invalidType, invalidValue, outOfRange } from '../errors.js';
 import { checkDuration, checkInteger, checkOptions, checkTaskTimeout, type OptionNames } from '../validate.js';
-import { FORBIDDEN_TASK_NAMES } from './protocol.js';
+import { FORBIDDEN_TASK_NAMES } from '../wire/protocol.js';
 
 /** Options of the {@link WorkerPool} constructor. */
 export interface WorkerPoolOptions {

@@ -1,9 +1,9 @@
 import { AbortError, TaskTimeoutError, WorkerCrashedError } from '../errors.js';
 import type { FutureDriver } from '../future.js';
+import type { RanOutcome, TaskExtras } from '../wire/protocol.js';
+import { deserializeError } from '../wire/remote-error.js';
 import type { TransferItem } from './arguments.js';
 import { CHANNELS, type TaskEndEvent, type TaskEventBase, type TaskOutcome } from './diagnostics.js';
-import type { RanOutcome, TaskExtras } from './protocol.js';
-import { deserializeError } from './remote-error.js';
 
 /** What a pool task carries. */
 export interface TaskSpec {

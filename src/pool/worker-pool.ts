@@ -14,6 +14,8 @@ import {
   checkTaskTimeout,
   type OptionNames,
 } from '../validate.js';
+import { FORBIDDEN_TASK_NAMES, type RanOutcome, type TaskExtras, WORKER_MODULE_KEY } from '../wire/protocol.js';
+import { deserializeError } from '../wire/remote-error.js';
 import {
   checkNotDetached,
   checkTransferList,
@@ -28,8 +30,6 @@ import { type ChunkRunner, ItemRefused, MapIterator, type MapOptions, type MapPr
 import { resolveModuleSource } from './module-source.js';
 import { checkTaskName, type ResolvedPoolOptions, resolvePoolOptions, type WorkerPoolOptions } from './options.js';
 import { callListener, openProgressChannel } from './progress.js';
-import { FORBIDDEN_TASK_NAMES, type RanOutcome, type TaskExtras, WORKER_MODULE_KEY } from './protocol.js';
-import { deserializeError } from './remote-error.js';
 import type { PoolStats } from './stats.js';
 import type { Carried, Task } from './task.js';
 import type { MapItem, TaskArgs, TaskName, TaskResult, UntypedModule } from './types.js';

@@ -1,4 +1,4 @@
-import type { Handle } from '../handles.js';
+import type { Handle } from '../wire/handles.js';
 
 /**
  * A shared-memory gate that holds units per thread, so that a pool can give back what a worker

@@ -1,6 +1,6 @@
 import { invalidType, invalidValue } from '../errors.js';
-import { HANDLE_TAG, type Handle, isInstance, KIND, type Shareable, TO_HANDLE } from '../handles.js';
 import { checkInteger, checkOptions, MAX_INT32 } from '../validate.js';
+import { HANDLE_TAG, type Handle, isInstance, KIND, type Shareable, TO_HANDLE } from '../wire/handles.js';
 import { AsyncSemaphore } from './async-semaphore.js';
 import { type CallLimitOptions, callLimited, checkMinInterval, type LimitedResponse, type LimiterGates } from './limiter-core.js';
 import { type RateLimiterOptions, SHARED_RATE_LIMITER_OPTIONS } from './rate-limiter.js';

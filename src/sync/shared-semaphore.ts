@@ -1,9 +1,9 @@
 import { threadId as currentThreadId, isMainThread } from 'node:worker_threads';
 import { whenAborted } from '../abort-listeners.js';
 import { AbortError, AcquireTimeoutError, abortErrorFrom, invalidType, invalidValue, ThreadgateError } from '../errors.js';
-import { HANDLE_TAG, type Handle, isInstance, KIND, noteShareable, type Shareable, TO_HANDLE } from '../handles.js';
-import { enterSection, leaveSection } from '../task-control.js';
 import { checkInteger, checkOptionalDuration, checkOptions, MAX_INT32, type OptionNames } from '../validate.js';
+import { HANDLE_TAG, type Handle, isInstance, KIND, noteShareable, type Shareable, TO_HANDLE } from '../wire/handles.js';
+import { enterSection, leaveSection } from '../wire/task-control.js';
 import { type FastPaths, fastPathsOn, isWasmMemory, sharedMemory, type WasmMemory } from './fast-path.js';
 import { holdEventLoop, releaseEventLoop } from './keep-alive.js';
 import { newPermit, type Permit } from './permit.js';

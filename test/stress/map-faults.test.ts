@@ -1,7 +1,7 @@
 import { TaskTimeoutError, WorkerCrashedError } from 'threadgate';
 import { describe, expect, it } from 'vitest';
 import { type ChunkRunner, type ChunkSpec, MapIterator } from '../../src/pool/map.js';
-import type { RanOutcome } from '../../src/pool/protocol.js';
+import type { RanOutcome } from '../../src/wire/protocol.js';
 import { random } from '../fixtures/tasks.js';
 import { tasksPool, waitUntil, within } from '../helpers.js';
 import { seeds } from '../tier.js';

@@ -1,5 +1,5 @@
 import type { MessagePort } from 'node:worker_threads';
-import type { Handle } from '../handles.js';
+import type { Handle } from './handles.js';
 import type { SerializedError } from './remote-error.js';
 
 /**
