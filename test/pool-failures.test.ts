@@ -367,7 +367,7 @@ describe('WorkerPool: timeouts count from the start of the task', () => {
 describe('WorkerPool: cancellation', () => {
   // Regression: one listener per call on a shared signal passed Node's limit of 10 and printed a
   // MaxListenersExceededWarning (a service passes one request's signal to many calls).
-  it('one AbortSignal shared by many tasks and acquires: no listener warning, and aborting stops them all', async () => {
+  it('one AbortSignal shared by many tasks, maps and acquires: no listener warning, and aborting stops them all', async () => {
     const pool = tasksPool({ maxWorkers: 1 });
     const gate = new AsyncSemaphore(1);
     const shared = new SharedSemaphore(1);
@@ -381,6 +381,7 @@ describe('WorkerPool: cancellation', () => {
         ...Array.from({ length: 30 }, () => pool.with({ signal }).submit('delayed', 2_000)),
         ...Array.from({ length: 30 }, () => gate.acquire({ signal })),
         ...Array.from({ length: 30 }, () => shared.acquire({ signal })),
+        ...Array.from({ length: 15 }, () => pool.map('delayed', [2_000], { signal }).toArray()),
       ];
       await delay(20);
       expect(warnings.codes).toEqual([]);

@@ -1,3 +1,4 @@
+import { whenAborted } from '../abort-listeners.js';
 import { AbortError, abortErrorFrom } from '../errors.js';
 import { FifoQueue } from '../sync/fifo-queue.js';
 import type { RanOutcome } from '../wire/protocol.js';
@@ -160,6 +161,8 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
   /** When the current run of results handed out back to back began (0: none), and results since the clock was read. */
   #burstFrom = 0;
   #sinceClock = 0;
+  /** Stops watching the signal (see abort-listeners.ts: one listener per signal, however many maps share it). */
+  #unwatch: (() => void) | undefined;
   readonly #onAbort = (): void => this.#fail(abortErrorFrom(this.#signal as AbortSignal), this.#delivered);
 
   /** @internal Created by `pool.map`. */
@@ -324,7 +327,7 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
       this.#source = (input as Iterable<unknown>)[Symbol.iterator]();
     }
     if (this.#signal?.aborted) this.#onAbort();
-    else this.#signal?.addEventListener('abort', this.#onAbort, { once: true });
+    else if (this.#signal) this.#unwatch = whenAborted(this.#signal, this.#onAbort);
   }
 
   #hasRoom(size: number): boolean {
@@ -590,7 +593,7 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
   #finish(): void {
     if (this.#finished) return;
     this.#finished = true;
-    this.#signal?.removeEventListener('abort', this.#onAbort);
+    this.#unwatch?.();
     for (const chunk of [...this.#inFlight.values()]) this.#cancelChunk(chunk);
     this.#ready.clear();
     this.#leftOver.length = 0;
