@@ -85,8 +85,6 @@ const SPEED_SMOOTHING = 0.2;
  * out of reach and still ends the pathological case after 11 attempts.
  */
 const MAX_RETRIES = 10;
-/** Cancelled tasks left in the queue before it is swept, once they are half of it. */
-const SWEEP_AFTER = 32;
 /** While a worker to be terminated is inside a shared-memory section, look again this often (ms). */
 const KILL_RETRY_MS = 1;
 /** The longest shutdown waits for its workers to leave shared-memory sections before terminating them anyway. */
@@ -157,8 +155,6 @@ export class Dispatcher {
   #crashedWorkers = 0;
   #batched = 0;
   #busyMs = 0;
-  /** Cancelled tasks still in #queue (see cancel). */
-  #cancelledInQueue = 0;
   #idleWaiters: (() => void)[] = [];
   #roomWaiters: (() => void)[] = [];
   /** Messages failed by a worker's death, gathered by the error Piscina failed them with (see #onWorkerLost). */
@@ -289,12 +285,7 @@ export class Dispatcher {
       task.notify(error, undefined);
       task.release(); // never handed to Piscina
       task.forgetPayload(); // its caller may keep the future for long: the arguments go now
-      // It stays in the queue as a settled task, skipped by #pump, until a sweep: churn of
-      // submit-then-cancel behind a busy worker must not grow the queue without end.
-      if (++this.#cancelledInQueue > SWEEP_AFTER && this.#cancelledInQueue * 2 > this.#queue.size) {
-        this.#queue.removeWhere((queued) => queued.settled);
-        this.#cancelledInQueue = 0;
-      }
+      this.#queue.noteCancelled(); // it stays in the queue, skipped by #pump, until a sweep
       this.#checkIdle();
       return true;
     }
@@ -317,7 +308,6 @@ export class Dispatcher {
     this.#queue.drain((task) => {
       if (!task.settled) this.cancel(task, error(task), countAs);
     });
-    this.#cancelledInQueue = 0;
     for (const task of this.#slots) {
       if (task !== undefined && !task.settled && !this.isRunning(task)) this.cancel(task, error(task), countAs);
     }
@@ -409,10 +399,7 @@ export class Dispatcher {
         for (let next = this.#queue.peek(); batch.length < size && next !== undefined; next = this.#queue.peek()) {
           if (!next.settled && (!this.#isTiny(next) || next.retries > 0 !== retrying)) break;
           this.#queue.shift();
-          if (next.settled) {
-            if (this.#cancelledInQueue > 0) this.#cancelledInQueue--;
-            continue;
-          }
+          if (next.settled) continue;
           this.#queued--;
           batch.push(next);
         }
@@ -428,10 +415,7 @@ export class Dispatcher {
   /** The next task of the queue that is still to run, taken out of it. */
   #nextQueued(): Task | undefined {
     for (let task = this.#queue.shift(); task !== undefined; task = this.#queue.shift()) {
-      if (task.settled) {
-        if (this.#cancelledInQueue > 0) this.#cancelledInQueue--; // cancelled while queued
-        continue;
-      }
+      if (task.settled) continue; // cancelled while queued
       this.#queued--;
       return task;
     }

@@ -1,16 +1,25 @@
 import { FifoQueue } from '../sync/fifo-queue.js';
 import type { Task } from './task.js';
 
+/** Tasks cancelled while queued are swept out once there are more than this, and they are half the queue. */
+const SWEEP_AFTER = 32;
+
 /**
  * The pool's queue of tasks waiting to be handed to Piscina: one FIFO lane per priority, the
  * highest first (strict priority), each lane in submission (id) order. Tasks of the default
  * priority, 0, are one lane: with no priorities in use this is a single FIFO queue.
+ *
+ * A task cancelled while queued stays in its lane, settled, and `shift` hands it out like any
+ * other (the pump skips it), until a sweep: churn of submit-then-cancel behind a busy worker must
+ * not grow the queue without end.
  */
 export class TaskQueue {
   /** Lanes by priority; `#order` lists the priorities with a lane, highest first. */
   readonly #lanes = new Map<number, FifoQueue<Task>>();
   #order: number[] = [];
   #size = 0;
+  /** Settled (cancelled) tasks still in the lanes. */
+  #settled = 0;
 
   get size(): number {
     return this.#size;
@@ -35,6 +44,7 @@ export class TaskQueue {
       const task = (this.#lanes.get(priority) as FifoQueue<Task>).shift();
       if (task !== undefined) {
         this.#size--;
+        if (task.settled && this.#settled > 0) this.#settled--;
         return task;
       }
     }
@@ -60,18 +70,21 @@ export class TaskQueue {
     }
   }
 
-  /** Removes every task for which `drop` is true. O(size). */
-  removeWhere(drop: (task: Task) => boolean): void {
+  /** A task in the queue has been cancelled: sweeps the settled ones out once they are many and half the queue. O(size) per sweep. */
+  noteCancelled(): void {
+    if (++this.#settled <= SWEEP_AFTER || this.#settled * 2 <= this.#size) return;
     for (const lane of this.#lanes.values()) {
       const before = lane.size;
-      lane.removeWhere(drop);
+      lane.removeWhere((task) => task.settled);
       this.#size -= before - lane.size;
     }
+    this.#settled = 0;
   }
 
   /** Removes every task, highest priority first, handing each to `fn`. */
   drain(fn: (task: Task) => void): void {
     for (let task = this.shift(); task !== undefined; task = this.shift()) fn(task);
+    this.#settled = 0; // empty now: what `fn` cancelled had already left
   }
 
   #lane(priority: number): FifoQueue<Task> {
