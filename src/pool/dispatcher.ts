@@ -821,8 +821,17 @@ export class Dispatcher {
   #break(error: Error): void {
     this.#broken = error;
     this.cancelQueued(() => error, 'failed');
+    this.#startOver(0);
+  }
+
+  /**
+   * Swaps Piscina for a fresh one (with `minThreads` workers) and destroys the old: failed tasks
+   * handed to it sit in its queue, holding their slots, until a worker starts; destroying it
+   * rejects them now, and frees those slots.
+   */
+  #startOver(minThreads?: number): void {
     const stuck = this.#piscina;
-    this.#piscina = this.#createPiscina(0);
+    this.#piscina = this.#createPiscina(minThreads);
     void stuck.destroy();
   }
 
@@ -886,11 +895,7 @@ export class Dispatcher {
     this.#startFailures = 0;
     this.cancelQueued((task) => new WorkerCrashedError(task.spec.fn, { cause, startFailed: MAX_START_FAILURES }), 'failed');
     this.#loadFailed(cause instanceof Error ? cause : new Error(String(cause)));
-    // The failed tasks handed to Piscina sit in its queue, holding their slots, until a worker
-    // starts. A fresh Piscina frees them now (destroy rejects them) and starts over clean.
-    const stuck = this.#piscina;
-    this.#piscina = this.#createPiscina();
-    void stuck.destroy();
+    this.#startOver();
   }
 
   #probe(): void {
