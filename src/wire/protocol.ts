@@ -80,8 +80,13 @@ export interface Retirement {
 
 export const RETIREMENT = '@@threadgate/retirement';
 
+/** A runtime's own message on `parentPort`: an object whose `tag` key is `true` (the tags below). */
+function isTagged(message: unknown, tag: string): boolean {
+  return typeof message === 'object' && message !== null && (message as Record<string, unknown>)[tag] === true;
+}
+
 export function isRetirement(message: unknown): message is Retirement {
-  return typeof message === 'object' && message !== null && (message as Partial<Retirement>)[RETIREMENT] === true;
+  return isTagged(message, RETIREMENT);
 }
 
 /**
@@ -112,7 +117,7 @@ export interface GateAnnouncement {
 export const GATE = '@@threadgate/gate';
 
 export function isGateAnnouncement(message: unknown): message is GateAnnouncement {
-  return typeof message === 'object' && message !== null && (message as Partial<GateAnnouncement>)[GATE] === true;
+  return isTagged(message, GATE);
 }
 
 /**
@@ -128,7 +133,7 @@ export interface LoadReport {
 export const LOADED = '@@threadgate/loaded';
 
 export function isLoadReport(message: unknown): message is LoadReport {
-  return typeof message === 'object' && message !== null && (message as Partial<LoadReport>)[LOADED] === true;
+  return isTagged(message, LOADED);
 }
 
 /**
@@ -147,7 +152,7 @@ export interface ExitReport {
 export const EXITING = '@@threadgate/exiting';
 
 export function isExitReport(message: unknown): message is ExitReport {
-  return typeof message === 'object' && message !== null && (message as Partial<ExitReport>)[EXITING] === true;
+  return isTagged(message, EXITING);
 }
 
 /**
