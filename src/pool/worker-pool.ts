@@ -411,9 +411,7 @@ export class WorkerPool<M = UntypedModule> implements AsyncDisposable {
             invalidType(label(notArguments), item, 'an array of arguments (starmap calls the task with ...item)'),
           );
         }
-        const extras: TaskExtras = { items: prepared.values };
-        if (call.context !== undefined) extras.context = call.context;
-        if (prepared.revive) extras.revive = true;
+        const extras: TaskExtras = { ...callExtras(prepared.revive, call.context), items: prepared.values };
         if (spread) extras.spread = true;
         if (cutAfterMs !== undefined) extras.cutAfterMs = cutAfterMs;
         const task = this.#dispatcher.submit({
@@ -547,7 +545,7 @@ function progressValues(onProgress: ((value: unknown) => void) | undefined): ((p
 
 const EMPTY: RanOutcome = [[], 0, 0];
 
-/** A submitted call's extras: none for a plain call, the common case. */
+/** A call's extras for what it revives and its context: none for a plain call, the common case. */
 function callExtras(revive: boolean, context: unknown): TaskExtras | undefined {
   if (!revive && context === undefined) return undefined;
   const extras: TaskExtras = {};
