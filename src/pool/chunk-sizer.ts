@@ -44,7 +44,7 @@ const MIN_AUTO_BUFFER = 64;
  * From an input of unknown length (a generator, a database cursor), the default read-ahead grows
  * with what the consumer has taken: at most this many times the items delivered so far (and
  * `MIN_AUTO_BUFFER` at first), up to the bound above. A consumer that took five items and went off
- * to other work has had at most 64 pulled for it, not 130,000 (tiny items on 2 workers). One that
+ * to other work has had at most 64 pulled for it, whatever the chunks would be. One that
  * keeps taking reaches full-size chunks within a few round trips, each window five times the last.
  * An array is in memory already: it has nothing to protect, and gets the full bound at once; so
  * does a map whose caller fixed `chunkSize` (or `buffer`, which then binds instead).
