@@ -185,8 +185,15 @@ const elapsed = (performance.now() - started) / 1000;
 
 // ─── service edge 1: clients that submit and then cancel, behind a busy worker ───────────────
 
-/** Heap used plus ArrayBuffer memory (where the 64 KB arguments live) after a full collection, MB. */
-const heapAfterGc = (): number => {
+/**
+ * Heap used plus ArrayBuffer memory (where the 64 KB arguments live) after full collections, MB.
+ * V8 frees the memory behind dead ArrayBuffers on a background thread after a collection, so
+ * `arrayBuffers` read at once still counts buffers that are already garbage: collect, let the
+ * event loop turn, collect again, then read.
+ */
+const heapAfterGc = async (): Promise<number> => {
+  gc();
+  await new Promise((resolve) => setTimeout(resolve, 20));
   gc();
   const { heapUsed, arrayBuffers } = process.memoryUsage();
   return (heapUsed + arrayBuffers) / 2 ** 20;
@@ -197,7 +204,7 @@ const blocker = churnPool
   .submit('spin')
   .catch(() => undefined); // holds the only worker
 await new Promise((resolve) => setTimeout(resolve, 200));
-const churnHeapBefore = heapAfterGc();
+const churnHeapBefore = await heapAfterGc();
 let churnHeapPeak = churnHeapBefore;
 function churnBatch(from: number, to: number): void {
   for (let i = from; i < to; i++) {
@@ -209,9 +216,9 @@ function churnBatch(from: number, to: number): void {
 for (let i = 0; i < CHURN; i += 1_000) {
   churnBatch(i, Math.min(CHURN, i + 1_000));
   await new Promise((resolve) => setImmediate(resolve));
-  if (i % 10_000 === 0) churnHeapPeak = Math.max(churnHeapPeak, heapAfterGc());
+  if (i % 10_000 === 0) churnHeapPeak = Math.max(churnHeapPeak, await heapAfterGc());
 }
-const churnHeapAfter = heapAfterGc();
+const churnHeapAfter = await heapAfterGc();
 churnHeapPeak = Math.max(churnHeapPeak, churnHeapAfter);
 const churnQueued = churnPool.stats.queued;
 count('churn cycles', churnPool.stats.cancelled >= CHURN, () => `${churnPool.stats.cancelled} of ${CHURN} cancelled`);
