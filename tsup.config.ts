@@ -21,6 +21,7 @@ export default defineConfig([
     entry: {
       index: 'src/index.ts',
       worker: 'src/worker.ts',
+      cluster: 'src/cluster/index.ts',
       runtime: 'workers/runtime.ts',
       workloads: 'workers/workloads.ts',
     },
@@ -36,12 +37,12 @@ export default defineConfig([
         },
       },
     ],
-    dts: { entry: { index: 'src/index.ts', worker: 'src/worker.ts', workloads: 'workers/workloads.ts' } },
+    dts: { entry: { index: 'src/index.ts', worker: 'src/worker.ts', cluster: 'src/cluster/index.ts', workloads: 'workers/workloads.ts' } },
     splitting: true,
   },
   {
     ...shared,
-    entry: { index: 'src/index.ts', worker: 'src/worker.ts', workloads: 'workers/workloads.ts' },
+    entry: { index: 'src/index.ts', worker: 'src/worker.ts', cluster: 'src/cluster/index.ts', workloads: 'workers/workloads.ts' },
     format: ['cjs'],
     dts: true,
     splitting: false,

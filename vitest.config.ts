@@ -10,6 +10,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   resolve: {
     alias: {
+      'threadgate/cluster': fileURLToPath(new URL('./dist/cluster.js', import.meta.url)),
       'threadgate/worker': fileURLToPath(new URL('./dist/worker.js', import.meta.url)),
       'threadgate/workloads': fileURLToPath(new URL('./dist/workloads.js', import.meta.url)),
       threadgate: fileURLToPath(new URL('./dist/index.js', import.meta.url)),

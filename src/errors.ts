@@ -26,7 +26,11 @@ export type ThreadgateErrorCode =
   | 'ERR_UNCLONEABLE_ARGUMENT'
   | 'ERR_INVALID_HANDLE'
   | 'ERR_WAIT_TIMEOUT'
-  | 'ERR_CALLBACK_RELEASED';
+  | 'ERR_CALLBACK_RELEASED'
+  | 'ERR_CLUSTER_PEER_MISSING'
+  | 'ERR_CLUSTER_CONNECT'
+  | 'ERR_CLUSTER_CONNECTION_LOST'
+  | 'ERR_CLUSTER_JOB_FAILED';
 
 /** Base class of every error threadgate raises on its own account. */
 export class ThreadgateError extends Error {

@@ -40,7 +40,7 @@ export { AsyncSemaphore } from './sync/async-semaphore.js';
 export type { CallLimitOptions, LimitedResponse } from './sync/limiter-core.js';
 export { Permit } from './sync/permit.js';
 export { type InThreadRateLimiterOptions, RateLimiter, type RateLimiterOptions } from './sync/rate-limiter.js';
-export type { AcquireOptions, Semaphore } from './sync/semaphore.js';
+export type { AcquireOptions, LocalSemaphore, Semaphore } from './sync/semaphore.js';
 export { SharedRateLimiter, type SharedRateLimiterHandle } from './sync/shared-rate-limiter.js';
 export {
   type AcquireSyncOptions,

@@ -9,14 +9,14 @@ const TAKEN = 1_000_000;
 
 /** An automatic sizer for `workers` workers that has seen items of `perItemMs` each. */
 function learned(perItemMs: number, workers = 2): ChunkSizer {
-  const sizer = new ChunkSizer(undefined, undefined, workers);
+  const sizer = new ChunkSizer(undefined, undefined, () => workers);
   sizer.observe(perItemMs * 10, 10);
   return sizer;
 }
 
 describe('ChunkSizer', () => {
   it('sends single items until it has measured one', () => {
-    const sizer = new ChunkSizer(undefined, undefined, 2);
+    const sizer = new ChunkSizer(undefined, undefined, () => 2);
     expect(sizer.probing).toBe(true);
     expect(sizer.next(1_000, TAKEN)).toBe(1);
     expect(sizer.next(undefined, TAKEN)).toBe(1);
@@ -69,13 +69,13 @@ describe('ChunkSizer', () => {
   });
 
   it('keeps what the caller fixed: chunkSize as given, buffer as given and splitting chunks across the workers', () => {
-    expect(new ChunkSizer(7, undefined, 2).next(1_000, TAKEN)).toBe(7);
-    expect(new ChunkSizer(7, undefined, 2).bufferLimit(1_000, TAKEN)).toBe(64);
-    expect(new ChunkSizer(undefined, 8, 2).bufferLimit(1_000, TAKEN)).toBe(8);
-    const buffered = new ChunkSizer(undefined, 8, 2);
+    expect(new ChunkSizer(7, undefined, () => 2).next(1_000, TAKEN)).toBe(7);
+    expect(new ChunkSizer(7, undefined, () => 2).bufferLimit(1_000, TAKEN)).toBe(64);
+    expect(new ChunkSizer(undefined, 8, () => 2).bufferLimit(1_000, TAKEN)).toBe(8);
+    const buffered = new ChunkSizer(undefined, 8, () => 2);
     buffered.observe(1, 1);
     expect(buffered.next(1_000, TAKEN)).toBe(2); // 8 items ahead over 2 chunks × 2 workers
-    expect(new ChunkSizer(7, 3, 2).next(1_000, TAKEN)).toBe(3);
+    expect(new ChunkSizer(7, 3, () => 2).next(1_000, TAKEN)).toBe(3);
   });
 
   it('from an input of unknown length, reads ahead in proportion to what the consumer has taken', () => {
@@ -86,6 +86,6 @@ describe('ChunkSizer', () => {
     expect(sizer.next(undefined, 1_000)).toBe(1_000);
     expect(sizer.bufferLimit(undefined, 40_000)).toBe(131_072); // the usual bound: 4 chunks per worker
     expect(sizer.bufferLimit(1_000_000, 5)).toBe(65_536 * 2); // a known length has nothing to protect
-    expect(new ChunkSizer(1_000, undefined, 2).next(undefined, 5)).toBe(1_000); // nor a chunk size the caller fixed
+    expect(new ChunkSizer(1_000, undefined, () => 2).next(undefined, 5)).toBe(1_000); // nor a chunk size the caller fixed
   });
 });

@@ -27,6 +27,28 @@ const MAX_KNOWN_CHUNK_MS = 50;
 const GUIDED_SHARE = 2;
 const MIN_TAIL_CHUNK_MS = 0.5;
 const MAX_AUTO_CHUNK = 16_384;
+
+/**
+ * The scale a map's automatic chunks are sized on: the figures above for worker threads, larger
+ * ones where each chunk pays a network round trip (`threadgate/cluster`).
+ */
+export interface ChunkTiming {
+  /** Work per chunk when the input's length is unknown. */
+  targetMs: number;
+  /** The most work per chunk when the length is known. */
+  maxKnownMs: number;
+  /** The least work per chunk, at the end of a known-length input. */
+  minTailMs: number;
+  /** The most items per chunk. */
+  maxItems: number;
+}
+
+export const THREAD_TIMING: ChunkTiming = {
+  targetMs: TARGET_CHUNK_MS,
+  maxKnownMs: MAX_KNOWN_CHUNK_MS,
+  minTailMs: MIN_TAIL_CHUNK_MS,
+  maxItems: MAX_AUTO_CHUNK,
+};
 /** Chunks in flight per worker: one running, one waiting, so a worker never idles between chunks. */
 export const CHUNKS_PER_WORKER = 2;
 /**
@@ -65,17 +87,20 @@ const MIN_CUT_MS = 50;
 export class ChunkSizer {
   readonly #fixed: number | undefined;
   readonly #buffer: number | undefined;
-  readonly #workers: number;
+  /** How many workers run the map's chunks (read at each decision: a cluster's can change). */
+  readonly #workers: () => number;
+  readonly #timing: ChunkTiming;
   #perItemMs: number | undefined;
 
   /**
    * @param fixed a chunk size the caller chose, or undefined for automatic.
    * @param buffer the caller's bound on items pulled ahead, or undefined for automatic.
    */
-  constructor(fixed: number | undefined, buffer: number | undefined, workers: number) {
+  constructor(fixed: number | undefined, buffer: number | undefined, workers: () => number, timing: ChunkTiming = THREAD_TIMING) {
     this.#fixed = fixed;
     this.#buffer = buffer;
     this.#workers = workers;
+    this.#timing = timing;
   }
 
   /** Whether sizes are still a guess: then only one single-item chunk per worker goes out. */
@@ -90,7 +115,7 @@ export class ChunkSizer {
   next(remaining: number | undefined, delivered: number): number {
     let size = this.#fixed ?? this.#auto(remaining);
     const buffer = this.#buffer ?? this.#readAhead(remaining, delivered);
-    if (buffer !== undefined) size = Math.min(size, Math.max(1, Math.floor(buffer / (CHUNKS_PER_WORKER * this.#workers))));
+    if (buffer !== undefined) size = Math.min(size, Math.max(1, Math.floor(buffer / (CHUNKS_PER_WORKER * this.#workers()))));
     if (this.#fixed !== undefined && this.#buffer !== undefined) size = Math.min(this.#fixed, this.#buffer);
     return Math.max(1, size);
   }
@@ -102,7 +127,7 @@ export class ChunkSizer {
   bufferLimit(remaining: number | undefined, delivered: number): number {
     if (this.#buffer !== undefined) return this.#buffer;
     const chunk = this.#fixed ?? this.#auto(remaining);
-    const bound = Math.max(MIN_AUTO_BUFFER, BUFFERED_CHUNKS_PER_WORKER * this.#workers * chunk);
+    const bound = Math.max(MIN_AUTO_BUFFER, BUFFERED_CHUNKS_PER_WORKER * this.#workers() * chunk);
     return Math.min(bound, this.#readAhead(remaining, delivered) ?? bound);
   }
 
@@ -138,12 +163,13 @@ export class ChunkSizer {
   #auto(remaining: number | undefined): number {
     if (this.#perItemMs === undefined) return 1;
     let size: number;
-    if (remaining === undefined) size = Math.round(TARGET_CHUNK_MS / this.#perItemMs);
+    const timing = this.#timing;
+    if (remaining === undefined) size = Math.round(timing.targetMs / this.#perItemMs);
     else {
-      const largest = Math.round(MAX_KNOWN_CHUNK_MS / this.#perItemMs);
-      const smallest = Math.round(MIN_TAIL_CHUNK_MS / this.#perItemMs);
-      size = Math.min(largest, Math.max(smallest, Math.ceil(remaining / (GUIDED_SHARE * this.#workers))));
+      const largest = Math.round(timing.maxKnownMs / this.#perItemMs);
+      const smallest = Math.round(timing.minTailMs / this.#perItemMs);
+      size = Math.min(largest, Math.max(smallest, Math.ceil(remaining / (GUIDED_SHARE * this.#workers()))));
     }
-    return Math.min(MAX_AUTO_CHUNK, Math.max(1, size));
+    return Math.min(timing.maxItems, Math.max(1, size));
   }
 }

@@ -3,7 +3,7 @@ import { AbortError, abortErrorFrom } from '../errors.js';
 import { FifoQueue } from '../sync/fifo-queue.js';
 import type { RanOutcome } from '../wire/protocol.js';
 import { deserializeError } from '../wire/remote-error.js';
-import { CHUNKS_PER_WORKER, ChunkSizer } from './chunk-sizer.js';
+import { CHUNKS_PER_WORKER, ChunkSizer, type ChunkTiming } from './chunk-sizer.js';
 import { callListener } from './progress.js';
 
 /** Options of `pool.map` and `pool.starmap`. */
@@ -77,8 +77,11 @@ export interface ChunkSpec {
 
 /** How a map hands chunks to its pool. */
 export interface ChunkRunner {
+  /** The workers that run chunks: read at each decision (a cluster's servers come and go). */
   readonly workers: number;
   readonly taskName: string;
+  /** The scale chunks are sized on; worker threads' by default. */
+  readonly timing?: ChunkTiming;
   /** False while the pool's queue is full (`maxQueue`): the map waits for `whenRoom()` instead of failing. */
   hasRoom(): boolean;
   whenRoom(): Promise<void>;
@@ -173,7 +176,7 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
     this.#timeoutMs = options.timeoutMs;
     this.#signal = options.signal;
     this.#onProgress = options.onProgress;
-    this.#sizer = new ChunkSizer(options.chunkSize, options.buffer, runner.workers);
+    this.#sizer = new ChunkSizer(options.chunkSize, options.buffer, () => runner.workers, runner.timing);
     this.#total = knownSize(input);
   }
 

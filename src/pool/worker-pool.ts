@@ -30,6 +30,7 @@ import { type ChunkRunner, ItemRefused, MapIterator, type MapOptions, type MapPr
 import { resolveModuleSource } from './module-source.js';
 import { checkTaskName, type ResolvedPoolOptions, resolvePoolOptions, type WorkerPoolOptions } from './options.js';
 import { callListener, openProgressChannel } from './progress.js';
+import { RUN_JOB, type ServedJob, type ServedOutcome } from './served-job.js';
 import type { PoolStats } from './stats.js';
 import type { Carried, Task } from './task.js';
 import type { MapItem, TaskArgs, TaskName, TaskResult, UntypedModule } from './types.js';
@@ -320,6 +321,35 @@ export class WorkerPool<M = UntypedModule> implements AsyncDisposable {
     return this.shutdown();
   }
 
+  /** @internal How `threadgate/cluster`'s `serve` runs a job from its queue (see served-job.ts). */
+  [RUN_JOB](job: ServedJob): Promise<ServedOutcome> {
+    return new Promise((resolve) => {
+      if (this.#closed) return resolve({ error: new PoolClosedError() });
+      const { onProgress, signal } = job;
+      if (signal?.aborted) return resolve({ error: abortErrorFrom(signal) });
+      const listener = onProgress
+        ? (value: unknown) => callListener(onProgress, value, (error) => void this.#dispatcher.cancel(task, error, 'failed'))
+        : undefined;
+      const extras: TaskExtras | undefined = job.items === undefined ? undefined : { items: job.items };
+      if (extras !== undefined && job.spread === true) extras.spread = true;
+      let unwatch: (() => void) | undefined;
+      const task: Task = this.#dispatcher.submit({
+        fn: job.name,
+        args: job.args,
+        ...(job.items === undefined ? {} : { mapIndex: 0 }),
+        ...carried(extras, listener, undefined, undefined),
+        timeoutMs: job.timeoutMs ?? this.#defaults.timeoutMs,
+        priority: 0,
+        short: false,
+        settle: (error, outcome, reached) => {
+          unwatch?.();
+          resolve({ error, outcome, reached });
+        },
+      });
+      if (signal) unwatch = whenAborted(signal, () => this.#dispatcher.cancel(task, abortErrorFrom(signal)));
+    });
+  }
+
   // ─── shared by the pool and its views ─────────────────────────────────────────────────────
 
   /** @internal */
@@ -471,7 +501,8 @@ export class PoolView<M = UntypedModule> {
   }
 }
 
-interface ResolvedCallOptions {
+/** @internal Per-call options after validation. */
+export interface ResolvedCallOptions {
   signal: AbortSignal | undefined;
   timeoutMs: number;
   transfer: TransferItem[] | undefined;
@@ -511,7 +542,8 @@ function checkContext(context: unknown): unknown {
 /** Priorities are integers within ±2^31 - 1, like a timer's delay: enough levels for anyone. */
 const MAX_PRIORITY = 2 ** 31 - 1;
 
-function resolveMapOptions(options: MapOptions | undefined, call: ResolvedCallOptions): ResolvedMapOptions {
+/** @internal Map options after validation (also `threadgate/cluster`'s). */
+export function resolveMapOptions(options: MapOptions | undefined, call: ResolvedCallOptions): ResolvedMapOptions {
   if (call.transfer !== undefined)
     throw invalidValue(
       'pool.with({ transfer })',

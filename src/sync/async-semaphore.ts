@@ -3,7 +3,7 @@ import { AcquireTimeoutError, abortErrorFrom } from '../errors.js';
 import { checkInteger, MAX_INT32 } from '../validate.js';
 import { FifoQueue } from './fifo-queue.js';
 import { newPermit, type Permit } from './permit.js';
-import { type AcquireOptions, checkAcquireOptions, checkWeight, overRelease, type Semaphore, withPermitOf } from './semaphore.js';
+import { type AcquireOptions, checkAcquireOptions, checkWeight, type LocalSemaphore, overRelease, withPermitOf } from './semaphore.js';
 
 /*
  * State: `#available` free units and a FIFO line of waiters. Each `acquire` waiter has its own
@@ -77,7 +77,7 @@ function captureResolve(resolve: (value: never) => void): void {
  * A raw `release(n)` names no holder: a permit whose units it gave back still releases once those
  * units are out again (as with `SharedSemaphore`); use one or the other for the same units.
  */
-export class AsyncSemaphore implements Semaphore {
+export class AsyncSemaphore implements LocalSemaphore {
   readonly capacity: number;
   #available: number;
   #waiting = 0;

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { abortErrorFrom, invalidType, outOfRange } from '../errors.js';
 import { checkFunction, checkOptions, checkSignal, MAX_TIMER_MS, type OptionNames } from '../validate.js';
 import type { Permit } from './permit.js';
-import type { Semaphore } from './semaphore.js';
+import type { LocalSemaphore, Semaphore } from './semaphore.js';
 
 /** Options of `limiter.call`. */
 export interface CallLimitOptions {
@@ -43,6 +43,17 @@ export function checkMinInterval(value: unknown): number {
   return value;
 }
 
+/** The arguments of `limiter.call`, checked: every rate limiter's, in-thread, shared or on Redis. */
+export function checkCallLimit(fn: unknown, options: CallLimitOptions | undefined): { requestId: string; signal: AbortSignal | undefined } {
+  checkFunction('fn', fn);
+  const opts = checkOptions('options', options, CALL_OPTIONS);
+  const signal = checkSignal('options.signal', opts.signal);
+  if (opts.requestId !== undefined && typeof opts.requestId !== 'string')
+    throw invalidType('options.requestId', opts.requestId, 'a string');
+  // The global, not `node:crypto`: importing that module costs every worker ~8 ms more to start.
+  return { requestId: opts.requestId ?? crypto.randomUUID(), signal };
+}
+
 /** The pieces a rate limiter is made of: in-thread or shared, the logic is the same. */
 export interface LimiterGates {
   /**
@@ -51,7 +62,7 @@ export interface LimiterGates {
    */
   funnel: Semaphore | undefined;
   /** At most `maxConcurrent` calls run at once. */
-  concurrency: Semaphore;
+  concurrency: LocalSemaphore;
   /** Serialises the start decisions, so starts are spaced one at a time, in FIFO order. */
   spacing: Semaphore | undefined;
   minIntervalMs: number;
@@ -73,13 +84,7 @@ export async function callLimited<T>(
   fn: () => T | PromiseLike<T>,
   options: CallLimitOptions | undefined,
 ): Promise<LimitedResponse<Awaited<T>>> {
-  checkFunction('fn', fn);
-  const opts = checkOptions('options', options, CALL_OPTIONS);
-  const signal = checkSignal('options.signal', opts.signal);
-  if (opts.requestId !== undefined && typeof opts.requestId !== 'string')
-    throw invalidType('options.requestId', opts.requestId, 'a string');
-  // The global, not `node:crypto`: importing that module costs every worker ~8 ms more to start.
-  const requestId = opts.requestId ?? crypto.randomUUID();
+  const { requestId, signal } = checkCallLimit(fn, options);
   const place: Permit | undefined = await gates.funnel?.acquire(signal ? { signal } : undefined);
   try {
     const slot: Permit = await gates.concurrency.acquire(signal ? { signal } : undefined);

@@ -2,7 +2,7 @@ import { invalidType, invalidValue } from '../errors.js';
 import { checkInteger, checkOptions, MAX_INT32, type OptionNames } from '../validate.js';
 import { AsyncSemaphore } from './async-semaphore.js';
 import { type CallLimitOptions, callLimited, checkMinInterval, type LimitedResponse, type LimiterGates } from './limiter-core.js';
-import type { Semaphore } from './semaphore.js';
+import type { LocalSemaphore } from './semaphore.js';
 
 /** Options of {@link RateLimiter} and {@link SharedRateLimiter}. */
 export interface RateLimiterOptions {
@@ -21,7 +21,7 @@ export interface InThreadRateLimiterOptions extends Partial<RateLimiterOptions> 
    * Use this semaphore for concurrency (for example a `SharedSemaphore`, to share the limit with
    * other code). `maxConcurrent`, if given too, must equal its capacity.
    */
-  semaphore?: Semaphore;
+  semaphore?: LocalSemaphore;
 }
 
 const RATE_LIMITER_OPTIONS: OptionNames<InThreadRateLimiterOptions> = {
@@ -53,7 +53,7 @@ export class RateLimiter {
     if (semaphore !== undefined && (typeof semaphore !== 'object' || typeof semaphore.acquire !== 'function')) {
       throw invalidType('options.semaphore', semaphore, 'a Semaphore (AsyncSemaphore or SharedSemaphore)');
     }
-    let concurrency: Semaphore;
+    let concurrency: LocalSemaphore;
     if (semaphore === undefined) {
       concurrency = new AsyncSemaphore(checkInteger('options.maxConcurrent', opts.maxConcurrent, 1, MAX_INT32));
     } else {

@@ -24,26 +24,39 @@ export const ACQUIRE_OPTIONS: OptionNames<AcquireOptions> = {
 };
 
 /**
- * What `SharedSemaphore` and `AsyncSemaphore` have in common, so code can take either: the
- * in-thread variant for one event loop, the shared one across every thread of the process.
+ * What every semaphore offers, in one thread (`AsyncSemaphore`), across a process's threads
+ * (`SharedSemaphore`) or across machines (`RedisSemaphore` from `threadgate/cluster`), so code
+ * that takes a `Semaphore` switches between them with one line. Written against this interface,
+ * `await` what `tryAcquire` and `release` return: a Redis semaphore answers over the network.
+ */
+export interface Semaphore {
+  /** The number of units this semaphore hands out at most at once. */
+  readonly capacity: number;
+  /** Waits for `weight` units and resolves to a {@link Permit} that gives them back. */
+  acquire(options?: AcquireOptions): Promise<Permit>;
+  /** Takes `weight` units only if that is possible at once (a local semaphore: without overtaking a waiter). */
+  tryAcquire(weight?: number): Permit | undefined | Promise<Permit | undefined>;
+  /** Runs `fn` while holding a permit, and releases it however `fn` ends. */
+  withPermit<T>(fn: () => T | PromiseLike<T>, options?: AcquireOptions): Promise<T>;
+  /** Gives back `n` units taken without a Permit object. Throws when that would exceed what is out. */
+  release(n?: number): void | Promise<void>;
+}
+
+/**
+ * What `SharedSemaphore` and `AsyncSemaphore` have in common beyond {@link Semaphore}: answers
+ * without a round trip, and a line of waiters.
  *
  * Both are fair: requests are granted in the order they were made (FIFO), weighted ones
  * included, and a request at the head of the line holds back the ones behind it until it can be
  * granted whole. Both are bounded: releasing more than was taken throws.
  */
-export interface Semaphore {
-  /** The number of units this semaphore hands out at most at once. */
-  readonly capacity: number;
+export interface LocalSemaphore extends Semaphore {
   /** Units free right now. A snapshot: with other threads it can change at once. */
   readonly available: number;
   /** Requests waiting in line right now. */
   readonly waiting: number;
-  /** Waits for `weight` units (FIFO) and resolves to a {@link Permit} that gives them back. */
-  acquire(options?: AcquireOptions): Promise<Permit>;
   /** Takes `weight` units only if that is possible at once without overtaking a waiter. */
   tryAcquire(weight?: number): Permit | undefined;
-  /** Runs `fn` while holding a permit, and releases it however `fn` ends. */
-  withPermit<T>(fn: () => T | PromiseLike<T>, options?: AcquireOptions): Promise<T>;
   /** Gives back `n` units taken without a Permit object. Throws when that would exceed capacity. */
   release(n?: number): void;
 }

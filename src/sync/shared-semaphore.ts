@@ -13,8 +13,8 @@ import {
   checkAcquireOptions,
   checkWeight,
   checkWeightOption,
+  type LocalSemaphore,
   overRelease,
-  type Semaphore,
   withPermitOf,
 } from './semaphore.js';
 
@@ -295,7 +295,7 @@ interface Ticket {
  * permit whose units it gave back still releases once those units are out again (taken by
  * another request); use one or the other for the same units, never both.
  */
-export class SharedSemaphore implements Semaphore, Shareable, ThreadScopedResource {
+export class SharedSemaphore implements LocalSemaphore, Shareable, ThreadScopedResource {
   readonly #m: Int32Array;
   readonly #storage: Storage;
   /** The Wasm fast paths on this thread, or undefined where there is no WebAssembly. */
