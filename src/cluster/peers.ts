@@ -31,7 +31,7 @@ export function checkPeers(): void {
 export interface Peers {
   bullmq: Pick<typeof import('bullmq'), 'Queue' | 'QueueEvents' | 'Worker' | 'UnrecoverableError'>;
   ioredis: { Redis: typeof import('ioredis').Redis };
-  redisSemaphore: { MultiSemaphore: typeof import('redis-semaphore').MultiSemaphore };
+  redisSemaphore: Pick<typeof import('redis-semaphore'), 'MultiSemaphore' | 'TimeoutError'>;
 }
 
 let loading: Promise<Peers> | undefined;

@@ -106,7 +106,8 @@ export class RedisSemaphore implements Semaphore, AsyncDisposable {
       await lock.acquire(signal);
     } catch (error) {
       if (signal?.aborted) throw abortErrorFrom(signal);
-      if ((error as Error).name === 'TimeoutError') throw new AcquireTimeoutError(timeoutMs ?? 0);
+      const { redisSemaphore } = await loadPeers();
+      if (error instanceof redisSemaphore.TimeoutError) throw new AcquireTimeoutError(timeoutMs ?? 0);
       throw error;
     }
     return this.#permit(lock, weight);

@@ -11,6 +11,7 @@ import type { Job, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { invalidType, invalidValue, ThreadgateError } from '../errors.js';
 import { RUN_JOB, type ServedJob, type ServedOutcome } from '../pool/served-job.js';
+import type { WorkerPool } from '../pool/worker-pool.js';
 import { checkInteger, checkOptions, type OptionNames } from '../validate.js';
 import { decode, encode, encodeOutcome, encodePoolError, FORMAT, type JobData } from './codec.js';
 import { checkConnection, DEFAULT_CONNECT_TIMEOUT_MS, openClient, type RedisConnection } from './connection.js';
@@ -77,7 +78,7 @@ export interface ClusterServer extends AsyncDisposable {
   close(): Promise<void>;
 }
 
-/** What a pool must offer to be served: every `WorkerPool` does. */
+/** What a pool offers to be served (every `WorkerPool` does, through a member kept out of its public type). */
 interface ServablePool {
   readonly maxWorkers: number;
   [RUN_JOB](job: ServedJob): Promise<ServedOutcome>;
@@ -87,8 +88,12 @@ interface ServablePool {
  * Serves `pool`: takes jobs from the queue that `ClusterPool`s with the same `queue` and
  * `connection` send, and runs each on the pool. Resolves once connected and taking jobs.
  */
-export async function serve(pool: ServablePool, options: ServeOptions): Promise<ClusterServer> {
+export async function serve(pool: Pick<WorkerPool, 'maxWorkers'>, options: ServeOptions): Promise<ClusterServer> {
   if (typeof (pool as Partial<ServablePool> | null)?.[RUN_JOB] !== 'function') throw invalidType('pool', pool, 'a WorkerPool');
+  return start(pool as ServablePool, options);
+}
+
+async function start(pool: ServablePool, options: ServeOptions): Promise<ClusterServer> {
   const opts = resolveServeOptions(options, pool.maxWorkers);
   const { bullmq } = await loadPeers();
   const client = await openClient(opts.connection, opts.connectTimeoutMs);

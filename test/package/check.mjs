@@ -1,10 +1,11 @@
 // `npm run test:package`: the package as users install it. Packs the tarball, installs it into
 // fresh consumer projects with the oldest and the newest @types/node the package supports, and
 // type-checks the same consumer code under NodeNext, Bundler and node10/CommonJS resolution with
-// `skipLibCheck: false`; then runs @arethetypeswrong/cli and publint on the package. Needs the
+// `skipLibCheck: false` (the cluster entry once its optional peers are installed, after checking
+// that importing it without them fails with a coded error); then runs @arethetypeswrong/cli and publint on the package. Needs the
 // npm registry (the consumers install @types/node). Exits non-zero on any failure.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +14,9 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
 const TYPES_NODE = ['20', 'latest'];
+/** The cluster entry's optional peers, at the versions this package's own tests run. */
+const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+const CLUSTER_PEERS = ['bullmq', 'ioredis', 'redis-semaphore'].map((name) => `${name}@${pkg.devDependencies[name]}`);
 
 /** The consumer's code: every entry point, and the public types a service reaches for. */
 const CONSUMER = `
@@ -33,6 +37,35 @@ export async function main(): Promise<number> {
   await pool.shutdown();
   return n + point.x + (end === undefined ? 0 : 1) + (typeof currentTask === 'function' ? 0 : 1) + (typeof move === 'function' ? 0 : 1);
 }
+`;
+
+/** A consumer of \`threadgate/cluster\` (type-checked once its peers are installed). */
+const CLUSTER_CONSUMER = `
+import { WorkerPool } from 'threadgate';
+import { ClusterPool, type ClusterServer, RedisRateLimiter, RedisSemaphore, serve } from 'threadgate/cluster';
+import type { Semaphore } from 'threadgate';
+import type { fib } from 'threadgate/workloads';
+
+export async function cluster(url: string): Promise<number> {
+  const pool = new WorkerPool<{ fib: typeof fib }>({ module: new URL('file:///tasks.js') });
+  const server: ClusterServer = await serve(pool, { queue: 'math', connection: url });
+  const remote = new ClusterPool<{ fib: typeof fib }>({ queue: 'math', connection: { host: '127.0.0.1', port: 6379 } });
+  const n: number = await remote.with({ timeoutMs: 1000 }).submit('fib', 20);
+  const gate: Semaphore = new RedisSemaphore({ key: 'k', capacity: 2, connection: url });
+  const { data } = await new RedisRateLimiter({ key: 'r', maxConcurrent: 1, connection: url }).call(() => 1);
+  await using permit = await gate.acquire();
+  await server.close();
+  return n + data + permit.weight;
+}
+`;
+
+/** Importing \`threadgate/cluster\` without its optional peers fails with a coded error naming them. */
+const PEER_CHECK = `
+const check = (error) => {
+  if (error?.code !== 'ERR_CLUSTER_PEER_MISSING' || !/bullmq, ioredis, redis-semaphore/.test(error.message)) throw error ?? new Error('imported');
+};
+try { require('threadgate/cluster'); check(undefined); } catch (error) { check(error); }
+import('threadgate/cluster').then(() => check(undefined), check).then(() => console.log('refused as expected'));
 `;
 
 /** tsconfig.json compiler options for each resolution mode, and the package type its project needs. */
@@ -60,11 +93,22 @@ try {
     writeFileSync(join(installed, 'package.json'), JSON.stringify({ name: 'consumer', private: true }));
     run(npm, ['install', '--no-audit', '--no-fund', '--no-package-lock', tarball, `@types/node@${typesNode}`], installed);
     const version = JSON.parse(run(process.execPath, ['-p', "JSON.stringify(require('@types/node/package.json').version)"], installed));
+    try {
+      run(process.execPath, ['-e', PEER_CHECK], installed);
+      console.log(`ok    @types/node ${version}: threadgate/cluster without its peers throws ERR_CLUSTER_PEER_MISSING`);
+    } catch (error) {
+      failures.push('cluster without peers');
+      console.log(`FAIL  threadgate/cluster without its peers\n${error.stdout}${error.stderr}`);
+    }
+    // ioredis 6's declarations import 'redis-errors' without depending on its types: under
+    // skipLibCheck: false a consumer of ioredis needs them whether or not threadgate is there.
+    run(npm, ['install', '--no-audit', '--no-fund', '--no-package-lock', ...CLUSTER_PEERS, '@types/redis-errors'], installed);
     for (const [mode, { type, options }] of Object.entries(MODES)) {
       const project = join(installed, mode);
       mkdirSync(project);
       writeFileSync(join(project, 'package.json'), JSON.stringify({ name: `consumer-${mode}`, private: true, type }));
       writeFileSync(join(project, 'main.ts'), CONSUMER);
+      writeFileSync(join(project, 'cluster.ts'), CLUSTER_CONSUMER);
       writeFileSync(
         join(project, 'tsconfig.json'),
         JSON.stringify({
@@ -77,7 +121,7 @@ try {
             types: ['node'],
             typeRoots: ['../node_modules/@types'],
           },
-          files: ['main.ts'],
+          files: ['main.ts', 'cluster.ts'],
         }),
       );
       const label = `@types/node ${version}, ${mode}`;

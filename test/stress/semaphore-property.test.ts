@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { AsyncSemaphore, type Permit, type Semaphore, SharedSemaphore } from 'threadgate';
+import { AsyncSemaphore, type LocalSemaphore, type Permit, SharedSemaphore } from 'threadgate';
 import { describe, expect, it } from 'vitest';
 import { within } from '../helpers.js';
 import { scale } from '../tier.js';
@@ -73,7 +73,7 @@ const scenario = fc
   .integer({ min: 2, max: 5 })
   .chain((capacity) => fc.tuple(fc.constant(capacity), fc.array(opArb(capacity), { minLength: 5, maxLength: 40, size: 'max' })));
 
-async function run(make: (capacity: number) => Semaphore, capacity: number, ops: Op[]): Promise<void> {
+async function run(make: (capacity: number) => LocalSemaphore, capacity: number, ops: Op[]): Promise<void> {
   const sem = make(capacity);
   const model = new Model(capacity);
   const requests: Request[] = [];
@@ -195,7 +195,12 @@ async function pass(turns: number): Promise<void> {
   for (let i = 0; i < turns; i++) await (i % 2 === 0 ? Promise.resolve() : new Promise((resolve) => setImmediate(resolve)));
 }
 
-async function runCalls(make: (capacity: number) => Semaphore, capacity: number, ops: CallOp[], resumesInOrder: boolean): Promise<void> {
+async function runCalls(
+  make: (capacity: number) => LocalSemaphore,
+  capacity: number,
+  ops: CallOp[],
+  resumesInOrder: boolean,
+): Promise<void> {
   const sem = make(capacity);
   let inUse = 0;
   let releasing = false;
@@ -252,8 +257,8 @@ async function runCalls(make: (capacity: number) => Semaphore, capacity: number,
 }
 
 describe.each([
-  ['SharedSemaphore', (capacity: number): Semaphore => new SharedSemaphore(capacity), false],
-  ['AsyncSemaphore', (capacity: number): Semaphore => new AsyncSemaphore(capacity), true],
+  ['SharedSemaphore', (capacity: number): LocalSemaphore => new SharedSemaphore(capacity), false],
+  ['AsyncSemaphore', (capacity: number): LocalSemaphore => new AsyncSemaphore(capacity), true],
 ])('%s agrees with the sequential model on random schedules', (_name, make, resumesInOrder) => {
   it('acquire / tryAcquire / release / abort / timeout / over-release', async () => {
     await fc.assert(
