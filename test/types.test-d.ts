@@ -1,4 +1,4 @@
-import { type Callback, callback, type Future, type MapIterator, SharedSemaphore, WorkerPool, workloads } from 'threadgate';
+import { type Callback, callback, type Future, type MapIterator, type Semaphore, SharedSemaphore, WorkerPool, workloads } from 'threadgate';
 import { currentTask, type TaskContext } from 'threadgate/worker';
 import type * as Workloads from 'threadgate/workloads';
 import { describe, expectTypeOf, it } from 'vitest';
@@ -109,5 +109,24 @@ describe('currentTask() types', () => {
     expectTypeOf<TaskContext['id']>().toEqualTypeOf<number>();
     expectTypeOf<TaskContext['signal']>().toEqualTypeOf<AbortSignal>();
     expectTypeOf<TaskContext['progress']>().toEqualTypeOf<(value: unknown) => void>();
+  });
+});
+
+describe('ClusterPool types follow the worker module too', async () => {
+  const { ClusterPool, RedisSemaphore } = await import('threadgate/cluster');
+  const cluster = new ClusterPool<typeof Tasks>({ queue: 'types', connection: 'redis://127.0.0.1:1', connectTimeoutMs: 1 });
+
+  it('submit, map and with are typed as on a WorkerPool', () => {
+    expectTypeOf(cluster.submit('add', 1, 2)).toEqualTypeOf<Future<number>>();
+    expectTypeOf(cluster.with({ timeoutMs: 5 }).map('square', [1, 2])).toEqualTypeOf<MapIterator<number>>();
+    // @ts-expect-error add takes numbers
+    cluster.submit('add', '1', 2);
+    // @ts-expect-error a transfer list does not cross machines
+    cluster.with({ transfer: [] });
+  });
+
+  it('every semaphore is a Semaphore', () => {
+    expectTypeOf(new RedisSemaphore({ key: 'k', capacity: 1, connection: 'redis://127.0.0.1:1' })).toMatchTypeOf<Semaphore>();
+    expectTypeOf(new SharedSemaphore(1)).toMatchTypeOf<Semaphore>();
   });
 });

@@ -28,7 +28,7 @@ import {
 import { deserializeError } from '../wire/remote-error.js';
 import { encode, FORMAT, type JobData } from './codec.js';
 import { checkConnection, DEFAULT_CONNECT_TIMEOUT_MS, openClient, type RedisConnection, watchConnection } from './connection.js';
-import { Jobs, type SentJob } from './jobs.js';
+import { Jobs, type SentJob, SWEEP_AFTER_MS } from './jobs.js';
 import { liveWorkers, queueKeys } from './keys.js';
 import { loadPeers } from './peers.js';
 import { checkQueueName } from './serve.js';
@@ -183,6 +183,20 @@ class ClusterCore {
       );
     };
     const unwatch = [watchConnection(client, lostAfterMs, lost), watchConnection(eventsClient, lostAfterMs, lost)];
+    let sweeping = false;
+    const sweep = setInterval(() => {
+      if (sweeping || jobs.pending === 0) return;
+      sweeping = true;
+      jobs.sweep().then(
+        () => {
+          sweeping = false;
+        },
+        () => {
+          sweeping = false;
+        },
+      );
+    }, SWEEP_AFTER_MS);
+    sweep.unref();
     let refresh: NodeJS.Timeout | undefined;
     if (this.options.workers === undefined) {
       let reading = false;
@@ -210,6 +224,7 @@ class ClusterCore {
       stop: () => {
         for (const stop of unwatch) stop();
         clearInterval(refresh);
+        clearInterval(sweep);
       },
     };
   }

@@ -21,7 +21,18 @@ interface PendingJob {
   end: JobEnd;
   onProgress: ((value: unknown) => void) | undefined;
   running: boolean;
+  /** When it was sent, or last looked up by the sweep (`performance.now()`). */
+  checkedAt: number;
 }
+
+/**
+ * A job pending this long without its end heard is looked up in Redis (`sweep`): the event
+ * stream is trimmed (BullMQ keeps about 10,000 events), so a caller that falls far behind, or a
+ * Redis that restarted empty, would otherwise leave it waiting for an event that will not come.
+ */
+export const SWEEP_AFTER_MS = 5_000;
+/** The most jobs looked up per sweep: the oldest first. */
+const SWEEP_BATCH = 50;
 
 /** A job's handle for its sender. */
 export interface SentJob {
@@ -60,24 +71,55 @@ export class Jobs {
       const value = (data as { p?: unknown } | undefined)?.p;
       if (job?.onProgress !== undefined && typeof value === 'string') job.onProgress(decode(value));
     });
-    events.on('completed', ({ jobId, returnvalue }) => {
-      const job = this.#take(jobId);
-      if (job === undefined) return;
-      let reply: ReturnType<typeof decodeReply>;
-      try {
-        reply = decodeReply(typeof returnvalue === 'string' ? returnvalue : String(returnvalue));
-      } catch (error) {
-        job.end(new ThreadgateError('ERR_CLUSTER_JOB_FAILED', `job ${jobId}'s reply could not be read`, { cause: error }), undefined);
-        return;
-      }
-      if ('outcome' in reply) job.end(undefined, reply.outcome);
-      else job.end(reply.error, undefined, reply.reached);
-    });
-    events.on('failed', ({ jobId, failedReason }) => {
-      const job = this.#take(jobId);
-      if (job === undefined) return;
-      job.end(new ThreadgateError('ERR_CLUSTER_JOB_FAILED', `job ${jobId} failed on its server: ${failedReason}`), undefined);
-    });
+    events.on('completed', ({ jobId, returnvalue }) => this.#completed(jobId, returnvalue));
+    events.on('failed', ({ jobId, failedReason }) => this.#failed(jobId, failedReason));
+    events.on('removed', ({ jobId }) => this.#vanished(jobId, 'was removed from the queue by someone else'));
+  }
+
+  #completed(jobId: string, returnvalue: unknown): void {
+    const job = this.#take(jobId);
+    if (job === undefined) return;
+    let reply: ReturnType<typeof decodeReply>;
+    try {
+      reply = decodeReply(typeof returnvalue === 'string' ? returnvalue : String(returnvalue));
+    } catch (error) {
+      job.end(new ThreadgateError('ERR_CLUSTER_JOB_FAILED', `job ${jobId}'s reply could not be read`, { cause: error }), undefined);
+      return;
+    }
+    if ('outcome' in reply) job.end(undefined, reply.outcome);
+    else job.end(reply.error, undefined, reply.reached);
+  }
+
+  #failed(jobId: string, failedReason: string): void {
+    this.#take(jobId)?.end(new ThreadgateError('ERR_CLUSTER_JOB_FAILED', `job ${jobId} failed on its server: ${failedReason}`), undefined);
+  }
+
+  #vanished(jobId: string, how: string): void {
+    this.#take(jobId)?.end(new ThreadgateError('ERR_CLUSTER_JOB_FAILED', `job ${jobId} ${how}: its result will never come`), undefined);
+  }
+
+  /**
+   * Looks up the oldest jobs pending for `SWEEP_AFTER_MS` without their end heard, and settles
+   * those that ended (or no longer exist) from what Redis holds.
+   */
+  async sweep(): Promise<void> {
+    const now = performance.now();
+    const due: string[] = [];
+    for (const [id, job] of this.#pending) {
+      if (now - job.checkedAt < SWEEP_AFTER_MS) continue;
+      job.checkedAt = now;
+      due.push(id);
+      if (due.length === SWEEP_BATCH) break;
+    }
+    await Promise.all(
+      due.map(async (id) => {
+        const job = await this.#queue.getJob(id);
+        if (!this.#pending.has(id)) return; // heard meanwhile
+        if (job === undefined) this.#vanished(id, 'is no longer in Redis (removed, or Redis restarted without it)');
+        else if (job.finishedOn !== undefined && job.failedReason) this.#failed(id, job.failedReason);
+        else if (job.finishedOn !== undefined) this.#completed(id, job.returnvalue);
+      }),
+    );
   }
 
   /** Jobs sent and not settled yet. */
@@ -88,7 +130,7 @@ export class Jobs {
   /** Sends a job. `end` is called exactly once. */
   send(name: string, data: JobData, onProgress: ((value: unknown) => void) | undefined, end: JobEnd): SentJob {
     const id = `${this.#idPrefix}${++this.#sequence}`;
-    const job: PendingJob = { end, onProgress, running: false };
+    const job: PendingJob = { end, onProgress, running: false, checkedAt: performance.now() };
     this.#pending.set(id, job);
     this.#queue
       .add(name, data, {

@@ -184,6 +184,40 @@ describe.skipIf(noRedis !== undefined)('ClusterPool across serving processes', (
     }
   });
 
+  it('a cancelled waiting job leaves the queue; a SIGTERMed server finishes the jobs it holds, then exits by itself', async () => {
+    const queue = queueName();
+    const servers = await startServers(1, redis.url, queue); // one worker: it takes two jobs at a time
+    const cluster = new ClusterPool<typeof Tasks>({ queue, connection: redis.url });
+    const { Queue } = await import('bullmq');
+    const inspect = new Queue(queue, { connection: { host: '127.0.0.1', port: redis.port } });
+    try {
+      const held = [cluster.submit('sleep', 600), cluster.submit('sleep', 600)];
+      await within(5_000, waitRunning(held[0] as never), 'the first job starting');
+      const controller = new AbortController();
+      const waiting = cluster.with({ signal: controller.signal }).submit('add', 1, 2);
+      await within(
+        5_000,
+        waitFor(async () => (await inspect.getWaitingCount()) === 1),
+        'the third job waiting in Redis',
+      );
+      controller.abort();
+      await expect(waiting).rejects.toMatchObject({ name: 'AbortError' });
+      await within(
+        5_000,
+        waitFor(async () => (await inspect.getWaitingCount()) === 0),
+        'the cancelled job leaving the queue',
+      );
+      const stopping = performance.now();
+      await within(15_000, servers.stop(), 'the server stopping');
+      expect(performance.now() - stopping).toBeLessThan(5_000); // by itself, not killed after 10 s
+      expect(await within(1_000, Promise.all(held))).toEqual([expect.any(Number), expect.any(Number)]); // sleep returns its threadId
+    } finally {
+      await inspect.close();
+      await cluster.shutdown({ cancelFutures: true });
+      await servers.stop();
+    }
+  });
+
   it('fails with ERR_CLUSTER_CONNECT within connectTimeoutMs when Redis cannot be reached', async () => {
     const { freePort } = await import('./redis.js');
     const cluster = new ClusterPool<typeof Tasks>({
@@ -204,6 +238,11 @@ describe.skipIf(noRedis !== undefined)('ClusterPool across serving processes', (
     expect(() => new ClusterPool({ queue: 'a', connection: redis.url, taskTimeout: 5 } as never)).toThrow(/did you mean taskTimeoutMs/);
   });
 });
+
+/** Polls `condition` every 20 ms until it holds. */
+async function waitFor(condition: () => Promise<boolean>): Promise<void> {
+  while (!(await condition())) await new Promise((resolve) => setTimeout(resolve, 20));
+}
 
 /** Resolves once `future` reports it is running. */
 async function waitRunning(future: { state: string }): Promise<void> {

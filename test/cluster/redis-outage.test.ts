@@ -4,6 +4,7 @@
  */
 import { ClusterPool } from 'threadgate/cluster';
 import { describe, expect, it } from 'vitest';
+import { SWEEP_AFTER_MS } from '../../src/cluster/jobs.js';
 import type * as Tasks from '../fixtures/tasks.js';
 import { delay, within } from '../helpers.js';
 import { noRedis, startRedis, startServers } from './redis.js';
@@ -55,8 +56,54 @@ describe.skipIf(noRedis !== undefined || process.env.REDIS_URL !== undefined)('a
       expect(cluster.stats.pending).toBe(0);
     } finally {
       await cluster.shutdown({ cancelFutures: true });
+      // Killed, not closed: a graceful close is tested elsewhere, and after an outage BullMQ takes
+      // seconds to give up its blocking read.
+      servers.kill(0);
+      servers.kill(1);
       await servers.stop();
       await redis.stop();
     }
   });
+
+  it('a job removed by someone else, or lost in a Redis restart shorter than lostAfterMs, fails instead of waiting forever', async () => {
+    const redis = await startRedis();
+    const queue = `q${crypto.randomUUID().slice(0, 8)}`; // no server: jobs wait in Redis
+    const cluster = new ClusterPool<typeof Tasks>({ queue, connection: redis.url });
+    const { Queue } = await import('bullmq');
+    const inspect = new Queue(queue, { connection: { host: '127.0.0.1', port: redis.port, maxRetriesPerRequest: null } });
+    inspect.on('error', () => {});
+    try {
+      const removed = cluster.submit('add', 1, 2);
+      await within(
+        5_000,
+        waitFor(async () => (await inspect.getWaitingCount()) === 1),
+        'the job waiting',
+      );
+      const [job] = await inspect.getWaiting();
+      await job?.remove();
+      await expect(within(2_000, removed)).rejects.toMatchObject({ code: 'ERR_CLUSTER_JOB_FAILED', message: /removed/ });
+
+      const lost = cluster.submit('add', 3, 4);
+      await within(
+        5_000,
+        waitFor(async () => (await inspect.getWaitingCount()) === 1),
+        'the second job waiting',
+      );
+      await redis.kill();
+      await redis.restart(); // empty: the job is gone, and no event will ever tell
+      await expect(within(SWEEP_AFTER_MS * 2 + 3_000, lost)).rejects.toMatchObject({
+        code: 'ERR_CLUSTER_JOB_FAILED',
+        message: /no longer in Redis/,
+      });
+    } finally {
+      await inspect.close();
+      await cluster.shutdown({ cancelFutures: true });
+      await redis.stop();
+    }
+  });
 });
+
+/** Polls `condition` every 20 ms until it holds. */
+async function waitFor(condition: () => Promise<boolean>): Promise<void> {
+  while (!(await condition())) await delay(20);
+}
