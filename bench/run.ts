@@ -13,13 +13,14 @@ import { parseArgs } from 'node:util';
 import type { CaseResult, GroupOptions } from './harness.js';
 import type { Suite, SuiteContext } from './suites/context.js';
 
-const SUITES = ['pool-overhead', 'map-scaling', 'gates', 'gated-workload', 'rate-limiter'] as const;
+const SUITES = ['pool-overhead', 'map-scaling', 'gates', 'gated-workload', 'rate-limiter', 'cluster'] as const;
 
 const HELP = `npm run bench [-- options]
 
   --quick            a smoke run (under a minute): one round per group; figures are printed,
                      targets are not judged
   --suite NAME       run only this suite (repeatable): ${SUITES.join(', ')}
+                     (cluster starts its own redis-server; skipped, saying why, without one)
   --workers 1,2,4    the maxWorkers values of the map speed-up (default 1 to cores + 1)
   --help             this text
 
@@ -63,6 +64,7 @@ const suites: Record<string, () => Promise<Suite>> = {
   gates: async () => (await import('./suites/gates.js')).gates,
   'gated-workload': async () => (await import('./suites/gated-workload.js')).gatedWorkload,
   'rate-limiter': async () => (await import('./suites/rate-limiter.js')).rateLimiters,
+  cluster: async () => (await import('./suites/cluster.js')).cluster,
 };
 
 const cores = availableParallelism();

@@ -9,6 +9,16 @@
  * target that falls short says so.
  */
 import { type CaseResult, type PairedRatio, pairedRatio } from './harness.js';
+import {
+  BULLMQ_PER_ITEM,
+  CLUSTER_COARSE,
+  CLUSTER_FINE,
+  CLUSTER_SUBMIT,
+  LOCAL_COARSE,
+  LOCAL_SUBMIT,
+  RAW_REDIS_SEMAPHORE,
+  REDIS_SEMAPHORE,
+} from './suites/cluster-names.js';
 import { GC_PER_TASK, NO_GATE, PROMISE_CHAIN } from './suites/gates.js';
 import { CEILING_CASE } from './suites/map-scaling.js';
 import { MAIN_THREAD_CPU, PROGRESS_EVENTS, PROGRESS_LISTENED, PROGRESS_SILENT } from './suites/pool-overhead.js';
@@ -62,6 +72,39 @@ export function evaluateTargets(results: CaseResult[]): Target[] {
     const { value, text } = timeRatio(a, b);
     targets.push({ issue, what, goal: `<= ${goal}×`, measured: `${text}${context}`, holds: value <= goal });
   };
+
+  // ─── #21: the cluster, on loopback ────────────────────────────────────────────────────────
+  const cluster = (group: string, name: string) => find('cluster', group, name);
+  ratio(
+    '#21',
+    '(a) fine map through Redis: items/s vs plain BullMQ with one job per item',
+    50,
+    cluster('(a)', CLUSTER_FINE),
+    cluster('(a)', BULLMQ_PER_ITEM),
+  );
+  ratio(
+    '#21',
+    '(b) coarse map over 2 serving processes × 1 worker vs a local pool of 2 workers',
+    0.85,
+    cluster('(b)', CLUSTER_COARSE),
+    cluster('(b)', LOCAL_COARSE),
+  );
+  const [remoteSubmit, localSubmit] = [cluster('(c)', CLUSTER_SUBMIT), cluster('(c)', LOCAL_SUBMIT)];
+  if (remoteSubmit && localSubmit)
+    targets.push({
+      issue: '#21',
+      what: '(c) submit round trip through Redis vs a local submit (reported)',
+      goal: 'reported',
+      measured: `${(remoteSubmit.p50Ms * 1000).toFixed(0)} vs ${(localSubmit.p50Ms * 1000).toFixed(0)} µs p50 (${(remoteSubmit.p50Ms / localSubmit.p50Ms).toFixed(1)}×)`,
+      holds: undefined,
+    });
+  atMostTimes(
+    '#21',
+    '(d) RedisSemaphore acquire + release vs raw redis-semaphore (its time)',
+    1.1,
+    cluster('(d)', REDIS_SEMAPHORE),
+    cluster('(d)', RAW_REDIS_SEMAPHORE),
+  );
 
   const coarse = (name: string) => find('map scaling', 'coarse', name);
   const fine = (name: string) => find('map scaling', 'fine: fib', name);

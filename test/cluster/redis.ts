@@ -94,11 +94,18 @@ export interface Servers {
   stop(): Promise<void>;
 }
 
-export async function startServers(count: number, url: string, queue: string, workers = 1, lockDurationMs = 30_000): Promise<Servers> {
+export async function startServers(
+  count: number,
+  url: string,
+  queue: string,
+  workers = 1,
+  lockDurationMs = 30_000,
+  module?: URL,
+): Promise<Servers> {
   const script = new URL('../fixtures/serve-child.mjs', import.meta.url).pathname;
   const root = new URL('../..', import.meta.url).pathname;
   const children = Array.from({ length: count }, () =>
-    spawn(process.execPath, [script, url, queue, String(workers), String(lockDurationMs)], {
+    spawn(process.execPath, [script, url, queue, String(workers), String(lockDurationMs), ...(module ? [module.href] : [])], {
       cwd: root,
       stdio: ['ignore', 'pipe', 'inherit'],
     }),
