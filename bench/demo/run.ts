@@ -3,7 +3,8 @@
  * observed next to the ones it was given. Exits non-zero if any limit the library promises was
  * broken; what only the host measures (arrivals at an HTTP server) warns instead.
  */
-import { type ScenarioReport, scenarios } from './scenarios.js';
+import { clusterDemo } from './cluster.js';
+import { type Scenario, type ScenarioReport, scenarios } from './scenarios.js';
 import { renderTimeline, useColor } from './timeline.js';
 
 const color = useColor();
@@ -13,21 +14,23 @@ if (process.argv.includes('--help')) {
 
 Runs the scenarios this project grew from (Python's asyncio.Semaphore, ApiRateLimiter and
 ProcessPoolExecutor examples, and a car park), each with a timeline and the limits it observed.
-Scenarios: ${Object.keys(scenarios).join(', ')} (default: all).
+Scenarios: ${Object.keys(scenarios).join(', ')} (default: all of these), and cluster (only when
+named: it starts a redis-server and three serving processes, and kills one mid-map).
 Exits 1 if a limit the library promises was broken; a miss that only the host measures (when a
 request reaches the HTTP server) is a warning.`);
   process.exit(0);
 }
+const runnable: Record<string, Scenario> = { ...scenarios, cluster: clusterDemo };
 const names = process.argv.slice(2).filter((a) => !a.startsWith('-'));
-const unknown = names.filter((n) => !(n in scenarios));
+const unknown = names.filter((n) => !(n in runnable));
 if (unknown.length > 0) {
-  console.error(`unknown scenario(s): ${unknown.join(', ')}; choose from: ${Object.keys(scenarios).join(', ')}`);
+  console.error(`unknown scenario(s): ${unknown.join(', ')}; choose from: ${Object.keys(runnable).join(', ')}`);
   process.exit(2);
 }
 
 let failed = 0;
 for (const name of names.length > 0 ? names : Object.keys(scenarios)) {
-  const scenario = scenarios[name];
+  const scenario = runnable[name];
   if (scenario === undefined) continue;
   const started = performance.now();
   const report = await scenario({ onProgress: progressBar });

@@ -2,6 +2,7 @@
  * Worker-side code of the demo scenarios. Every time is on the process-wide monotonic clock
  * (`process.hrtime`), so events from different threads line up on one timeline.
  */
+import { appendFileSync } from 'node:fs';
 import { threadId } from 'node:worker_threads';
 import type { SharedRateLimiter, SharedSemaphore } from 'threadgate';
 
@@ -79,4 +80,24 @@ export async function warmFetch(baseUrl: string): Promise<number> {
   await (await fetch(`${baseUrl}/users/0`)).json();
   busy(30); // hold this worker, so the next warm-up lands on another one
   return threadId;
+}
+
+export interface ClusterItemRecord {
+  i: number;
+  /** The serving process that ran it. */
+  pid: number;
+  /** Wall-clock ms (`Date.now()`): the cluster demo lines up several processes, whose monotonic clocks differ. */
+  startedAt: number;
+  endedAt: number;
+}
+
+/**
+ * A map item of the cluster demo: CPU work, stamped with its process and wall-clock times. Notes
+ * each start in `log` first, so the demo sees which items a server had started when it died.
+ */
+export function clusterItem(i: number, ms: number, log: string): ClusterItemRecord {
+  const startedAt = Date.now();
+  appendFileSync(log, `${process.pid} ${i}\n`);
+  busy(ms);
+  return { i, pid: process.pid, startedAt, endedAt: Date.now() };
 }
