@@ -166,7 +166,11 @@ async function startPlainBullmq(count: number, redis: RedisServer, queue: string
       await Promise.all(
         children.map(
           (child) =>
-            new Promise((resolve) => (child.exitCode !== null ? resolve(undefined) : (child.once('exit', resolve), child.kill('SIGTERM')))),
+            new Promise<void>((resolve) => {
+              if (child.exitCode !== null) return resolve();
+              child.once('exit', () => resolve());
+              child.kill('SIGTERM');
+            }),
         ),
       );
     },
