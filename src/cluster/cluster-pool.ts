@@ -28,7 +28,7 @@ import {
 import { deserializeError } from '../wire/remote-error.js';
 import { encode, FORMAT, type JobData } from './codec.js';
 import { checkConnection, DEFAULT_CONNECT_TIMEOUT_MS, openClient, type RedisConnection, watchConnection } from './connection.js';
-import { Jobs, type SentJob, SWEEP_AFTER_MS } from './jobs.js';
+import { Jobs, type SentJob, SWEEP_EVERY_MS } from './jobs.js';
 import { liveWorkers, queueKeys } from './keys.js';
 import { loadPeers } from './peers.js';
 import { checkQueueName } from './serve.js';
@@ -195,7 +195,7 @@ class ClusterCore {
           sweeping = false;
         },
       );
-    }, SWEEP_AFTER_MS);
+    }, SWEEP_EVERY_MS);
     sweep.unref();
     let refresh: NodeJS.Timeout | undefined;
     if (this.options.workers === undefined) {

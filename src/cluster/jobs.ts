@@ -31,6 +31,8 @@ interface PendingJob {
  * Redis that restarted empty, would otherwise leave it waiting for an event that will not come.
  */
 export const SWEEP_AFTER_MS = 5_000;
+/** How often the sweep runs: a job is looked up within a second of becoming due. */
+export const SWEEP_EVERY_MS = 1_000;
 /** The most jobs looked up per sweep: the oldest first. */
 const SWEEP_BATCH = 50;
 

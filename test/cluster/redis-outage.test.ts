@@ -4,7 +4,7 @@
  */
 import { ClusterPool } from 'threadgate/cluster';
 import { describe, expect, it } from 'vitest';
-import { SWEEP_AFTER_MS } from '../../src/cluster/jobs.js';
+import { SWEEP_AFTER_MS, SWEEP_EVERY_MS } from '../../src/cluster/jobs.js';
 import type * as Tasks from '../fixtures/tasks.js';
 import { delay, within } from '../helpers.js';
 import { noRedis, startRedis, startServers } from './redis.js';
@@ -91,7 +91,7 @@ describe.skipIf(noRedis !== undefined || process.env.REDIS_URL !== undefined)('a
       );
       await redis.kill();
       await redis.restart(); // empty: the job is gone, and no event will ever tell
-      await expect(within(SWEEP_AFTER_MS * 2 + 3_000, lost)).rejects.toMatchObject({
+      await expect(within(SWEEP_AFTER_MS + SWEEP_EVERY_MS + 3_000, lost)).rejects.toMatchObject({
         code: 'ERR_CLUSTER_JOB_FAILED',
         message: /no longer in Redis/,
       });

@@ -1,14 +1,20 @@
 /**
  * `RedisSemaphore` and `RedisRateLimiter` across real processes on a real redis-server: bounded
  * (checked by an independent counter), leases of the dead return, aborted waiters leave nothing,
- * and a rate limit on Redis's clock.
+ * and a rate limit on Redis's clock. The stress tier runs #21's sizes (4 × 200 acquires, 60 calls);
+ * `npm test` a quarter and a half of them.
  */
+
+const ACQUIRES = scale(50, 200);
+const CALLS_PER_PROCESS = scale(10, 20);
+
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { RedisSemaphore } from 'threadgate/cluster';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { noRedis, type RedisServer, startRedis } from '../cluster/redis.js';
 import { runChild, within } from '../helpers.js';
-import { noRedis, type RedisServer, startRedis } from './redis.js';
+import { scale } from '../tier.js';
 
 const key = (): string => `gate${crypto.randomUUID().slice(0, 8)}`;
 
@@ -21,12 +27,12 @@ describe.skipIf(noRedis !== undefined)('Redis gates across processes', () => {
     await redis?.stop();
   });
 
-  it('RedisSemaphore: 4 processes × 200 random-weight acquires never hold more than the capacity', async () => {
+  it(`RedisSemaphore: 4 processes × ${ACQUIRES} random-weight acquires never hold more than the capacity`, async () => {
     const k = key();
     const capacity = 4;
     const runs = await Promise.all(
       [1, 2, 3, 4].map((seed) =>
-        runChild('redis-gate-child.mjs', 60_000, [], ['hammer', redis.url, k, String(capacity), '200', String(seed)]),
+        runChild('redis-gate-child.mjs', 60_000, [], ['hammer', redis.url, k, String(capacity), String(ACQUIRES), String(seed)]),
       ),
     );
     for (const run of runs) expect(run.code, run.stderr).toBe(0);
@@ -90,12 +96,14 @@ describe.skipIf(noRedis !== undefined)('Redis gates across processes', () => {
     expect(() => new RedisSemaphore({ key: 'k', capacity: 0, connection: redis.url })).toThrow(/options\.capacity/);
   });
 
-  it('RedisRateLimiter: 3 processes, 60 calls: starts ≥ 50 ms apart and never more than 2 at once, on Redis time', async () => {
+  it(`RedisRateLimiter: 3 processes, ${3 * CALLS_PER_PROCESS} calls: starts ≥ 50 ms apart and never more than 2 at once, on Redis time`, async () => {
     const k = key();
-    const runs = await Promise.all([1, 2, 3].map(() => runChild('redis-gate-child.mjs', 60_000, [], ['limit', redis.url, k, '20'])));
+    const runs = await Promise.all(
+      [1, 2, 3].map(() => runChild('redis-gate-child.mjs', 60_000, [], ['limit', redis.url, k, String(CALLS_PER_PROCESS)])),
+    );
     for (const run of runs) expect(run.code, run.stderr).toBe(0);
     const spans = runs.flatMap((run) => JSON.parse(run.stdout) as { startedAt: number; from: number; to: number }[]);
-    expect(spans).toHaveLength(60);
+    expect(spans).toHaveLength(3 * CALLS_PER_PROCESS);
     const starts = spans.map((s) => s.startedAt).sort((a, b) => a - b);
     const gaps = starts.slice(1).map((start, i) => start - (starts[i] as number));
     expect(Math.min(...gaps)).toBeGreaterThanOrEqual(50);
