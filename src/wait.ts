@@ -1,5 +1,4 @@
 import { invalidType, invalidValue, WaitTimeoutError } from './errors.js';
-import { Future } from './future.js';
 import { checkOptionalDuration, checkOptions, type OptionNames } from './validate.js';
 
 /** When `wait` returns, as in Python's `concurrent.futures.wait`. */
@@ -59,7 +58,8 @@ export function wait<F extends PromiseLike<unknown>>(futures: Iterable<F>, optio
       future.then(
         () => settle(future, false),
         // As in Python, a cancelled future is not an exception: FIRST_EXCEPTION does not return on it.
-        () => settle(future, !(future instanceof Future && future.cancelled)),
+        // Told by its `cancelled`, not `instanceof`: the CommonJS cluster entry has a Future class of its own.
+        () => settle(future, (future as { cancelled?: unknown }).cancelled !== true),
       );
     }
     if (timeoutMs !== undefined && timeoutMs !== Number.POSITIVE_INFINITY) timer = setTimeout(finish, timeoutMs);

@@ -147,3 +147,20 @@ describe('wait and asCompleted refuse what is not a future', () => {
     expect(() => wait(5 as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
   });
 });
+
+describe('wait with futures of another copy of threadgate', () => {
+  it('a cancelled future of the CommonJS cluster entry is not an exception (FIRST_EXCEPTION keeps waiting)', async () => {
+    const { createRequire } = await import('node:module');
+    const { ClusterPool } = createRequire(import.meta.url)('../dist/cluster.cjs') as typeof import('threadgate/cluster');
+    const cluster = new ClusterPool({ queue: 'nowhere', connection: 'redis://127.0.0.1:1', connectTimeoutMs: 50 });
+    const cancelled = cluster.with({ signal: AbortSignal.abort() }).submit('anything');
+    await expect(cancelled).rejects.toMatchObject({ name: 'AbortError' });
+    expect(cancelled.cancelled).toBe(true);
+    const never = new Promise<never>(() => {});
+    const later = delay(50).then(() => 'later');
+    const { done, notDone } = await within(5_000, wait([cancelled, later, never], { returnWhen: 'FIRST_EXCEPTION', timeoutMs: 300 }));
+    expect(done.has(later)).toBe(true); // it kept waiting past the cancel
+    expect([...notDone]).toEqual([never]);
+    await cluster.shutdown();
+  });
+});
