@@ -52,3 +52,33 @@ export function gatedFindings(results: CaseResult[]): string[] {
   out.push('');
   return out;
 }
+
+/** A map row faster than this share of what the machine allows is flagged (timer noise stays below it). */
+const PLAUSIBLE_SHARE = 0.8;
+
+/**
+ * Flags rows whose figure the machine cannot produce: in a map group, an item cannot take less
+ * than the serial loop's time per item over the cores. A row below that did not run the work it
+ * claims (a peer that returned early, a broken case): it is marked in the table and listed here,
+ * not silently ranked. Returns the report's lines about them.
+ */
+export function flagImplausible(results: CaseResult[], cores: number): string[] {
+  const lines: string[] = [];
+  const groups = new Map<string, CaseResult[]>();
+  for (const r of results.filter((r) => r.suite === 'map scaling')) groups.set(r.group, [...(groups.get(r.group) ?? []), r]);
+  for (const [group, rows] of groups) {
+    const serial = rows.find((r) => r.name === 'serial loop');
+    if (serial === undefined) continue;
+    const floor = serial.p50Ms / cores;
+    for (const row of rows) {
+      if (row === serial || row.p50Ms >= PLAUSIBLE_SHARE * floor) continue;
+      row.implausible = `p50 ${fmt(row.p50Ms)} per item, below the machine's floor of ${fmt(floor)} (the serial loop's ${fmt(serial.p50Ms)} over ${cores} cores)`;
+      lines.push(`- ⚠ map scaling › ${group} › ${row.name}: ${row.implausible}; the work likely did not run as claimed.`);
+    }
+  }
+  return lines.length === 0 ? [] : ['### Implausible rows', '', ...lines, ''];
+}
+
+function fmt(ms: number): string {
+  return ms >= 1 ? `${ms.toFixed(2)} ms` : `${(ms * 1000).toFixed(2)} µs`;
+}

@@ -7,7 +7,9 @@
  * compared round by round (`pairedRatio`): a slow spell of the host then slows both sides of a
  * pair instead of one case's whole window.
  */
+import { mean, median, quantileSorted, sampleWithReplacement } from 'simple-statistics';
 import { Bench } from 'tinybench';
+import { seededRandom } from './seeded-random.js';
 
 export interface CaseResult {
   suite: string;
@@ -18,14 +20,23 @@ export interface CaseResult {
   meanMs: number;
   p50Ms: number;
   p99Ms: number;
-  /** Relative margin of error of the mean, percent (95%). */
+  /**
+   * Relative margin of error of the mean, percent (95%): tinybench's own (Student's t) for a case
+   * it timed, the median over the rounds; a bootstrap interval's for hand-measured samples.
+   */
   rme: number;
   samples: number;
   /** The median per operation of each round, in round order (absent for hand-measured results). */
   roundP50Ms?: number[];
   /** Extra figures a case reports (speed-ups, observed concurrency...). */
   extra?: Record<string, number | string>;
+  /** Why this row's figure cannot be right for its workload (see `flagImplausible`): flagged in the report. */
+  implausible?: string;
+  /** Hand-measured latencies: [percentile, ms] pairs of their distribution (the report charts them). */
+  distribution?: [number, number][];
 }
+
+const PERCENTILES = [1, 5, 10, 25, 50, 75, 90, 95, 99, 99.9];
 
 /** One case: each call of `run` performs `ops` operations; tinybench times the call. */
 export interface Case {
@@ -49,6 +60,7 @@ export interface GroupOptions {
 export async function runGroup(suite: string, group: string, cases: Case[], options: GroupOptions): Promise<CaseResult[]> {
   const samples = new Map<string, number[]>(cases.map((c) => [c.name, []]));
   const roundMedians = new Map<string, number[]>(cases.map((c) => [c.name, []]));
+  const roundRmes = new Map<string, number[]>(cases.map((c) => [c.name, []]));
   for (const c of cases) await c.setup?.();
   try {
     for (let round = 0; round < options.rounds; round++) {
@@ -67,7 +79,7 @@ export async function runGroup(suite: string, group: string, cases: Case[], opti
       options.onProgress?.(`${suite} › ${group} (round ${round + 1}/${options.rounds})`);
       await bench.run();
       for (const task of bench.tasks) {
-        const result = task.result as { latency?: { samples?: ArrayLike<number> }; state: string; error?: Error };
+        const result = task.result as { latency?: { samples?: ArrayLike<number>; rme?: number }; state: string; error?: Error };
         if (result.state === 'errored')
           throw new Error(`${suite} › ${group} › ${task.name} failed: ${result.error?.message}`, { cause: result.error });
         const latency = result.latency?.samples;
@@ -76,24 +88,33 @@ export async function runGroup(suite: string, group: string, cases: Case[], opti
         if (!latency || latency.length === 0) continue;
         const perOp = Array.from(latency, (ms) => ms / ops);
         list.push(...perOp);
-        (roundMedians.get(task.name) as number[]).push(summarize(perOp).p50Ms);
+        (roundMedians.get(task.name) as number[]).push(median(perOp));
+        const rme = result.latency?.rme;
+        if (rme !== undefined && Number.isFinite(rme)) (roundRmes.get(task.name) as number[]).push(rme);
       }
     }
   } finally {
     for (const c of cases) await stopWithin(TEARDOWN_MS, `${suite} › ${group} › ${c.name}`, c.teardown);
   }
-  return cases.map((c) => ({
-    suite,
-    group,
-    name: c.name,
-    ...summarize(samples.get(c.name) as number[]),
-    roundP50Ms: roundMedians.get(c.name) as number[],
-  }));
+  return cases.map((c) => {
+    const rmes = roundRmes.get(c.name) as number[];
+    return {
+      suite,
+      group,
+      name: c.name,
+      ...summarize(samples.get(c.name) as number[], rmes.length > 0 ? median(rmes) : undefined),
+      roundP50Ms: roundMedians.get(c.name) as number[],
+    };
+  });
 }
 
-/** How `pairedRatio` saw a pair of cases: the median of the rounds' ratios, and their spread. */
+/** How `pairedRatio` saw a pair of cases: the median of the rounds' ratios, its interval, and their spread. */
 export interface PairedRatio {
   median: number;
+  /** A 95% bootstrap interval of that median (percentile method, seeded: the same rounds give the same interval). */
+  ciLow: number;
+  ciHigh: number;
+  /** The lowest and highest round. */
   low: number;
   high: number;
   rounds: number;
@@ -108,7 +129,22 @@ export function pairedRatio(fast: CaseResult, slow: CaseResult): PairedRatio | u
   const [a, b] = [fast.roundP50Ms, slow.roundP50Ms];
   if (!a || !b || a.length === 0 || a.length !== b.length || fast.group !== slow.group) return undefined;
   const ratios = a.map((ms, i) => (b[i] as number) / ms).sort((x, y) => x - y);
-  return { median: summarize(ratios).p50Ms, low: ratios[0] as number, high: ratios.at(-1) as number, rounds: ratios.length };
+  const [ciLow, ciHigh] = bootstrapInterval(ratios, median, 2_000);
+  return { median: median(ratios), ciLow, ciHigh, low: ratios[0] as number, high: ratios.at(-1) as number, rounds: ratios.length };
+}
+
+/**
+ * A 95% percentile-bootstrap interval of `statistic` over `values`: the statistic of `resamples`
+ * samples drawn with replacement, its 2.5th and 97.5th percentiles. Seeded, so a report is
+ * reproducible from its samples. With one value, the interval is that value.
+ */
+export function bootstrapInterval(values: number[], statistic: (sample: number[]) => number, resamples: number): [number, number] {
+  if (values.length < 2) return [statistic(values), statistic(values)];
+  const random = seededRandom(values.length * 7919 + 1);
+  const estimates: number[] = [];
+  for (let i = 0; i < resamples; i++) estimates.push(statistic(sampleWithReplacement(values, values.length, random)));
+  estimates.sort((x, y) => x - y);
+  return [quantileSorted(estimates, 0.025), quantileSorted(estimates, 0.975)];
 }
 
 const TEARDOWN_MS = 5_000;
@@ -130,21 +166,28 @@ async function stopWithin(ms: number, label: string, teardown: Case['teardown'])
   if (outcome === 'late') process.stderr.write(`\nwarning: ${label} did not shut down within ${ms} ms; going on without it\n`);
 }
 
-/** Mean, median, p99, relative margin of error (95%, Student's t approximated by 1.96) and count. */
-export function summarize(values: number[]): Omit<CaseResult, 'suite' | 'group' | 'name'> {
+/**
+ * Mean, median (the midpoint of the middle two of an even count), p99 and count, by
+ * simple-statistics; `rme` as given (tinybench's), else the half-width of a 95% bootstrap interval
+ * of the mean (at most 2,000 samples resampled: the interval of a larger set is as narrow).
+ */
+export function summarize(values: number[], rme?: number): Omit<CaseResult, 'suite' | 'group' | 'name'> {
   const n = values.length;
   if (n === 0) return { opsPerSec: 0, meanMs: 0, p50Ms: 0, p99Ms: 0, rme: 0, samples: 0 };
   const sorted = [...values].sort((a, b) => a - b);
-  const mean = values.reduce((a, b) => a + b, 0) / n;
-  const variance = n > 1 ? values.reduce((a, b) => a + (b - mean) ** 2, 0) / (n - 1) : 0;
-  const sem = Math.sqrt(variance / n);
-  const at = (q: number): number => sorted[Math.min(n - 1, Math.floor(q * n))] as number;
+  const average = mean(values);
+  let margin = rme;
+  if (margin === undefined) {
+    const kept = n > 2_000 ? sorted.filter((_, i) => i % Math.ceil(n / 2_000) === 0) : values;
+    const [low, high] = bootstrapInterval(kept, mean, 200);
+    margin = average > 0 ? ((high - low) / 2 / average) * 100 : 0;
+  }
   return {
-    opsPerSec: mean > 0 ? 1000 / mean : 0,
-    meanMs: mean,
-    p50Ms: at(0.5),
-    p99Ms: at(0.99),
-    rme: mean > 0 ? ((1.96 * sem) / mean) * 100 : 0,
+    opsPerSec: average > 0 ? 1000 / average : 0,
+    meanMs: average,
+    p50Ms: median(sorted),
+    p99Ms: quantileSorted(sorted, 0.99),
+    rme: margin,
     samples: n,
   };
 }
@@ -157,7 +200,9 @@ export function fromSamples(
   values: number[],
   extra?: Record<string, number | string>,
 ): CaseResult {
-  return { suite, group, name, ...summarize(values), ...(extra ? { extra } : {}) };
+  const sorted = [...values].sort((a, b) => a - b);
+  const distribution = PERCENTILES.map((p): [number, number] => [p, quantileSorted(sorted, p / 100)]);
+  return { suite, group, name, ...summarize(values), distribution, ...(extra ? { extra } : {}) };
 }
 
 /** Process-wide monotonic clock in ms, comparable across threads. */

@@ -51,7 +51,7 @@ export function groupTables(results: CaseResult[]): string[] {
         return ` ${typeof v === 'number' ? (Number.isInteger(v) ? v : v.toFixed(2)) : (v ?? '')} |`;
       });
       out.push(
-        `| ${r.name} | ${fmtOps(r.opsPerSec)} | ${fmtTime(r.meanMs)} | ${fmtTime(r.p50Ms)} | ${fmtTime(r.p99Ms)} | ${r.rme.toFixed(1)}% | ${r.samples} |${extra.join('')}`,
+        `| ${r.implausible ? `⚠ ${r.name} (implausible)` : r.name} | ${fmtOps(r.opsPerSec)} | ${fmtTime(r.meanMs)} | ${fmtTime(r.p50Ms)} | ${fmtTime(r.p99Ms)} | ${r.rme.toFixed(1)}% | ${r.samples} |${extra.join('')}`,
       );
     }
     out.push('');
@@ -99,16 +99,59 @@ export async function charts(results: CaseResult[], cores: number, subtitle: str
   }
   const overhead = results.filter((r) => r.suite === 'pool overhead' && r.group.startsWith('no-op throughput'));
   if (overhead.length > 0) {
+    // One explicit order for both layers (vega-lite cannot union a '-x' sort across them).
+    const order = [...overhead].sort((a, b) => b.opsPerSec - a.opsPerSec).map((r) => r.name);
     out['pool-overhead.svg'] = await svg({
       $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
       title: { text: 'no-op task throughput (tasks/s, higher is better)', subtitle },
       width: 420,
       height: 200,
-      data: { values: overhead.map((r) => ({ pool: r.name, ops: Math.round(r.opsPerSec) })) },
-      mark: 'bar',
+      data: {
+        values: overhead.map((r) => ({
+          pool: r.name,
+          ops: Math.round(r.opsPerSec),
+          // The 95% interval of the mean time, as throughput.
+          low: Math.round(r.opsPerSec / (1 + r.rme / 100)),
+          high: Math.round(r.opsPerSec / Math.max(0.01, 1 - r.rme / 100)),
+        })),
+      },
+      layer: [
+        {
+          mark: 'bar',
+          encoding: {
+            y: { field: 'pool', type: 'nominal', sort: order, title: null },
+            x: { field: 'ops', type: 'quantitative', title: 'tasks/s (bars: 95% interval)' },
+          },
+        },
+        {
+          mark: { type: 'errorbar', ticks: true },
+          encoding: {
+            y: { field: 'pool', type: 'nominal', sort: order },
+            x: { field: 'low', type: 'quantitative' },
+            x2: { field: 'high' },
+          },
+        },
+      ],
+    });
+  }
+  const handoff = results.filter((r) => r.group.startsWith('cross-thread hand-off') && r.distribution !== undefined);
+  if (handoff.length > 0) {
+    out['handoff.svg'] = await svg({
+      $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+      title: {
+        text: 'cross-thread hand-off latency: release (or post) → waiter running',
+        subtitle: [subtitle, 'each line is one way of waking a thread; lower is faster; log scale'],
+      },
+      width: 420,
+      height: 240,
+      data: {
+        values: handoff.flatMap((r) => (r.distribution ?? []).map(([percentile, ms]) => ({ how: r.name, percentile, us: ms * 1000 }))),
+      },
+      mark: { type: 'line', point: true },
       encoding: {
-        y: { field: 'pool', type: 'nominal', sort: '-x', title: null },
-        x: { field: 'ops', type: 'quantitative', title: 'tasks/s' },
+        x: { field: 'percentile', type: 'quantitative', title: 'percentile of round trips', scale: { type: 'log' } },
+        y: { field: 'us', type: 'quantitative', title: 'latency (µs)', scale: { type: 'log' } },
+        color: { field: 'how', type: 'nominal', title: null, legend },
       },
     });
   }
@@ -135,6 +178,56 @@ export async function charts(results: CaseResult[], cores: number, subtitle: str
   return out;
 }
 
+/** Every ratio target against its goal, with its 95% interval: at or right of 1 holds. */
+async function targetsChart(targets: Target[], subtitle: string): Promise<string | undefined> {
+  const rows = targets.filter((t) => t.share !== undefined);
+  if (rows.length === 0) return undefined;
+  const label = (t: Target): string => `${t.issue} ${t.what.length > 70 ? `${t.what.slice(0, 67)}…` : t.what}`;
+  return svg({
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: {
+      text: 'targets: measured against goal (1 = exactly the goal; right of it holds)',
+      subtitle: [subtitle, 'point: median of paired rounds; bar: its 95% bootstrap interval; log scale'],
+    },
+    width: 360,
+    data: {
+      values: rows.map((t) => ({
+        target: label(t),
+        ...(t.share as NonNullable<Target['share']>),
+        holds: t.holds === undefined ? 'not judged (smoke run)' : t.holds ? 'holds' : 'misses',
+      })),
+    },
+    layer: [
+      {
+        mark: { type: 'rule', strokeDash: [4, 4] },
+        data: { values: [{ one: 1 }] },
+        encoding: { x: { field: 'one', type: 'quantitative' } },
+      },
+      {
+        mark: { type: 'errorbar', ticks: true },
+        encoding: {
+          y: { field: 'target', type: 'nominal', title: null, axis: { labelLimit: 0 } },
+          x: { field: 'low', type: 'quantitative', scale: { type: 'log' }, title: 'share of goal' },
+          x2: { field: 'high' },
+        },
+      },
+      {
+        mark: { type: 'point', filled: true, size: 60 },
+        encoding: {
+          y: { field: 'target', type: 'nominal' },
+          x: { field: 'value', type: 'quantitative' },
+          color: {
+            field: 'holds',
+            type: 'nominal',
+            title: null,
+            scale: { domain: ['holds', 'misses', 'not judged (smoke run)'], range: ['#2a9d4b', '#d1495b', '#888888'] },
+          },
+        },
+      },
+    ],
+  });
+}
+
 export async function writeReport(
   dir: string,
   results: CaseResult[],
@@ -145,7 +238,10 @@ export async function writeReport(
 ): Promise<string[]> {
   await mkdir(dir, { recursive: true });
   const mode = command.includes('--quick') ? 'smoke run (--quick), one round' : 'full run';
-  const svgs = await charts(results, m.cores, `${m.cpu}, ${m.cores} cores, Node ${m.node}, ${m.date}; ${mode}`);
+  const subtitle = `${m.cpu}, ${m.cores} cores, Node ${m.node}, ${m.date}; ${mode}`;
+  const svgs = await charts(results, m.cores, subtitle);
+  const targetsSvg = await targetsChart(targets, subtitle);
+  if (targetsSvg !== undefined) svgs['targets.svg'] = targetsSvg;
   for (const [name, content] of Object.entries(svgs)) await writeFile(`${dir}/${name}`, content);
   await writeFile(`${dir}/results.json`, `${JSON.stringify({ machine: m, command, results, targets }, null, 2)}\n`);
   const md = [
@@ -153,13 +249,16 @@ export async function writeReport(
     '',
     `\`${command}\` on ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, Node ${m.node}, ${m.date}.`,
     '',
-    'Cases compared with each other ran in the same session, interleaved over several rounds; each',
-    'row gives per-operation latency (mean, p50, p99), the 95% relative margin of error of the mean,',
-    'and the number of samples. Ratios matter; absolute times move with the machine. Targets are',
-    'judged on medians. A ratio of two cases of one group is the median of their ratios round by',
-    'round (the map groups run one sample of each case per round), so a slow spell of the host',
-    'falls on both sides of a pair; its range, the ratio of the medians and that of the means are',
-    'quoted beside it. The speed-up chart is paired the same way.',
+    'Cases compared with each other ran in the same session, interleaved over several rounds (8 in',
+    'a full run); each row gives per-operation latency (mean, p50, p99; by simple-statistics), the',
+    "95% relative margin of error of the mean (tinybench's own, Student's t, the median over the",
+    'rounds; a bootstrap interval for hand-measured latencies), and the number of samples. Ratios',
+    'matter; absolute times move with the machine. Targets are judged on medians. A ratio of two',
+    'cases of one group is the median of their ratios round by round (the map groups run one sample',
+    'of each case per round), so a slow spell of the host falls on both sides of a pair; its 95%',
+    'bootstrap interval, its range over the rounds, the ratio of the medians and that of the means',
+    'are quoted beside it. The speed-up chart is paired the same way. A row marked implausible',
+    'claims a figure its workload cannot reach on this machine.',
     '',
     '## Targets',
     '',

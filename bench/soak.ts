@@ -15,8 +15,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
+import { median as medianOf } from 'simple-statistics';
 import { WorkerPool, type WorkerPoolOptions } from 'threadgate';
-import { summarize } from './harness.js';
 import { machine, svg } from './report.js';
 import { seededRandom } from './seeded-random.js';
 
@@ -270,7 +270,7 @@ function trend(
 }
 
 /** The same p50 as every benchmark table. */
-const median = (xs: number[]): number => summarize(xs).p50Ms;
+const median = (xs: number[]): number => medianOf(xs);
 const first = samples.find((s) => s.seconds >= tasksEndedAt * WARM_UP) ?? samples[0];
 const last = samples.at(-1);
 const heap = trend('heapMB', 'tasks');

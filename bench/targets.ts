@@ -10,6 +10,7 @@
  */
 import { type CaseResult, type PairedRatio, pairedRatio } from './harness.js';
 import {
+  BARE_REDIS_COARSE,
   BULLMQ_PER_ITEM,
   CLUSTER_COARSE,
   CLUSTER_FINE,
@@ -29,6 +30,16 @@ export interface Target {
   goal: string;
   measured: string;
   holds: boolean | undefined;
+  /**
+   * A ratio target as numbers, for the report's chart: how far it is from its goal (`share`,
+   * at least 1 when it holds), and the same for the ends of its 95% interval when it has one.
+   */
+  share?: { value: number; low: number; high: number };
+}
+
+/** Measured over goal (a "higher is better" goal) or goal over measured (a "lower is better" one): >= 1 holds. */
+function shareOfGoal(value: number, goal: number, higherIsBetter: boolean): number {
+  return higherIsBetter ? value / goal : goal / value;
 }
 
 export function evaluateTargets(results: CaseResult[]): Target[] {
@@ -47,7 +58,15 @@ export function evaluateTargets(results: CaseResult[]): Target[] {
     const measured = paired
       ? `${value.toFixed(2)}× ${pairedOver(paired)}; ratio of medians ${ofMedians.toFixed(2)}×, of means ${(b.meanMs / a.meanMs).toFixed(2)}×)`
       : `${value.toFixed(2)}× (means: ${(b.meanMs / a.meanMs).toFixed(2)}×)`;
-    targets.push({ issue, what, goal: `>= ${goal}×`, measured, holds: value >= goal });
+    const [low, high] = paired ? [paired.ciLow, paired.ciHigh] : [value, value];
+    targets.push({
+      issue,
+      what,
+      goal: `>= ${goal}×`,
+      measured,
+      holds: value >= goal,
+      share: { value: shareOfGoal(value, goal, true), low: shareOfGoal(low, goal, true), high: shareOfGoal(high, goal, true) },
+    });
   };
 
   // ─── #22: every target a ratio to its reference in the same run ─────────────────────────────
@@ -56,12 +75,14 @@ export function evaluateTargets(results: CaseResult[]): Target[] {
    * `a`'s time over `b`'s (lower is better): paired round by round when they ran in the same
    * rounds, else the ratio of their medians.
    */
-  const timeRatio = (a: CaseResult, b: CaseResult): { value: number; text: string } => {
+  const timeRatio = (a: CaseResult, b: CaseResult): { value: number; low: number; high: number; text: string } => {
     const paired = pairedRatio(b, a); // how many times faster b ran than a = a's time over b's
     const ofMedians = a.p50Ms / b.p50Ms;
     const value = paired?.median ?? ofMedians;
     return {
       value,
+      low: paired?.ciLow ?? value,
+      high: paired?.ciHigh ?? value,
       text: paired
         ? `${value.toFixed(2)}× ${pairedOver(paired)}; ratio of medians ${ofMedians.toFixed(2)}×)`
         : `${value.toFixed(2)}× (ratio of medians)`,
@@ -69,8 +90,16 @@ export function evaluateTargets(results: CaseResult[]): Target[] {
   };
   const atMostTimes = (issue: string, what: string, goal: number, a?: CaseResult, b?: CaseResult, context = ''): void => {
     if (!a || !b) return;
-    const { value, text } = timeRatio(a, b);
-    targets.push({ issue, what, goal: `<= ${goal}×`, measured: `${text}${context}`, holds: value <= goal });
+    const { value, low, high, text } = timeRatio(a, b);
+    targets.push({
+      issue,
+      what,
+      goal: `<= ${goal}×`,
+      measured: `${text}${context}`,
+      holds: value <= goal,
+      // The upper end of a time ratio is the lower end of its share of the goal.
+      share: { value: shareOfGoal(value, goal, false), low: shareOfGoal(high, goal, false), high: shareOfGoal(low, goal, false) },
+    });
   };
 
   // ─── #21: the cluster, on loopback ────────────────────────────────────────────────────────
@@ -89,6 +118,17 @@ export function evaluateTargets(results: CaseResult[]): Target[] {
     cluster('(b)', CLUSTER_COARSE),
     cluster('(b)', LOCAL_COARSE),
   );
+  const [clusterCoarse, localCoarse, bareRedis] = [CLUSTER_COARSE, LOCAL_COARSE, BARE_REDIS_COARSE].map((name) => cluster('(b)', name));
+  const ceiling = bareRedis && localCoarse ? pairedRatio(bareRedis, localCoarse) : undefined;
+  const againstCeiling = clusterCoarse && bareRedis ? pairedRatio(clusterCoarse, bareRedis) : undefined;
+  if (ceiling && againstCeiling)
+    targets.push({
+      issue: '#21',
+      what: '(b) context: the ceiling here (2 bare processes through Redis lists) vs the local pool, and the cluster map vs that ceiling',
+      goal: 'reported',
+      measured: `ceiling ${ceiling.median.toFixed(2)}× ${pairedOver(ceiling)}); cluster map ${againstCeiling.median.toFixed(2)}× the ceiling ${pairedOver(againstCeiling)})`,
+      holds: undefined,
+    });
   const [remoteSubmit, localSubmit] = [cluster('(c)', CLUSTER_SUBMIT), cluster('(c)', LOCAL_SUBMIT)];
   if (remoteSubmit && localSubmit)
     targets.push({
@@ -259,7 +299,9 @@ function joined(main: string | undefined, beside: string | undefined): string | 
 
 /** "paired over N rounds (lowest–highest", the start of a paired ratio's details. */
 function pairedOver(paired: PairedRatio): string {
-  return `paired over ${paired.rounds} round${paired.rounds === 1 ? '' : 's'} (${paired.low.toFixed(2)}–${paired.high.toFixed(2)}`;
+  const rounds = `paired over ${paired.rounds} round${paired.rounds === 1 ? '' : 's'}`;
+  if (paired.rounds < 2) return `${rounds} (one round, no interval`;
+  return `${rounds} (95% CI ${paired.ciLow.toFixed(2)}–${paired.ciHigh.toFixed(2)}, rounds ${paired.low.toFixed(2)}–${paired.high.toFixed(2)}`;
 }
 
 function ns(result: CaseResult | undefined): number | undefined {

@@ -15,6 +15,7 @@ import type * as Workloads from 'threadgate/workloads';
 import { noRedis, type RedisServer, type Servers, startRedis, startServers } from '../../test/cluster/redis.js';
 import { type Case, type CaseResult, runGroup } from '../harness.js';
 import {
+  BARE_REDIS_COARSE,
   BULLMQ_PER_ITEM,
   CLUSTER_COARSE,
   CLUSTER_FINE,
@@ -36,6 +37,7 @@ export const cluster: Suite = async (ctx) => {
   const queue = 'bench';
   const servers = await startServers(2, redis.url, queue, 1, 30_000, workloads);
   const plain = await startPlainBullmq(2, redis, 'bench-plain');
+  const bare = await startBareRedisMap(2, redis, 'bench-bare');
   const pool = new ClusterPool<typeof Workloads>({ queue, connection: redis.url });
   await pool.ready();
   const results: CaseResult[] = [];
@@ -58,7 +60,7 @@ export const cluster: Suite = async (ctx) => {
           },
           { name: BULLMQ_PER_ITEM, ops: perItemJobs, run: () => plain.runJobs(perItemJobs, fineN) },
         ],
-        ctx.group({ rounds: ctx.quick ? 1 : 5, timeMs: 0, iterations: 1 }),
+        ctx.group({ rounds: ctx.quick ? 1 : 8, timeMs: 0, iterations: 1 }),
       )),
     );
 
@@ -80,6 +82,7 @@ export const cluster: Suite = async (ctx) => {
           [
             { name: CLUSTER_COARSE, ops: coarse.length, run: async () => void (await pool.map('fib', coarse).toArray()) },
             { name: LOCAL_COARSE, ops: coarse.length, run: async () => void (await local.map('fib', coarse).toArray()) },
+            { name: BARE_REDIS_COARSE, ops: coarse.length, run: () => bare.map(coarse) },
           ],
           ctx.group({ rounds: ctx.quick ? 1 : 8, timeMs: 0, iterations: 2 }),
         )),
@@ -87,7 +90,7 @@ export const cluster: Suite = async (ctx) => {
           'cluster',
           '(c) submit round trip, a no-op task, one at a time',
           [submitCases(CLUSTER_SUBMIT, () => pool.submit('noop')), submitCases(LOCAL_SUBMIT, () => local.submit('noop'))],
-          ctx.group({ timeMs: ctx.quick ? 100 : 400 }),
+          ctx.group({ timeMs: ctx.quick ? 100 : 1_200 }),
         )),
       );
     } finally {
@@ -124,7 +127,7 @@ export const cluster: Suite = async (ctx) => {
               },
             },
           ],
-          ctx.group({ timeMs: ctx.quick ? 100 : 400 }),
+          ctx.group({ timeMs: ctx.quick ? 100 : 1_200 }),
         )),
       );
     } finally {
@@ -135,6 +138,7 @@ export const cluster: Suite = async (ctx) => {
     await pool.shutdown();
     await servers.stop();
     await plain.stop();
+    await bare.stop();
     await redis.stop();
   }
   return results;
@@ -194,6 +198,53 @@ async function startPlainBullmq(count: number, redis: RedisServer, queue: string
         Array.from({ length: count }, (_, i) => ({ name: 'fib', data: { n }, opts: { jobId: `${prefix}${i}`, removeOnComplete: true } })),
       );
       await done;
+    },
+  };
+}
+
+/**
+ * The ceiling of (b): processes that take chunks from a Redis list and push results back
+ * (bench/workers/redis-bare-server.mjs), the items split evenly, one chunk per process: what two
+ * processes on this host reach through Redis with nothing else in the way.
+ */
+async function startBareRedisMap(count: number, redis: RedisServer, prefix: string) {
+  const children = Array.from({ length: count }, () =>
+    spawn(process.execPath, [workerFile('redis-bare-server.mjs').pathname, redis.url, prefix], { stdio: ['ignore', 'pipe', 'inherit'] }),
+  );
+  await Promise.all(
+    children.map(
+      (child) =>
+        new Promise<void>((resolve, reject) => {
+          child.stdout.on('data', (d: Buffer) => d.toString().includes('ready') && resolve());
+          child.once('exit', (code) => reject(new Error(`a bare Redis map process exited with code ${code}`)));
+        }),
+    ),
+  );
+  const client = new Redis(redis.url);
+  let run = 0;
+  return {
+    map: async (items: number[]): Promise<void> => {
+      const id = ++run;
+      const share = Math.ceil(items.length / count);
+      for (let i = 0; i < count; i++)
+        await client.lpush(`${prefix}:in`, JSON.stringify({ id, items: items.slice(i * share, (i + 1) * share) }));
+      for (let i = 0; i < count; i++) {
+        const taken = await client.brpop(`${prefix}:out`, 30);
+        if (taken === null || JSON.parse(taken[1]).id !== id) throw new Error('the bare Redis map lost a chunk');
+      }
+    },
+    stop: async (): Promise<void> => {
+      client.disconnect();
+      await Promise.all(
+        children.map(
+          (child) =>
+            new Promise<void>((resolve) => {
+              if (child.exitCode !== null) return resolve();
+              child.once('exit', () => resolve());
+              child.kill('SIGTERM');
+            }),
+        ),
+      );
     },
   };
 }

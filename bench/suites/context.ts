@@ -8,6 +8,10 @@ export interface SuiteContext {
   workers: number[];
   /** Worker count for single-setting comparisons: availableParallelism(). */
   cores: number;
+  /**
+   * A group's options. `rounds`: 8 in a full run, 1 in a quick one, unless given. `timeMs` here is
+   * each case's budget for the whole group, split evenly across its rounds (0: `iterations` only).
+   */
   group: (overrides?: Partial<GroupOptions>) => GroupOptions;
   progress: (label: string) => void;
 }

@@ -188,7 +188,7 @@ export const gates: Suite = async (ctx) => {
   const local = new AsyncSemaphore(1);
   const sema = new Sema(1);
   const limit = pLimit(1);
-  const micro = ctx.group({ timeMs: ctx.quick ? 100 : 400 });
+  const micro = ctx.group({ timeMs: ctx.quick ? 100 : 1_200 });
 
   results.push(
     ...(await runGroup(
@@ -274,7 +274,7 @@ export const gates: Suite = async (ctx) => {
         burst(PROMISE_CHAIN, size, promiseChainGate),
         burst(NO_GATE, size, noGate),
       ],
-      ctx.group({ timeMs: ctx.quick ? 100 : 500, iterations: 3 }),
+      ctx.group({ timeMs: ctx.quick ? 100 : 1_500, iterations: 3 }),
     );
     results.push(...group);
   }
@@ -290,8 +290,8 @@ export const gates: Suite = async (ctx) => {
         burst(`AsyncSemaphore, ${size / 1000}k queued`, size, asyncSemaphoreGate),
         burst(`bare promise chain, ${size / 1000}k queued`, size, promiseChainGate),
       ]),
-      // Five rounds: the 1M case runs ~1.5 s a sample, and #4's target line reports its step from 100k paired round by round.
-      ctx.group({ rounds: 5, timeMs: 300, iterations: 2 }),
+      // One sample per round at least: the 1M case runs ~1.5 s a sample, and its targets are paired round by round.
+      ctx.group({ rounds: ctx.quick ? 1 : 8, timeMs: 1_500, iterations: 1 }),
     );
     results.push(...sweep);
   }

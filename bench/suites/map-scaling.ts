@@ -176,7 +176,7 @@ export const mapScaling: Suite = async (ctx) => {
     'map scaling',
     `fine: fib(${fineN}), one task per item in each pool (${perItemItems} items; per-item cost compared)`,
     peerPools().map((p) => perItemCase(p, fineN, perItemItems, cores)),
-    ctx.group({ timeMs: ctx.quick ? 200 : 1_000, iterations: 2 }),
+    ctx.group({ timeMs: ctx.quick ? 200 : 3_000, iterations: 2 }),
   );
   results.push(...coarse, ...fine, ...perItem);
 

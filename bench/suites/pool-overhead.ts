@@ -70,7 +70,7 @@ export const poolOverhead: Suite = async (ctx) => {
     'pool overhead',
     `no-op throughput, ${inFlight} in flight, ${threads} threads`,
     throughput,
-    ctx.group({ timeMs: ctx.quick ? 150 : 600 }),
+    ctx.group({ timeMs: ctx.quick ? 150 : 1_800 }),
   );
   for (const r of throughputResults) {
     const cpu = mainCpu.get(r.name);
@@ -97,21 +97,26 @@ export const poolOverhead: Suite = async (ctx) => {
       'pool overhead',
       `no-op round trip, one at a time, ${threads} threads`,
       latency,
-      ctx.group({ timeMs: ctx.quick ? 100 : 400 }),
+      ctx.group({ timeMs: ctx.quick ? 100 : 1_200 }),
     )),
-    ...(await runGroup('pool overhead', COLD_START, coldStarts(), ctx.group({ timeMs: ctx.quick ? 100 : 600 }))),
-    ...(await runGroup('pool overhead', `${LARGE_RESULT}, ${RESULT_MB} MB`, largeResults(), ctx.group({ timeMs: ctx.quick ? 100 : 600 }))),
+    ...(await runGroup('pool overhead', COLD_START, coldStarts(), ctx.group({ timeMs: ctx.quick ? 100 : 1_800 }))),
+    ...(await runGroup(
+      'pool overhead',
+      `${LARGE_RESULT}, ${RESULT_MB} MB`,
+      largeResults(),
+      ctx.group({ timeMs: ctx.quick ? 100 : 1_800 }),
+    )),
     ...(await runGroup(
       'pool overhead',
       `${PROGRESS_SILENT}: ${PROGRESS_EVENTS} calls per task, no onProgress, ${inFlight / 4} in flight, ${threads} threads`,
       progressCases(threads, inFlight / 4, false),
-      ctx.group({ timeMs: ctx.quick ? 150 : 600 }),
+      ctx.group({ timeMs: ctx.quick ? 150 : 1_800 }),
     )),
     ...(await runGroup(
       'pool overhead',
       `${PROGRESS_LISTENED}: ${PROGRESS_EVENTS} events per task, ${inFlight / 4} in flight, ${threads} threads`,
       progressCases(threads, inFlight / 4, true),
-      ctx.group({ timeMs: ctx.quick ? 150 : 600 }),
+      ctx.group({ timeMs: ctx.quick ? 150 : 1_800 }),
     )),
   ];
 };

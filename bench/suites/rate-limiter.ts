@@ -48,7 +48,7 @@ export const rateLimiters: Suite = async (ctx) => {
         { name: 'RateLimiter', ops, run: burst(inThread) },
         { name: 'SharedRateLimiter', ops, run: burst(shared) },
       ],
-      ctx.group({ timeMs: ctx.quick ? 100 : 500, iterations: 3 }),
+      ctx.group({ timeMs: ctx.quick ? 100 : 1_500, iterations: 3 }),
     )),
   );
   return results;

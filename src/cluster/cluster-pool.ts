@@ -358,11 +358,12 @@ function refusedIndex(error: unknown): number {
   return refused.get(error as object) ?? refusedValueIndex(error);
 }
 
-function jobData(kind: JobData['k'], values: unknown[], call: ClusterCall, spread: boolean): JobData {
+/** A job's data. `listening`: the caller hears progress, so the server sends it (one round trip each). */
+function jobData(kind: JobData['k'], values: unknown[], timeoutMs: number, spread: boolean, listening: boolean): JobData {
   const data: JobData = { v: FORMAT, k: kind, x: encode(values) };
   if (spread) data.s = 1;
-  if (call.timeoutMs !== Number.POSITIVE_INFINITY) data.t = call.timeoutMs;
-  if (call.onProgress !== undefined || kind === 'chunk') data.p = 1;
+  if (timeoutMs !== Number.POSITIVE_INFINITY) data.t = timeoutMs;
+  if (listening) data.p = 1;
   return data;
 }
 
@@ -394,7 +395,7 @@ export class ClusterView<M = UntypedModule> {
       const onProgress = call.onProgress;
       const listener = onProgress ? (value: unknown) => callListener(onProgress, value, (error) => void job.cancel(error)) : undefined;
       let unwatch: (() => void) | undefined;
-      const job = core.send(name, jobData('call', args, call, false), listener, (error, outcome) => {
+      const job = core.send(name, jobData('call', args, call.timeoutMs, false, listener !== undefined), listener, (error, outcome) => {
         unwatch?.();
         if (error !== undefined) future[SETTLE](error);
         else {
@@ -474,7 +475,7 @@ export class ClusterView<M = UntypedModule> {
             notArguments,
             invalidType(label(notArguments), chunk[notArguments], 'an array of arguments (starmap calls the task with ...item)'),
           );
-        const job = core.send(name, jobData('chunk', chunk, { ...call, timeoutMs }, spread), onProgress, settle);
+        const job = core.send(name, jobData('chunk', chunk, timeoutMs, spread, onProgress !== undefined), onProgress, settle);
         return { cancel: (error) => void job.cancel(error) };
       },
     };

@@ -114,6 +114,23 @@ describe.skipIf(noRedis !== undefined)('ClusterPool across serving processes', (
       expect(progress).toHaveLength(3);
     });
 
+    it("a map's onProgress gets its items' progress values and the counts, from the servers", async () => {
+      const values: unknown[] = [];
+      let completed = 0;
+      const results = await cluster
+        .map('reportItem', [1, 2, 3, 4], {
+          chunkSize: 2,
+          onProgress: (progress) => {
+            if ('value' in progress) values.push(progress.value);
+            else completed = progress.completed;
+          },
+        })
+        .toArray();
+      expect(results).toEqual([1, 2, 3, 4]);
+      expect(values.sort()).toEqual([1, 2, 3, 4]);
+      expect(completed).toBe(4);
+    });
+
     it('cancels a running job where it runs: the server is free again at once', async () => {
       const controller = new AbortController();
       const future = cluster.with({ signal: controller.signal }).submit('spinUntilCancelled');
