@@ -220,6 +220,7 @@ async function targetsChart(targets: Target[], subtitle: string): Promise<string
             field: 'holds',
             type: 'nominal',
             title: null,
+            legend: { labelLimit: 0 },
             scale: { domain: ['holds', 'misses', 'not judged (smoke run)'], range: ['#2a9d4b', '#d1495b', '#888888'] },
           },
         },
