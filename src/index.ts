@@ -21,6 +21,7 @@ export {
 } from './errors.js';
 export { Future, type FutureState } from './future.js';
 export type { TransferItem, UncloneableArgumentError } from './pool/arguments.js';
+export type { CallOptions, ShutdownOptions } from './pool/call-options.js';
 export { Callback, type CallerArgument, callback, type RemoteFunction } from './pool/callback.js';
 export type {
   TaskEndEvent,
@@ -35,7 +36,7 @@ export type { MapIterator, MapOptions, MapProgress } from './pool/map.js';
 export type { WorkerPoolOptions } from './pool/options.js';
 export type { Percentiles, PoolStats } from './pool/stats.js';
 export type { Cloned, MapItem, TaskArgs, TaskName, TaskResult, UntypedModule } from './pool/types.js';
-export { type CallOptions, type PoolProxy, PoolView, type ShutdownOptions, WorkerPool } from './pool/worker-pool.js';
+export { type PoolProxy, PoolView, WorkerPool } from './pool/worker-pool.js';
 export { AsyncSemaphore } from './sync/async-semaphore.js';
 export type { CallLimitOptions, LimitedResponse } from './sync/limiter-core.js';
 export { Permit } from './sync/permit.js';

@@ -10,12 +10,12 @@ import { whenAborted } from '../abort-listeners.js';
 import { AbortError, abortErrorFrom, invalidType, invalidValue, PoolClosedError, ThreadgateError } from '../errors.js';
 import { Future, SETTLE } from '../future.js';
 import { prepareArguments, refusedValueIndex } from '../pool/arguments.js';
+import { type ResolvedCallOptions, resolveMapOptions } from '../pool/call-options.js';
 import type { ChunkTiming } from '../pool/chunk-sizer.js';
 import { type ChunkRunner, ItemRefused, MapIterator, type MapOptions } from '../pool/map.js';
 import { checkTaskName } from '../pool/options.js';
 import { callListener } from '../pool/progress.js';
 import type { MapItem, TaskArgs, TaskName, TaskResult, UntypedModule } from '../pool/types.js';
-import { type ResolvedCallOptions, resolveMapOptions } from '../pool/worker-pool.js';
 import {
   checkFunction,
   checkInteger,

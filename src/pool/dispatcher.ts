@@ -2,7 +2,6 @@ import type { ResourceLimits, Worker } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { TaskTimeoutError, ThreadgateError, WorkerCrashedError } from '../errors.js';
 import { reviveHandles } from '../revive.js';
-import { holdEventLoop, releaseEventLoop } from '../sync/keep-alive.js';
 import type { ThreadScopedResource } from '../sync/registry.js';
 import {
   BATCH,
@@ -40,9 +39,12 @@ import {
 import { idleFirst, markForQueue } from './balancer.js';
 import { CHANNELS, type TaskQueuedEvent, type TaskStartEvent, type WorkerExitEvent, type WorkerStartEvent } from './diagnostics.js';
 import { MessageQueue } from './message-queue.js';
+import { ModuleLoad } from './module-load.js';
+import { SpeedLog } from './speed-log.js';
 import { LatencyHistogram, type PoolStats } from './stats.js';
 import { Phase, Task, type TaskSpec } from './task.js';
 import { TaskQueue } from './task-queue.js';
+import { WorkerRegistry } from './worker-registry.js';
 
 /** How the dispatcher runs Piscina. All values already validated. */
 export interface DispatcherConfig {
@@ -69,14 +71,6 @@ const TASKS_PER_WORKER = 2;
 /** The most tasks in one batch message (see protocol.ts). */
 const MAX_BATCH = 16;
 /**
- * Only tasks whose function has run at least `FAST_RUNS` times, taking `FAST_MS` or less on
- * average lately, are batched: a task in a batch waits for the ones before it in the same worker.
- */
-const FAST_RUNS = 8;
-const FAST_MS = 0.25;
-/** Weight of the newest run in a function's average. */
-const SPEED_SMOOTHING = 0.2;
-/**
  * A task whose worker died before starting it is run again, at most this many times. The bound
  * is for a task whose delivery itself kills workers (a message too big for their heap, say). An
  * innocent task can bounce too: when workers die often (uncaught errors after other tasks), a
@@ -89,7 +83,6 @@ const MAX_RETRIES = 10;
 const KILL_RETRY_MS = 1;
 /** The longest shutdown waits for its workers to leave shared-memory sections before terminating them anyway. */
 const QUIESCE_MS = 2_000;
-const EXIT_CODES_KEPT = 64;
 /** Workers in a row that fail to start, leaving none alive, before the waiting tasks are failed. */
 const MAX_START_FAILURES = 3;
 let poolsMade = 0;
@@ -124,17 +117,13 @@ export class Dispatcher {
   readonly #board: TaskBoard;
   /** The workers' seats, through which every termination goes (see task-control.ts). */
   readonly #seats: Int32Array;
-  /** The shared gates each live worker has made or received, kept until it has exited and been reclaimed. */
-  readonly #gatesOf = new Map<number, Set<ThreadScopedResource>>();
   /** The task in each board slot, while it is handed to Piscina. */
   readonly #slots: (Task | undefined)[];
   readonly #freeSlots: number[];
   readonly #queue = new TaskQueue();
   readonly #config: DispatcherConfig;
   readonly #createdAt = performance.now();
-  readonly #exitCodes = new Map<number, number>();
-  /** Live workers by thread id, to terminate the one running a task that must be stopped. */
-  readonly #workers = new Map<number, Worker>();
+  readonly #workers = new WorkerRegistry();
   readonly #runTime = new LatencyHistogram();
   readonly #waitTime = new LatencyHistogram();
   #queued = 0;
@@ -145,7 +134,7 @@ export class Dispatcher {
   /** Batching needs one task per worker at a time to keep retirement exact: off under `maxTasksPerWorker`. */
   readonly #canBatch: boolean;
   /** Recent average run time (ms) and run count of each task function, to tell which are tiny. */
-  readonly #speed = new Map<string, { runs: number; ms: number }>();
+  readonly #speed = new SpeedLog();
   /** Tasks handed to Piscina that are not short: while there is one, no task waits in a busy worker's inbox. */
   #inFlightNotShort = 0;
   #nextId = 1;
@@ -160,13 +149,7 @@ export class Dispatcher {
   /** Messages failed by a worker's death, gathered by the error Piscina failed them with (see #onWorkerLost). */
   readonly #dying = new Map<unknown, Task[]>();
   #destroyed = false;
-  /** How loading the module went: no worker has finished yet, one has loaded it, or why none can. */
-  #loadState: 'loading' | 'loaded' | Error = 'loading';
-  readonly #readyWaiters: ReadyWaiter[] = [];
-  /** Live workers that are ending by themselves (`process.exit`, an uncaught error): crashes, not the pool's doing. */
-  readonly #endedBySelf = new Set<number>();
-  /** Workers in a row that ended while loading the module (`process.exit` in it, or in the initializer). */
-  #loadExits = 0;
+  readonly #moduleLoad = new ModuleLoad();
   /** Set once the module has ended `MAX_START_FAILURES` workers in a row while loading: every task fails with it. */
   #broken: Error | undefined;
   /** Workers in a row that failed to start and left no worker alive. */
@@ -325,12 +308,7 @@ export class Dispatcher {
    * destroyed first.
    */
   ready(onClose: () => Error): Promise<void> {
-    if (this.#loadState === 'loaded') return Promise.resolve();
-    if (this.#loadState instanceof Error) return Promise.reject(this.#loadState);
-    if (this.#destroyed) return Promise.reject(onClose());
-    // The workers are unref'd while idle: a program whose only pending work is this would exit.
-    holdEventLoop();
-    return new Promise((resolve, reject) => this.#readyWaiters.push({ resolve, reject: (error) => reject(error ?? onClose()) }));
+    return this.#moduleLoad.whenReady(this.#destroyed, onClose);
   }
 
   /** Resolves once nothing is queued or in flight. */
@@ -343,7 +321,7 @@ export class Dispatcher {
     if (this.#destroyed) return;
     this.#destroyed = true;
     this.#checkIdle();
-    this.#answerReady((waiter) => waiter.reject(undefined));
+    this.#moduleLoad.close();
     await this.#quiesce();
     await this.#piscina.destroy();
   }
@@ -435,19 +413,12 @@ export class Dispatcher {
     ) {
       return false;
     }
-    const speed = this.#speed.get(spec.fn);
-    return speed !== undefined && speed.runs >= FAST_RUNS && speed.ms <= FAST_MS;
+    return this.#speed.isTiny(spec.fn);
   }
 
   /** Learns how long a function takes, from the outcome of one plain call of it. */
   #learn(task: Task, runMs: number): void {
-    if (isChunk(task)) return; // many calls in one run
-    const speed = this.#speed.get(task.spec.fn);
-    if (speed === undefined) this.#speed.set(task.spec.fn, { runs: 1, ms: runMs });
-    else {
-      speed.runs++;
-      speed.ms = SPEED_SMOOTHING * runMs + (1 - SPEED_SMOOTHING) * speed.ms;
-    }
+    if (!isChunk(task)) this.#speed.record(task.spec.fn, runMs); // a chunk is many calls in one run
   }
 
   /** Hands a task its board slot; the worker may start it from then on. */
@@ -709,7 +680,7 @@ export class Dispatcher {
       return;
     }
     const exited = exitCodeOf(error); // Piscina's report of an exit; anything else killed the worker
-    const exitCode = exited ?? this.#exitCodes.get(threadId);
+    const exitCode = exited ?? this.#workers.exitCodeOf(threadId);
     task.notify(
       new WorkerCrashedError(task.spec.fn, { exitCode, threadId: threadId || undefined, cause: error, uncaught: exited === undefined }),
       undefined,
@@ -766,13 +737,8 @@ export class Dispatcher {
 
   /** A worker has finished loading the module: loaded, or failed (it lives on and fails each task with the error). */
   #onLoadReport({ failure }: LoadReport): void {
-    if (failure !== undefined) {
-      this.#loadFailed(deserializeError(failure));
-      return;
-    }
-    this.#loadExits = 0;
-    this.#loadState = 'loaded';
-    this.#answerReady((waiter) => waiter.resolve());
+    if (failure === undefined) this.#moduleLoad.succeeded();
+    else this.#moduleLoad.failed(deserializeError(failure));
   }
 
   /**
@@ -782,7 +748,7 @@ export class Dispatcher {
    * `MAX_START_FAILURES` such workers in a row the pool is broken.
    */
   #onExitReport({ threadId, exitCode, held }: ExitReport): void {
-    this.#endedBySelf.add(threadId);
+    this.#workers.endingBySelf(threadId);
     if (held === undefined) return;
     const { moduleUrl, initializer } = this.#config.runtimeData;
     const error = Object.assign(
@@ -796,22 +762,7 @@ export class Dispatcher {
       const task = this.#slots[slot];
       if (task !== undefined && task.id === id) task.loadFailure = error;
     }
-    this.#loadFailed(error);
-    if (++this.#loadExits >= MAX_START_FAILURES) this.#break(error);
-  }
-
-  /** No worker could load the module (this one did not): `ready()` rejects, unless one has loaded it. */
-  #loadFailed(error: Error): void {
-    if (this.#loadState === 'loaded') return;
-    this.#loadState = error;
-    this.#answerReady((waiter) => waiter.reject(error));
-  }
-
-  #answerReady(answer: (waiter: ReadyWaiter) => void): void {
-    for (const waiter of this.#readyWaiters.splice(0)) {
-      releaseEventLoop();
-      answer(waiter);
-    }
+    if (this.#moduleLoad.endedWhileLoading(error, MAX_START_FAILURES)) this.#break(error);
   }
 
   /**
@@ -837,10 +788,7 @@ export class Dispatcher {
 
   /** A worker has made or received a shared gate: keep it, to give back its units when it exits. */
   #onGate({ threadId, handle }: GateAnnouncement): void {
-    const gate = reviveHandles(handle) as ThreadScopedResource;
-    const gates = this.#gatesOf.get(threadId);
-    if (gates === undefined) this.#gatesOf.set(threadId, new Set([gate]));
-    else gates.add(gate);
+    this.#workers.addGate(threadId, reviveHandles(handle) as ThreadScopedResource);
   }
 
   /** The worker with this thread id, while it lives; Piscina's own list covers one not tracked yet. */
@@ -848,22 +796,14 @@ export class Dispatcher {
     return this.#workers.get(threadId) ?? this.#piscina.threads.find((w) => w.threadId === threadId);
   }
 
-  /** Watches a new worker's exit: remembers its code, gives back its semaphore permits. */
+  /** Watches a new worker's exit: its gates' units come back (the registry), and its seat on the board is freed. */
   #track(threadId: number): void {
     const worker = this.#piscina.threads.find((w) => w.threadId === threadId);
     if (worker === undefined) return;
-    this.#workers.set(threadId, worker);
     if (CHANNELS.workerStart.hasSubscribers) CHANNELS.workerStart.publish({ poolId: this.poolId, threadId } satisfies WorkerStartEvent);
-    worker.once('error', () => this.#endedBySelf.add(threadId));
-    worker.once('exit', (code: number) => {
-      const crashed = this.#endedBySelf.delete(threadId);
+    this.#workers.track(worker, (_, exitCode, crashed) => {
       if (CHANNELS.workerExit.hasSubscribers)
-        CHANNELS.workerExit.publish({ poolId: this.poolId, threadId, exitCode: code, crashed } satisfies WorkerExitEvent);
-      this.#workers.delete(threadId);
-      this.#exitCodes.set(threadId, code);
-      if (this.#exitCodes.size > EXIT_CODES_KEPT) this.#exitCodes.delete(this.#exitCodes.keys().next().value as number);
-      for (const gate of this.#gatesOf.get(threadId) ?? []) gate.reclaim(threadId);
-      this.#gatesOf.delete(threadId);
+        CHANNELS.workerExit.publish({ poolId: this.poolId, threadId, exitCode, crashed } satisfies WorkerExitEvent);
       const seat = seatOf(this.#seats, threadId);
       if (seat >= 0) freeSeat(this.#seats, seat);
     });
@@ -894,7 +834,7 @@ export class Dispatcher {
     }
     this.#startFailures = 0;
     this.cancelQueued((task) => new WorkerCrashedError(task.spec.fn, { cause, startFailed: MAX_START_FAILURES }), 'failed');
-    this.#loadFailed(cause instanceof Error ? cause : new Error(String(cause)));
+    this.#moduleLoad.failed(cause instanceof Error ? cause : new Error(String(cause)));
     this.#startOver();
   }
 
@@ -907,12 +847,6 @@ export class Dispatcher {
     const piscina = this.#piscina;
     piscina.run(PROBE).then(done, () => piscina === this.#piscina && done());
   }
-}
-
-/** A caller of `ready()`; `reject(undefined)` means the pool closed first. */
-interface ReadyWaiter {
-  resolve: () => void;
-  reject: (error: Error | undefined) => void;
 }
 
 /** A map chunk: its items run one after the other, and the board says which one is running (ITEM). */

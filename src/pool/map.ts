@@ -4,6 +4,7 @@ import { FifoQueue } from '../sync/fifo-queue.js';
 import type { RanOutcome } from '../wire/protocol.js';
 import { deserializeError } from '../wire/remote-error.js';
 import { CHUNKS_PER_WORKER, ChunkSizer, type ChunkTiming } from './chunk-sizer.js';
+import { type Delivery, deliveryFor, ERROR_TURN, NOTHING } from './map-delivery.js';
 import { callListener } from './progress.js';
 
 /** Options of `pool.map` and `pool.starmap`. */
@@ -118,8 +119,6 @@ interface Waiter<R> {
   reject: (error: unknown) => void;
 }
 
-/** Marks where an error must be thrown in completion-order delivery. */
-const ERROR_MARK: unique symbol = Symbol('error');
 type Source = Iterator<unknown> | AsyncIterator<unknown>;
 
 /**
@@ -131,7 +130,7 @@ type Source = Iterator<unknown> | AsyncIterator<unknown>;
 export class MapIterator<R> implements AsyncIterableIterator<R> {
   readonly #runner: ChunkRunner;
   readonly #input: Iterable<unknown> | AsyncIterable<unknown>;
-  readonly #ordered: boolean;
+  readonly #delivery: Delivery;
   readonly #timeoutMs: number;
   readonly #signal: AbortSignal | undefined;
   readonly #onProgress: ((progress: MapProgress) => void) | undefined;
@@ -140,19 +139,12 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
   #async = false;
   #total: number | undefined;
   #pulled = 0;
-  #delivered = 0;
   #completed = 0;
   #sourceDone = false;
   #filling = false;
   #finished = false;
   #awaitingRoom = false;
   readonly #inFlight = new Map<number, Chunk>();
-  /** Ordered delivery: completed chunks by first index, and where delivery stands. */
-  readonly #ready = new Map<number, Chunk>();
-  #cursor = 0;
-  #offset = 0;
-  /** Completion-order delivery. */
-  readonly #arrived = new FifoQueue<unknown>();
   /** What chunks cut short left undone, to send again before pulling more (in index order). */
   readonly #leftOver: { first: number; items: unknown[] }[] = [];
   /** The error to throw, and (ordered) at which item. */
@@ -166,13 +158,13 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
   #sinceClock = 0;
   /** Stops watching the signal (see abort-listeners.ts: one listener per signal, however many maps share it). */
   #unwatch: (() => void) | undefined;
-  readonly #onAbort = (): void => this.#fail(abortErrorFrom(this.#signal as AbortSignal), this.#delivered);
+  readonly #onAbort = (): void => this.#fail(abortErrorFrom(this.#signal as AbortSignal), this.#delivery.delivered);
 
   /** @internal Created by `pool.map`. */
   constructor(runner: ChunkRunner, input: Iterable<unknown> | AsyncIterable<unknown>, options: ResolvedMapOptions) {
     this.#runner = runner;
     this.#input = input;
-    this.#ordered = options.ordered;
+    this.#delivery = deliveryFor(options.ordered);
     this.#timeoutMs = options.timeoutMs;
     this.#signal = options.signal;
     this.#onProgress = options.onProgress;
@@ -236,21 +228,7 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
   #drainReady(out: R[]): void {
     if (this.#source === undefined && !this.#finished) this.#open();
     if (this.#error !== undefined || this.#finished) return;
-    if (this.#ordered) {
-      for (let chunk = this.#ready.get(this.#cursor); chunk !== undefined; chunk = this.#ready.get(this.#cursor)) {
-        const values = chunk.values as R[];
-        for (let i = this.#offset; i < chunk.count; i++) out.push(values[i] as R);
-        this.#delivered += chunk.count - this.#offset;
-        this.#ready.delete(this.#cursor);
-        this.#cursor += chunk.count;
-        this.#offset = 0;
-      }
-    } else {
-      while (this.#arrived.size > 0 && this.#arrived.peek() !== ERROR_MARK) {
-        out.push(this.#arrived.shift() as R);
-        this.#delivered++;
-      }
-    }
+    this.#delivery.drainInto(out);
     this.#fill();
   }
 
@@ -261,25 +239,9 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
     // Finished: by return(), by the end, or by the error, already thrown. An error recorded and not
     // thrown before return() is dropped with the rest: the caller left.
     if (this.#finished) return Promise.resolve({ done: true, value: undefined });
-    if (this.#ordered) {
-      if (this.#error !== undefined && this.#error.at === this.#delivered) return this.#throw();
-      const chunk = this.#ready.get(this.#cursor);
-      if (chunk !== undefined) {
-        const values = chunk.values as unknown[];
-        const value = values[this.#offset++];
-        this.#delivered++;
-        if (this.#offset >= chunk.count) {
-          this.#ready.delete(this.#cursor);
-          this.#cursor += chunk.count;
-          this.#offset = 0;
-        }
-        this.#fill();
-        return Promise.resolve({ done: false, value: value as R });
-      }
-    } else if (this.#arrived.size > 0) {
-      const value = this.#arrived.shift();
-      if (value === ERROR_MARK) return this.#throw();
-      this.#delivered++;
+    const value = this.#delivery.next(this.#error?.at);
+    if (value === ERROR_TURN) return this.#throw();
+    if (value !== NOTHING) {
       this.#fill();
       return Promise.resolve({ done: false, value: value as R });
     }
@@ -341,8 +303,8 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
     const chunks = this.#inFlight.size;
     if (chunks >= CHUNKS_PER_WORKER * this.#runner.workers) return false;
     if (this.#sizer.probing && chunks >= this.#runner.workers) return false;
-    const ahead = this.#pulled - this.#delivered;
-    return ahead === 0 || ahead + size <= this.#sizer.bufferLimit(this.#remaining(), this.#delivered);
+    const ahead = this.#pulled - this.#delivery.delivered;
+    return ahead === 0 || ahead + size <= this.#sizer.bufferLimit(this.#remaining(), this.#delivery.delivered);
   }
 
   /** The pool's queue is full (`maxQueue`): a map is bounded by its own buffer, and waits for room. */
@@ -373,7 +335,7 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
       const source = this.#source as Iterator<unknown>;
       const array = Array.isArray(this.#input) ? (this.#input as unknown[]) : undefined;
       for (;;) {
-        const size = this.#sizer.next(this.#remaining(), this.#delivered);
+        const size = this.#sizer.next(this.#remaining(), this.#delivery.delivered);
         if (!this.#hasRoom(size)) break;
         if (array !== undefined) {
           items = packedSlice(array, this.#pulled, size);
@@ -407,7 +369,7 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
     let items: unknown[] = [];
     try {
       for (;;) {
-        const size = this.#sizer.next(this.#remaining(), this.#delivered);
+        const size = this.#sizer.next(this.#remaining(), this.#delivery.delivered);
         if (!this.#hasRoom(size)) return;
         while (items.length < size) {
           const step = await source.next();
@@ -494,7 +456,7 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
       // Refused (closed, queue full, an item that cannot cross): a fresh error, ours to mark.
       this.#inFlight.delete(first);
       const [at, error] = thrown instanceof ItemRefused ? [thrown.at, thrown.error] : [0, thrown as Error];
-      if (at > 0 && this.#ordered) this.#submit(first, items.slice(0, at)); // in completion order, the error ends it now
+      if (at > 0 && this.#delivery.ordered) this.#submit(first, items.slice(0, at)); // in completion order, the error ends it now
       defineIndex(error, first + at);
       this.#fail(error, first + at);
     }
@@ -510,7 +472,7 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
     if (this.#finished) return;
     if (error !== undefined) {
       const at = chunk.first + (reached ?? 0);
-      if (this.#ordered && reached !== undefined && reached > 0) this.#keepLeftOver(chunk.first, chunk.items.slice(0, reached));
+      if (this.#delivery.ordered && reached !== undefined && reached > 0) this.#keepLeftOver(chunk.first, chunk.items.slice(0, reached));
       defineIndex(error, at);
       this.#fail(error, at);
       this.#fill(); // sends what must run again
@@ -522,11 +484,7 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
     this.#completed += values.length;
     if (failure === undefined && values.length < chunk.count)
       this.#keepLeftOver(chunk.first + values.length, chunk.items.slice(values.length));
-    if (this.#ordered) {
-      if (values.length > 0) this.#ready.set(chunk.first, { ...chunk, items: [], count: values.length });
-    } else {
-      for (const value of values) this.#arrived.push(value);
-    }
+    this.#delivery.accept(chunk.first, values);
     if (failure !== undefined) {
       const at = chunk.first + (failedAt ?? 0);
       this.#fail(deserializeError(failure, { taskName: this.#runner.taskName, taskId: -1, mapIndex: at }), at);
@@ -554,7 +512,7 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
         return;
       }
       const head = this.#leftOver[0] as { first: number; items: unknown[] };
-      const size = Math.min(head.items.length, this.#sizer.next(this.#remaining(), this.#delivered));
+      const size = Math.min(head.items.length, this.#sizer.next(this.#remaining(), this.#delivery.delivered));
       const items = head.items.slice(0, size);
       if (size === head.items.length) this.#leftOver.shift();
       else this.#leftOver[0] = { first: head.first + size, items: head.items.slice(size) };
@@ -567,21 +525,21 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
    * its error at the next item, and the rest is cancelled.
    */
   #report(progress: MapProgress): Promise<void> | undefined {
-    return callListener(this.#onProgress as (progress: MapProgress) => void, progress, (error) => this.#fail(error, this.#delivered));
+    return callListener(this.#onProgress as (progress: MapProgress) => void, progress, (error) =>
+      this.#fail(error, this.#delivery.delivered),
+    );
   }
 
   /** Records the error to throw at item `at` (ordered) or next (completion order), and cancels the rest. */
   #fail(error: unknown, at: number): void {
     if (this.#finished) return;
-    if (this.#error === undefined || (this.#ordered && at < this.#error.at)) {
-      this.#error = { at: this.#ordered ? Math.max(at, this.#delivered) : -1, error };
-      if (!this.#ordered) this.#arrived.push(ERROR_MARK);
-    }
+    if (this.#error === undefined || this.#delivery.replaces(at, this.#error.at))
+      this.#error = { at: this.#delivery.placeError(at), error };
     // Items after the error are never delivered: stop them now. Earlier ones still run (ordered).
     for (const chunk of this.#inFlight.values()) {
-      if (!this.#ordered || chunk.first > at) this.#cancelChunk(chunk);
+      if (!this.#delivery.ordered || chunk.first > at) this.#cancelChunk(chunk);
     }
-    const keep = this.#leftOver.filter(({ first }) => this.#ordered && first < at);
+    const keep = this.#leftOver.filter(({ first }) => this.#delivery.ordered && first < at);
     this.#leftOver.splice(0, this.#leftOver.length, ...keep);
     this.#wake();
   }
@@ -597,7 +555,7 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
     this.#finished = true;
     this.#unwatch?.();
     for (const chunk of [...this.#inFlight.values()]) this.#cancelChunk(chunk);
-    this.#ready.clear();
+    this.#delivery.clear();
     this.#leftOver.length = 0;
     if (!this.#sourceDone) {
       this.#sourceDone = true;
