@@ -12,7 +12,7 @@ import { MultiSemaphore } from 'redis-semaphore';
 import { WorkerPool, workloads } from 'threadgate';
 import { ClusterPool, RedisSemaphore } from 'threadgate/cluster';
 import type * as Workloads from 'threadgate/workloads';
-import { noRedis, type RedisServer, type Servers, startRedis, startServers } from '../../test/cluster/redis.js';
+import { noRedis, type RedisServer, startRedis, startServers } from '../../test/cluster/redis.js';
 import { type Case, type CaseResult, runGroup } from '../harness.js';
 import {
   BARE_REDIS_COARSE,
@@ -146,41 +146,18 @@ export const cluster: Suite = async (ctx) => {
 
 /** Plain BullMQ workers in their own processes (bench/workers/bullmq-server.mjs), and a way to run a batch of jobs on them. */
 async function startPlainBullmq(count: number, redis: RedisServer, queue: string) {
-  const children = Array.from({ length: count }, () =>
-    spawn(process.execPath, [workerFile('bullmq-server.mjs').pathname, redis.url, queue, '1'], { stdio: ['ignore', 'pipe', 'inherit'] }),
-  );
-  await Promise.all(
-    children.map(
-      (child) =>
-        new Promise<void>((resolve, reject) => {
-          child.stdout.on('data', (d: Buffer) => d.toString().includes('ready') && resolve());
-          child.once('exit', (code) => reject(new Error(`a plain BullMQ worker exited with code ${code}`)));
-        }),
-    ),
-  );
+  const children = await startChildren('bullmq-server.mjs', [redis.url, queue, '1'], count);
   const connection = { host: '127.0.0.1', port: redis.port, maxRetriesPerRequest: null };
   const jobs = new Queue(queue, { connection });
   const events = new QueueEvents(queue, { connection });
   await events.waitUntilReady();
   let batch = 0;
-  const servers: Pick<Servers, 'stop'> = {
-    stop: async () => {
+  return {
+    stop: async (): Promise<void> => {
       await events.close();
       await jobs.close();
-      await Promise.all(
-        children.map(
-          (child) =>
-            new Promise<void>((resolve) => {
-              if (child.exitCode !== null) return resolve();
-              child.once('exit', () => resolve());
-              child.kill('SIGTERM');
-            }),
-        ),
-      );
+      await children.stop();
     },
-  };
-  return {
-    ...servers,
     /** Adds `count` jobs of fib(n) at once and resolves when every one has completed. */
     runJobs: async (count: number, n: number): Promise<void> => {
       const prefix = `b${++batch}-`;
@@ -208,18 +185,7 @@ async function startPlainBullmq(count: number, redis: RedisServer, queue: string
  * processes on this host reach through Redis with nothing else in the way.
  */
 async function startBareRedisMap(count: number, redis: RedisServer, prefix: string) {
-  const children = Array.from({ length: count }, () =>
-    spawn(process.execPath, [workerFile('redis-bare-server.mjs').pathname, redis.url, prefix], { stdio: ['ignore', 'pipe', 'inherit'] }),
-  );
-  await Promise.all(
-    children.map(
-      (child) =>
-        new Promise<void>((resolve, reject) => {
-          child.stdout.on('data', (d: Buffer) => d.toString().includes('ready') && resolve());
-          child.once('exit', (code) => reject(new Error(`a bare Redis map process exited with code ${code}`)));
-        }),
-    ),
-  );
+  const children = await startChildren('redis-bare-server.mjs', [redis.url, prefix], count);
   const client = new Redis(redis.url);
   let run = 0;
   return {
@@ -237,6 +203,27 @@ async function startBareRedisMap(count: number, redis: RedisServer, prefix: stri
     },
     stop: async (): Promise<void> => {
       client.disconnect();
+      await children.stop();
+    },
+  };
+}
+
+/** `count` processes running a script of bench/workers/, once each has printed "ready"; `stop()` SIGTERMs them and waits. */
+async function startChildren(script: string, args: string[], count: number): Promise<{ stop(): Promise<void> }> {
+  const children = Array.from({ length: count }, () =>
+    spawn(process.execPath, [workerFile(script).pathname, ...args], { stdio: ['ignore', 'pipe', 'inherit'] }),
+  );
+  await Promise.all(
+    children.map(
+      (child) =>
+        new Promise<void>((resolve, reject) => {
+          child.stdout.on('data', (d: Buffer) => d.toString().includes('ready') && resolve());
+          child.once('exit', (code) => reject(new Error(`${script} exited with code ${code} before it was ready`)));
+        }),
+    ),
+  );
+  return {
+    stop: async () => {
       await Promise.all(
         children.map(
           (child) =>
