@@ -194,11 +194,10 @@ async function startBareRedisMap(count: number, redis: RedisServer, prefix: stri
       const share = Math.ceil(items.length / count);
       for (let i = 0; i < count; i++)
         await client.lpush(`${prefix}:in`, JSON.stringify({ id, items: items.slice(i * share, (i + 1) * share) }));
-      // Each call's chunks carry its id: a result of another call is dropped, never counted.
-      for (let received = 0; received < count; ) {
-        const taken = await client.brpop(`${prefix}:out`, 30);
+      // Each call has a result list of its own: calls never take each other's results.
+      for (let i = 0; i < count; i++) {
+        const taken = await client.brpop(`${prefix}:out:${id}`, 30);
         if (taken === null) throw new Error('the bare Redis map lost a chunk (no result within 30 s)');
-        if ((JSON.parse(taken[1]) as { id: number }).id === id) received++;
       }
     },
     stop: async (): Promise<void> => {

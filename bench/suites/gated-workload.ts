@@ -65,7 +65,7 @@ export const gatedWorkload: Suite = async (ctx) => {
         'gated workload',
         `${workers} workers, K = ${k}`,
         cases,
-        ctx.group({ timeMs: ctx.quick ? 150 : 1_800, iterations: 3 }),
+        ctx.group({ timeMs: ctx.quick ? 150 : 1_200, iterations: 3 }),
       );
       const [a, b, c] = group as [CaseResult, CaseResult, CaseResult];
       a.extra = { workers, k, maxAtResource: maxSeen.a, tasksPerSec: a.opsPerSec };

@@ -152,7 +152,7 @@ export const mapScaling: Suite = async (ctx) => {
   const fineN = calibrateFib(0.002);
   const coarseItems = ctx.quick ? 12 : 40;
   const fineItems = ctx.quick ? 50_000 : 200_000;
-  const perItemItems = ctx.quick ? 5_000 : 20_000;
+  const perItemItems = ctx.quick ? 5_000 : 10_000;
 
   const coarse = await runGroup(
     'map scaling',
@@ -186,7 +186,7 @@ export const mapScaling: Suite = async (ctx) => {
     ['fine', fineN, fineItems],
   ] as const) {
     const cases = [serialCase(n, items), ...ctx.workers.map((w) => mapCase(`threadgate map, ${w} worker${w > 1 ? 's' : ''}`, n, items, w))];
-    const sweep = await runGroup('map scaling', `speed-up vs workers (${label})`, cases, interleavedSamples(ctx, 6));
+    const sweep = await runGroup('map scaling', `speed-up vs workers (${label})`, cases, interleavedSamples(ctx, 4));
     const serial = sweep[0] as CaseResult;
     for (const [i, r] of sweep.entries()) {
       if (i === 0) continue;

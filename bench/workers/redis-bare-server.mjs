@@ -1,7 +1,7 @@
 // The ceiling of a map over processes through Redis, for the cluster benchmark: a process that
 // takes a chunk of fib arguments from a Redis list (BRPOP), computes them, and pushes the results
-// back (LPUSH), with nothing else: no queue library, no lock, no events. Args: redis URL, list
-// prefix. Prints "ready"; exits when its connection closes or on SIGTERM.
+// back (LPUSH) on the list of the call it belongs to, with nothing else: no queue library, no lock,
+// no events. Args: redis URL, list prefix. Prints "ready"; exits when its connection closes or on SIGTERM.
 import { Redis } from 'ioredis';
 import { fib } from 'threadgate/workloads';
 
@@ -17,5 +17,5 @@ while (!stopping) {
   const taken = await redis.brpop(`${prefix}:in`, 0).catch(() => null);
   if (taken === null) continue;
   const { id, items } = JSON.parse(taken[1]);
-  await redis.lpush(`${prefix}:out`, JSON.stringify({ id, results: items.map(fib) }));
+  await redis.lpush(`${prefix}:out:${id}`, JSON.stringify(items.map((n) => fib(n))));
 }

@@ -114,6 +114,22 @@ describe.skipIf(noRedis !== undefined)('ClusterPool across serving processes', (
       expect(progress).toHaveLength(3);
     });
 
+    it('takes an ioredis instance or options as its connection, and leaves a given instance open', async () => {
+      const { Redis } = await import('ioredis');
+      const mine = new Redis(redis.url);
+      const viaInstance = new ClusterPool<typeof Tasks>({ queue, connection: mine });
+      const viaOptions = new ClusterPool<typeof Tasks>({ queue, connection: { host: '127.0.0.1', port: redis.port } });
+      try {
+        expect(await within(10_000, Promise.all([viaInstance.submit('add', 1, 2), viaOptions.submit('add', 3, 4)]))).toEqual([3, 7]);
+      } finally {
+        await viaInstance.shutdown();
+        await viaOptions.shutdown();
+      }
+      expect(mine.status).toBe('ready');
+      expect(await mine.ping()).toBe('PONG');
+      mine.disconnect();
+    });
+
     it("a map's onProgress gets its items' progress values and the counts, from the servers", async () => {
       const values: unknown[] = [];
       let completed = 0;
