@@ -107,9 +107,11 @@ const ctx: SuiteContext = {
   group: (overrides: Partial<GroupOptions> = {}): GroupOptions => {
     // A full run judges its ratios on the median of 8 paired rounds; a case's time budget (its
     // `timeMs`, for the whole group) is split across them, so more rounds do not lengthen the run.
+    // The same goes for a group's least number of samples: `iterations` is for the whole group too.
     const rounds = overrides.rounds ?? (values.quick ? 1 : 8);
     const budgetMs = overrides.timeMs ?? (values.quick ? 300 : 900);
-    return { iterations: 5, onProgress: progress, ...overrides, rounds, timeMs: budgetMs / rounds };
+    const iterations = Math.max(1, Math.ceil((overrides.iterations ?? (values.quick ? 5 : 15)) / rounds));
+    return { onProgress: progress, ...overrides, rounds, timeMs: budgetMs / rounds, iterations };
   },
 };
 

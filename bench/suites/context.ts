@@ -9,8 +9,9 @@ export interface SuiteContext {
   /** Worker count for single-setting comparisons: availableParallelism(). */
   cores: number;
   /**
-   * A group's options. `rounds`: 8 in a full run, 1 in a quick one, unless given. `timeMs` here is
-   * each case's budget for the whole group, split evenly across its rounds (0: `iterations` only).
+   * A group's options. `rounds`: 8 in a full run, 1 in a quick one, unless given. `timeMs` and
+   * `iterations` here are each case's budget and least number of samples for the whole group,
+   * split evenly across its rounds (at least one sample a round).
    */
   group: (overrides?: Partial<GroupOptions>) => GroupOptions;
   progress: (label: string) => void;
