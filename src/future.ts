@@ -1,10 +1,4 @@
-/**
- * The pending result of a task, in the shape of Python's `concurrent.futures.Future`. A Future
- * is a thenable (`await future`), and tells how far its task has got.
- *
- * A Future never causes an unhandled rejection by itself: like Python's, a failed task whose
- * future nobody looks at stays quiet. Promises derived with `then` follow the usual rules.
- */
+/** Where a future's task is: waiting, running, done (with a result or an error), or cancelled. */
 export type FutureState = 'pending' | 'running' | 'finished' | 'cancelled';
 
 /** What a Future needs from whoever runs its task. */
@@ -20,6 +14,13 @@ export const SETTLE: unique symbol = Symbol('threadgate.settleFuture') as never;
 
 const ignore = (): void => {};
 
+/**
+ * The pending result of a task, in the shape of Python's `concurrent.futures.Future`. A Future
+ * is a thenable (`await future`), and tells how far its task has got.
+ *
+ * A Future never causes an unhandled rejection by itself: like Python's, a failed task whose
+ * future nobody looks at stays quiet. Promises derived with `then` follow the usual rules.
+ */
 export class Future<T> implements PromiseLike<T> {
   readonly #promise: Promise<T>;
   // Loosely typed, so a Future stays covariant in T (Future<number> is a Future<unknown>).

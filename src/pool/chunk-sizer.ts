@@ -12,11 +12,9 @@
  * - Length known (arrays, Sets, Maps, or once the input ended): guided self-scheduling, as
  *   OpenMP's `guided` and "factoring" do. Each chunk takes half of a worker's even share of what
  *   is left (`GUIDED_SHARE`), up to `MAX_KNOWN_CHUNK_MS` of work and down to `MIN_TAIL_CHUNK_MS`,
- *   so chunks are large while much is left and small at the end, where they must even out. A
- *   40-item map of 10 ms items went from 27 messages to 15, and the workers' busy share of its
- *   wall time from 94.2% to 95.8%; a 200k-item map of 2 µs items from 65 messages to 33.
- *   Never below `MIN_TAIL_CHUNK_MS`: single items at the end of a 200k-item map of 2.6 µs items
- *   took ~50 round trips and 4% of the run.
+ *   so chunks are large while much is left and small at the end, where they must even out: about
+ *   half the messages of flat chunks. Never below `MIN_TAIL_CHUNK_MS`: single items at the end of
+ *   a map of microsecond items would each pay a round trip.
  *
  * A size rests on what items cost so far; a chunk that runs well past its expected length is
  * cut short by its worker, and the rest is sent again (`cutAfterMs`).
@@ -55,10 +53,8 @@ export const CHUNKS_PER_WORKER = 2;
  * The default bound on items pulled ahead, in chunks per worker: twice what is in flight, so a
  * chunk that finishes before the one ahead of it (its results wait, in an ordered map) does not
  * hold up the next. Chunks are at most `MAX_AUTO_CHUNK` items, so this is at most 65,536 items
- * per worker. A flat cap of 65,536 items used to bind first: with 16,384-item chunks only four
- * fitted, and in a 200k-item map of 2 µs items on 2 workers a worker that finished early waited
- * for the chunk ahead of it (4-5% of the map, paired in one process); with 16 workers, twelve
- * would have had no chunk at all.
+ * per worker. Per worker, not flat: a flat cap would let only a few large chunks out at once,
+ * leaving a worker that finishes early waiting for the chunk ahead of it, and many workers none.
  */
 const BUFFERED_CHUNKS_PER_WORKER = 4;
 const MIN_AUTO_BUFFER = 64;

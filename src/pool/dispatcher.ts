@@ -75,8 +75,8 @@ const MAX_BATCH = 16;
  * is for a task whose delivery itself kills workers (a message too big for their heap, say). An
  * innocent task can bounce too: when workers die often (uncaught errors after other tasks), a
  * task sent back to the head of the line lands behind the next dying worker's running batch again
- * and again. With 3, one of 14 deaths in a CI burst failed a task that never ran; 10 makes that
- * out of reach and still ends the pathological case after 11 attempts.
+ * and again: the bound must be far above what such bouncing reaches, and still end the
+ * pathological case after a few attempts.
  */
 const MAX_RETRIES = 10;
 /** While a worker to be terminated is inside a shared-memory section, look again this often (ms). */

@@ -54,7 +54,6 @@ export class Permit implements Disposable {
  * constant, but not after `new` of a class or function (Node 20 and 24 alike: `Promise.resolve`
  * of a fresh object 24 ns this way, 58 ns through `new`). `p` is a `const` inside a closure
  * because the bundler turns top-level `const`s into `var`s, which optimized code must reload.
- * An awaited acquire + release went from 123–130 ns to 82–90 (async-sema: 97–105).
  */
 export const newPermit: (weight: number, giveBack: (weight: number) => void) => Permit = (() => {
   const prototype = Permit.prototype;
