@@ -1,333 +1,25 @@
-/**
- * `ClusterPool`: the `WorkerPool` surface over a BullMQ queue, served by `serve` on any number of
- * machines. A call is one job; a map is a lazy, bounded, ordered stream of chunk jobs, sized so
- * each carries enough work to amortise its round trip through Redis (the local map's iterator,
- * on a larger scale).
- */
-import type { Queue, QueueEvents } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { whenAborted } from '../abort-listeners.js';
-import { AbortError, abortErrorFrom, invalidType, invalidValue, PoolClosedError, ThreadgateError } from '../errors.js';
+import { abortErrorFrom, invalidType, invalidValue } from '../errors.js';
 import { Future, SETTLE } from '../future.js';
 import { prepareArguments, refusedValueIndex } from '../pool/arguments.js';
-import { type ResolvedCallOptions, resolveMapOptions } from '../pool/call-options.js';
-import type { ChunkTiming } from '../pool/chunk-sizer.js';
+import { resolveMapOptions } from '../pool/call-options.js';
 import { type ChunkRunner, ItemRefused, MapIterator, type MapOptions } from '../pool/map.js';
 import { checkTaskName } from '../pool/options.js';
 import { callListener } from '../pool/progress.js';
 import type { MapItem, TaskArgs, TaskName, TaskResult, UntypedModule } from '../pool/types.js';
-import {
-  checkFunction,
-  checkInteger,
-  checkOptionalBoolean,
-  checkOptions,
-  checkSignal,
-  checkTaskTimeout,
-  type OptionNames,
-} from '../validate.js';
+import { checkOptionalBoolean, checkOptions } from '../validate.js';
 import { deserializeError } from '../wire/remote-error.js';
+import { CLUSTER_TIMING, ClusterCore } from './cluster-core.js';
+import {
+  type ClusterCall,
+  type ClusterCallOptions,
+  type ClusterPoolOptions,
+  type ClusterShutdownOptions,
+  type ClusterStats,
+  resolveClusterCall,
+  resolveClusterOptions,
+} from './cluster-options.js';
 import { encode, FORMAT, type JobData } from './codec.js';
-import { checkConnection, DEFAULT_CONNECT_TIMEOUT_MS, openClient, type RedisConnection, watchConnection } from './connection.js';
-import { Jobs, type SentJob, SWEEP_EVERY_MS } from './jobs.js';
-import { liveWorkers, queueKeys } from './keys.js';
-import { loadPeers } from './peers.js';
-import { checkQueueName } from './serve.js';
-
-/** Options of `new ClusterPool`. */
-export interface ClusterPoolOptions {
-  /** The BullMQ queue to send jobs to: the `queue` the serving processes `serve`. */
-  queue: string;
-  /** Where Redis is: a `redis://` URL, ioredis options, or an ioredis instance (duplicated, left open). */
-  connection: RedisConnection;
-  /** BullMQ's key prefix; the same on every side. Default `'bull'`, BullMQ's own. */
-  prefix?: string;
-  /** Default per-task timeout in ms, counted from the task's start on its server. Default: none. */
-  taskTimeoutMs?: number;
-  /**
-   * How many workers serve the queue, which sizes maps (jobs in flight, chunk sizes). Default: the
-   * sum of the live servers' `maxWorkers`, read from Redis at the start and every 2 s.
-   */
-  workers?: number;
-  /** How long the first connection may take, in ms, before every call fails with `ERR_CLUSTER_CONNECT`. Default 10,000. */
-  connectTimeoutMs?: number;
-  /**
-   * How long the connection to Redis may stay down, in ms, before every pending call and map fails
-   * with `ERR_CLUSTER_CONNECTION_LOST` (the last connection error as `cause`). Calls made after
-   * that wait for the connection again. Default 5,000.
-   */
-  lostAfterMs?: number;
-  /**
-   * How many times a job may be run when the pool of the server that took it has shut down
-   * (BullMQ's `attempts`). A task's own error is its result and is never retried. Default 3.
-   */
-  attempts?: number;
-}
-
-const POOL_OPTIONS: OptionNames<ClusterPoolOptions> = {
-  of: 'new ClusterPool()',
-  names: {
-    queue: true,
-    connection: true,
-    prefix: true,
-    taskTimeoutMs: true,
-    workers: true,
-    connectTimeoutMs: true,
-    lostAfterMs: true,
-    attempts: true,
-  },
-};
-
-/** Per-call options of `cluster.with()`: a `WorkerPool`'s, less what cannot cross machines. */
-export interface ClusterCallOptions {
-  /** Cancels the call (or every item of a map) when it aborts: a waiting job is removed, a running one stopped where it runs. */
-  signal?: AbortSignal;
-  /** Timeout in ms from the task's start on its server; overrides `taskTimeoutMs`. */
-  timeoutMs?: number;
-  /** Receives each `currentTask().progress(value)` of the task, from whichever machine runs it. */
-  onProgress?: (value: unknown) => void;
-}
-
-const CALL_OPTIONS: OptionNames<ClusterCallOptions & { transfer: unknown }> = {
-  of: 'cluster.with()',
-  names: { signal: true, timeoutMs: true, onProgress: true, transfer: true },
-};
-
-/** Options of `cluster.shutdown()`. */
-export interface ClusterShutdownOptions {
-  /** Resolve once every call has settled and the connections are closed. Default `true`. */
-  wait?: boolean;
-  /** Cancel every pending call (waiting jobs are removed, running ones stopped). Default `false`. */
-  cancelFutures?: boolean;
-}
-
-/** A snapshot of a `ClusterPool`'s counters. */
-export interface ClusterStats {
-  /** Workers serving the queue (see `ClusterPoolOptions.workers`). */
-  workers: number;
-  /** Jobs sent and not settled. */
-  pending: number;
-  /** Calls and map chunks sent. */
-  submitted: number;
-  /** Jobs that came back with a result. */
-  completed: number;
-  /** Jobs that came back with an error, or were lost with the connection. */
-  failed: number;
-  cancelled: number;
-}
-
-/**
- * A job's round trip through Redis costs a few hundred microseconds of the servers' time and a
- * millisecond or more of latency: automatic chunks carry ten times the work of a thread's.
- */
-const CLUSTER_TIMING: ChunkTiming = { targetMs: 200, maxKnownMs: 500, minTailMs: 20, maxItems: 65_536 };
-
-const WORKERS_REFRESH_MS = 2_000;
-
-interface Link {
-  client: Redis;
-  eventsClient: Redis;
-  queue: Queue;
-  events: QueueEvents;
-  jobs: Jobs;
-  stop: () => void;
-}
-
-/** Everything a `ClusterPool` and its views share. */
-class ClusterCore {
-  readonly options: ReturnType<typeof resolvePoolOptions>;
-  closed = false;
-  workers: number;
-  readonly counts = { submitted: 0, completed: 0, failed: 0, cancelled: 0 };
-  link: Link | undefined;
-  /** Why the pool cannot send: the first connection failed. */
-  broken: Error | undefined;
-  readonly linking: Promise<Link>;
-  #shutdown: Promise<void> | undefined;
-
-  constructor(options: ReturnType<typeof resolvePoolOptions>) {
-    this.options = options;
-    this.workers = options.workers ?? 1;
-    this.linking = this.#open();
-    this.linking.then(
-      (link) => {
-        this.link = link;
-      },
-      (error: Error) => {
-        this.broken = error;
-      },
-    );
-  }
-
-  async #open(): Promise<Link> {
-    const { bullmq } = await loadPeers();
-    const { connection, connectTimeoutMs, prefix, queue: name, lostAfterMs, attempts } = this.options;
-    const client = await openClient(connection, connectTimeoutMs);
-    const eventsClient = await openClient(client, connectTimeoutMs);
-    const keys = queueKeys(prefix, name);
-    // Events are read from the stream's current end: every job sent after this is heard.
-    const [last] = (await client.xrevrange(`${prefix}:${name}:events`, '+', '-', 'COUNT', 1)) as [string, string[]][];
-    const events = new bullmq.QueueEvents(name, { connection: eventsClient, prefix, lastEventId: last?.[0] ?? '0-0' });
-    events.on('error', () => {}); // connection trouble is watched below
-    const queue = new bullmq.Queue(name, { connection: client, prefix });
-    queue.on('error', () => {});
-    const jobs = new Jobs(queue, events, client, keys, { attempts });
-    await events.waitUntilReady();
-    const lost = (cause: unknown): void => {
-      jobs.failAll(
-        () =>
-          new ThreadgateError(
-            'ERR_CLUSTER_CONNECTION_LOST',
-            `the connection to Redis has been down for ${lostAfterMs} ms (lostAfterMs): the call's result cannot arrive`,
-            { cause },
-          ),
-      );
-    };
-    const unwatch = [watchConnection(client, lostAfterMs, lost), watchConnection(eventsClient, lostAfterMs, lost)];
-    let sweeping = false;
-    const sweep = setInterval(() => {
-      if (sweeping || jobs.pending === 0) return;
-      sweeping = true;
-      jobs.sweep().then(
-        () => {
-          sweeping = false;
-        },
-        () => {
-          sweeping = false;
-        },
-      );
-    }, SWEEP_EVERY_MS);
-    sweep.unref();
-    let refresh: NodeJS.Timeout | undefined;
-    if (this.options.workers === undefined) {
-      let reading = false;
-      const read = async (): Promise<void> => {
-        if (reading) return;
-        reading = true;
-        try {
-          this.workers = Math.max(1, await liveWorkers(client, keys));
-        } catch {
-          // keeps the last count
-        } finally {
-          reading = false;
-        }
-      };
-      await read();
-      refresh = setInterval(read, WORKERS_REFRESH_MS);
-      refresh.unref();
-    }
-    return {
-      client,
-      eventsClient,
-      queue,
-      events,
-      jobs,
-      stop: () => {
-        for (const stop of unwatch) stop();
-        clearInterval(refresh);
-        clearInterval(sweep);
-      },
-    };
-  }
-
-  /** Sends a job once connected. `end` is called exactly once. */
-  send(
-    name: string,
-    data: JobData,
-    onProgress: ((value: unknown) => void) | undefined,
-    end: (error: Error | undefined, outcome: import('../wire/protocol.js').RanOutcome | undefined, reached?: number) => void,
-  ): { isRunning(): boolean; cancel(error: Error): boolean } {
-    this.counts.submitted++;
-    const counted: typeof end = (error, outcome, reached) => {
-      if (error === undefined) this.counts.completed++;
-      else if (error.name === 'AbortError') this.counts.cancelled++;
-      else this.counts.failed++;
-      end(error, outcome, reached);
-    };
-    if (this.link !== undefined) return this.link.jobs.send(name, data, onProgress, counted);
-    let sent: SentJob | undefined;
-    let settled = false;
-    this.linking.then(
-      (link) => {
-        if (!settled) sent = link.jobs.send(name, data, onProgress, counted);
-      },
-      (error: Error) => {
-        if (settled) return;
-        settled = true;
-        counted(error, undefined);
-      },
-    );
-    return {
-      isRunning: () => sent?.isRunning() ?? false,
-      cancel: (error) => {
-        if (sent !== undefined) return sent.cancel(error);
-        if (settled) return false;
-        settled = true;
-        counted(error, undefined);
-        return true;
-      },
-    };
-  }
-
-  /** Throws what stops a call from being sent: a closed pool, or a first connection that failed. */
-  checkOpen(): void {
-    if (this.closed) throw new PoolClosedError();
-    if (this.broken !== undefined) throw this.broken;
-  }
-
-  shutdown(cancelFutures: boolean): Promise<void> {
-    this.closed = true;
-    if (cancelFutures) this.link?.jobs.cancelAll(() => new AbortError('cancelled by cluster.shutdown({ cancelFutures: true })'));
-    this.#shutdown ??= this.linking.then(
-      async (link) => {
-        await link.jobs.whenEmpty();
-        link.stop();
-        await link.events.close().catch(() => {});
-        await link.queue.close().catch(() => {});
-        link.eventsClient.disconnect();
-        link.client.disconnect();
-      },
-      () => {},
-    );
-    return this.#shutdown;
-  }
-}
-
-function resolvePoolOptions(options: ClusterPoolOptions) {
-  if (typeof options !== 'object' || options === null)
-    throw invalidType('options', options, 'an options object with `queue` and `connection`');
-  const opts = checkOptions('options', options, POOL_OPTIONS);
-  return {
-    queue: checkQueueName('options.queue', opts.queue),
-    connection: checkConnection('options.connection', opts.connection),
-    prefix: opts.prefix === undefined ? 'bull' : checkQueueName('options.prefix', opts.prefix),
-    taskTimeoutMs: opts.taskTimeoutMs === undefined ? undefined : checkTaskTimeout('options.taskTimeoutMs', opts.taskTimeoutMs),
-    workers: opts.workers === undefined ? undefined : checkInteger('options.workers', opts.workers, 1),
-    connectTimeoutMs:
-      opts.connectTimeoutMs === undefined ? DEFAULT_CONNECT_TIMEOUT_MS : checkInteger('options.connectTimeoutMs', opts.connectTimeoutMs, 1),
-    lostAfterMs: opts.lostAfterMs === undefined ? 5_000 : checkInteger('options.lostAfterMs', opts.lostAfterMs, 1),
-    attempts: opts.attempts === undefined ? 3 : checkInteger('options.attempts', opts.attempts, 1),
-  };
-}
-
-/** The per-call options of a cluster call, in the local pool's resolved form (never a transfer list). */
-type ClusterCall = ResolvedCallOptions;
-
-function resolveCallOptions(options: ClusterCallOptions, base: ClusterCall): ClusterCall {
-  const opts = checkOptions('options', options, CALL_OPTIONS);
-  if (opts.transfer !== undefined)
-    throw invalidValue(
-      'options.transfer',
-      opts.transfer,
-      "left out: a transfer list moves objects between the threads of one process, and a cluster job's arguments are copied to another machine",
-    );
-  const timeoutMs = opts.timeoutMs === undefined ? undefined : checkTaskTimeout('options.timeoutMs', opts.timeoutMs);
-  return {
-    ...base,
-    signal: checkSignal('options.signal', opts.signal) ?? base.signal,
-    timeoutMs: timeoutMs ?? base.timeoutMs,
-    onProgress: opts.onProgress === undefined ? base.onProgress : checkFunction('options.onProgress', opts.onProgress),
-  };
-}
 
 /**
  * Checks values for a job: what a local task takes, less what lives in one process (a
@@ -437,7 +129,7 @@ export class ClusterView<M = UntypedModule> {
 
   /** A view of this cluster whose calls use `options` (signal, timeout, progress). */
   with(options: ClusterCallOptions): ClusterView<M> {
-    return new ClusterView<M>(this.#core, resolveCallOptions(options, this.#call));
+    return new ClusterView<M>(this.#core, resolveClusterCall(options, this.#call));
   }
 
   #map<K extends TaskName<M>>(name: K, items: unknown, options: MapOptions | undefined, spread: boolean): MapIterator<TaskResult<M, K>> {
@@ -504,7 +196,7 @@ export class ClusterPool<M = UntypedModule> extends ClusterView<M> implements As
   readonly #core: ClusterCore;
 
   constructor(options: ClusterPoolOptions) {
-    const core = new ClusterCore(resolvePoolOptions(options));
+    const core = new ClusterCore(resolveClusterOptions(options));
     super(core, {
       signal: undefined,
       timeoutMs: core.options.taskTimeoutMs ?? Number.POSITIVE_INFINITY,

@@ -9,14 +9,8 @@ import { checkPeers } from './peers.js';
 
 checkPeers();
 
-export {
-  type ClusterCallOptions,
-  ClusterPool,
-  type ClusterPoolOptions,
-  type ClusterShutdownOptions,
-  type ClusterStats,
-  ClusterView,
-} from './cluster-pool.js';
+export type { ClusterCallOptions, ClusterPoolOptions, ClusterShutdownOptions, ClusterStats } from './cluster-options.js';
+export { ClusterPool, ClusterView } from './cluster-pool.js';
 export type { RedisConnection } from './connection.js';
 export { RedisRateLimiter, type RedisRateLimiterOptions } from './redis-rate-limiter.js';
 export { RedisSemaphore, type RedisSemaphoreOptions } from './redis-semaphore.js';

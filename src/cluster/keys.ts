@@ -3,6 +3,7 @@
  * so tools that list a queue's keys show them with it, and one `prefix` separates environments.
  */
 import type { Redis } from 'ioredis';
+import { invalidType, invalidValue } from '../errors.js';
 
 export interface QueueKeys {
   /** Sorted set of serving processes: member `<id>:<workers>`, score the time (Redis clock, ms) it expires. */
@@ -44,4 +45,11 @@ export function leaveServers(client: Redis, keys: QueueKeys, member: string): Pr
 
 export async function liveWorkers(client: Redis, keys: QueueKeys): Promise<number> {
   return Number(await client.eval(LIVE_WORKERS, 1, keys.servers));
+}
+
+/** A queue name or key prefix: a non-empty string without ':' (BullMQ's key separator). */
+export function checkQueueName(name: string, value: unknown): string {
+  if (typeof value !== 'string' || value === '') throw invalidType(name, value, "a non-empty string (e.g. 'math')");
+  if (value.includes(':')) throw invalidValue(name, value, "a name without ':' (BullMQ separates its keys with it)");
+  return value;
 }

@@ -18,7 +18,7 @@ import { abortErrorFrom, invalidValue } from '../errors.js';
 import { type CallLimitOptions, checkCallLimit, checkMinInterval, type LimitedResponse } from '../sync/limiter-core.js';
 import { checkInteger, checkOptions, type OptionNames } from '../validate.js';
 import { checkConnection, DEFAULT_CONNECT_TIMEOUT_MS, openClient, type RedisConnection } from './connection.js';
-import { checkQueueName } from './serve.js';
+import { checkQueueName } from './keys.js';
 
 /** Options of `new RedisRateLimiter`. */
 export interface RedisRateLimiterOptions {

@@ -22,8 +22,8 @@ import { newPermit, type Permit } from '../sync/permit.js';
 import { type AcquireOptions, checkAcquireOptions, checkWeight, overRelease, type Semaphore, withPermitOf } from '../sync/semaphore.js';
 import { checkInteger, checkOptions, type OptionNames } from '../validate.js';
 import { checkConnection, DEFAULT_CONNECT_TIMEOUT_MS, openClient, type RedisConnection } from './connection.js';
+import { checkQueueName } from './keys.js';
 import { loadPeers } from './peers.js';
-import { checkQueueName } from './serve.js';
 
 /** Options of `new RedisSemaphore`. */
 export interface RedisSemaphoreOptions {

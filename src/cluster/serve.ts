@@ -9,13 +9,13 @@
  */
 import type { Job, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { invalidType, invalidValue, ThreadgateError } from '../errors.js';
+import { invalidType, ThreadgateError } from '../errors.js';
 import { RUN_JOB, type ServedJob, type ServedOutcome } from '../pool/served-job.js';
 import type { WorkerPool } from '../pool/worker-pool.js';
 import { checkInteger, checkOptions, type OptionNames } from '../validate.js';
 import { decode, encode, encodeOutcome, encodePoolError, FORMAT, type JobData } from './codec.js';
 import { checkConnection, DEFAULT_CONNECT_TIMEOUT_MS, openClient, type RedisConnection } from './connection.js';
-import { heartbeat, leaveServers, type QueueKeys, queueKeys } from './keys.js';
+import { checkQueueName, heartbeat, leaveServers, type QueueKeys, queueKeys } from './keys.js';
 import { loadPeers } from './peers.js';
 
 /** Options of `serve(pool, options)`. */
@@ -140,13 +140,6 @@ function resolveServeOptions(options: ServeOptions, maxWorkers: number) {
     connectTimeoutMs:
       opts.connectTimeoutMs === undefined ? DEFAULT_CONNECT_TIMEOUT_MS : checkInteger('options.connectTimeoutMs', opts.connectTimeoutMs, 1),
   };
-}
-
-/** A queue name or key prefix: a non-empty string without ':' (BullMQ's key separator). */
-export function checkQueueName(name: string, value: unknown): string {
-  if (typeof value !== 'string' || value === '') throw invalidType(name, value, "a non-empty string (e.g. 'math')");
-  if (value.includes(':')) throw invalidValue(name, value, "a name without ':' (BullMQ separates its keys with it)");
-  return value;
 }
 
 /** Cancelled job ids are remembered this long: a cancel that arrives before its job starts still stops it. */
