@@ -78,7 +78,7 @@ const MAP_OPTIONS: OptionNames<MapOptions> = {
   names: { chunkSize: true, buffer: true, ordered: true, timeoutMs: true, signal: true, onProgress: true },
 };
 
-/** @internal Per-call options after validation. */
+/** Per-call options after validation. */
 export interface ResolvedCallOptions {
   signal: AbortSignal | undefined;
   timeoutMs: number;
@@ -119,7 +119,7 @@ function checkContext(context: unknown): unknown {
 /** Priorities are integers within ±2^31 - 1, like a timer's delay: enough levels for anyone. */
 const MAX_PRIORITY = 2 ** 31 - 1;
 
-/** @internal Map options after validation (also `threadgate/cluster`'s). */
+/** Map options after validation (also `threadgate/cluster`'s). */
 export function resolveMapOptions(options: MapOptions | undefined, call: ResolvedCallOptions): ResolvedMapOptions {
   if (call.transfer !== undefined)
     throw invalidValue(
