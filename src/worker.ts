@@ -3,4 +3,4 @@
  *
  * @module
  */
-export { currentTask, type Movable, move, type TaskContext } from './task-context.js';
+export { currentTask, type Movable, move, type TaskContext } from '../workers/task-context.js';

@@ -12,7 +12,6 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { parentPort, type TransferListItem, threadId, workerData } from 'node:worker_threads';
 import { announceResourcesTo } from '../src/sync/registry.js';
-import type { RunningTask } from '../src/task-context.js';
 import { closestName } from '../src/validate.js';
 import { hasHeldShareable, toHandles } from '../src/wire/handles.js';
 import type { Outcome, RanOutcome, Retirement, RuntimeData, TaskExtras, TaskMessage } from '../src/wire/protocol.js';
@@ -33,6 +32,7 @@ import {
 } from '../src/wire/protocol.js';
 import { type SerializedError, serializeError } from '../src/wire/remote-error.js';
 import { getTaskControl, KILLING, setTaskControl, TaskBoard, takeSeat } from '../src/wire/task-control.js';
+import type { RunningTask } from './task-context.js';
 
 type TaskFunction = (...args: unknown[]) => unknown;
 

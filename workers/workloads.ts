@@ -8,7 +8,7 @@
  * @module
  */
 import { createHash } from 'node:crypto';
-import { currentTask, move } from '../src/task-context.js';
+import { currentTask, move } from './task-context.js';
 
 /** Does nothing: measures pure pool overhead. */
 export function noop(): void {}

@@ -10,7 +10,7 @@ import type { ChunkTiming } from '../pool/chunk-sizer.js';
 import type { ResolvedClusterOptions } from './cluster-options.js';
 import type { JobData } from './codec.js';
 import { openClient, watchConnection } from './connection.js';
-import { Jobs, type SentJob, SWEEP_EVERY_MS } from './jobs.js';
+import { type JobEnd, Jobs, type SentJob, SWEEP_EVERY_MS } from './jobs.js';
 import { liveWorkers, queueKeys } from './keys.js';
 import { loadPeers } from './peers.js';
 
@@ -133,7 +133,7 @@ export class ClusterCore {
     name: string,
     data: JobData,
     onProgress: ((value: unknown) => void) | undefined,
-    end: (error: Error | undefined, outcome: import('../wire/protocol.js').RanOutcome | undefined, reached?: number) => void,
+    end: JobEnd,
   ): { isRunning(): boolean; cancel(error: Error): boolean } {
     this.counts.submitted++;
     const counted: typeof end = (error, outcome, reached) => {
