@@ -21,6 +21,8 @@ interface PendingJob {
   end: JobEnd;
   onProgress: ((value: unknown) => void) | undefined;
   running: boolean;
+  /** Redis has confirmed the job's `add`: only then can a lookup that finds nothing mean it vanished. */
+  added: boolean;
   /** When it was sent, or last looked up by the sweep (`performance.now()`). */
   checkedAt: number;
 }
@@ -71,7 +73,14 @@ export class Jobs {
     events.on('progress', ({ jobId, data }) => {
       const job = this.#pending.get(jobId);
       const value = (data as { p?: unknown } | undefined)?.p;
-      if (job?.onProgress !== undefined && typeof value === 'string') job.onProgress(decode(value));
+      if (job?.onProgress === undefined || typeof value !== 'string') return;
+      let decoded: unknown;
+      try {
+        decoded = decode(value);
+      } catch {
+        return; // not a report a threadgate server sent: nothing to pass on, and nothing to throw into BullMQ's event loop
+      }
+      job.onProgress(decoded);
     });
     events.on('completed', ({ jobId, returnvalue }) => this.#completed(jobId, returnvalue));
     events.on('failed', ({ jobId, failedReason }) => this.#failed(jobId, failedReason));
@@ -108,7 +117,7 @@ export class Jobs {
     const now = performance.now();
     const due: string[] = [];
     for (const [id, job] of this.#pending) {
-      if (now - job.checkedAt < SWEEP_AFTER_MS) continue;
+      if (!job.added || now - job.checkedAt < SWEEP_AFTER_MS) continue;
       job.checkedAt = now;
       due.push(id);
       if (due.length === SWEEP_BATCH) break;
@@ -132,7 +141,7 @@ export class Jobs {
   /** Sends a job. `end` is called exactly once. */
   send(name: string, data: JobData, onProgress: ((value: unknown) => void) | undefined, end: JobEnd): SentJob {
     const id = `${this.#idPrefix}${++this.#sequence}`;
-    const job: PendingJob = { end, onProgress, running: false, checkedAt: performance.now() };
+    const job: PendingJob = { end, onProgress, running: false, added: false, checkedAt: performance.now() };
     this.#pending.set(id, job);
     this.#queue
       .add(name, data, {
@@ -141,6 +150,9 @@ export class Jobs {
         // Kept for an hour after it ends, so a job's end can still be read by whoever looks it up.
         removeOnComplete: { age: 3600, count: 10_000 },
         removeOnFail: { age: 24 * 3600 },
+      })
+      .then(() => {
+        job.added = true;
       })
       .catch((error: unknown) => {
         this.#take(id)?.end(new ThreadgateError('ERR_CLUSTER_JOB_FAILED', `job ${id} could not be queued`, { cause: error }), undefined);

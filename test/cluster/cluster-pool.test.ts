@@ -147,6 +147,23 @@ describe.skipIf(noRedis !== undefined)('ClusterPool across serving processes', (
       expect(completed).toBe(4);
     });
 
+    it('a progress report it cannot read (written by someone else) is dropped, and results keep coming', async () => {
+      const { Queue } = await import('bullmq');
+      const inspect = new Queue(queue, { connection: { host: '127.0.0.1', port: redis.port } });
+      try {
+        const seen: unknown[] = [];
+        const running = cluster.with({ onProgress: (value) => seen.push(value) }).submit('sleep', 400);
+        await within(5_000, waitRunning(running), 'the job starting');
+        const [job] = await inspect.getActive();
+        await job?.updateProgress({ p: 'not a report' });
+        expect(await within(5_000, running)).toEqual(expect.any(Number));
+        expect(await within(5_000, cluster.submit('add', 1, 1))).toBe(2);
+        expect(seen).toEqual([]);
+      } finally {
+        await inspect.close();
+      }
+    });
+
     it('cancels a running job where it runs: the server is free again at once', async () => {
       const controller = new AbortController();
       const future = cluster.with({ signal: controller.signal }).submit('spinUntilCancelled');
