@@ -1,9 +1,9 @@
 import { whenAborted } from '../abort-listeners.js';
-import { abortErrorFrom, invalidType, invalidValue } from '../errors.js';
+import { abortErrorFrom, invalidValue } from '../errors.js';
 import { Future, SETTLE } from '../future.js';
 import { prepareArguments, refusedValueIndex } from '../pool/arguments.js';
 import { resolveMapOptions } from '../pool/call-options.js';
-import { type ChunkRunner, ItemRefused, MapIterator, type MapOptions } from '../pool/map.js';
+import { argumentLists, type ChunkRunner, checkMapItems, ItemRefused, MapIterator, type MapOptions } from '../pool/map.js';
 import { checkTaskName } from '../pool/options.js';
 import { callListener } from '../pool/progress.js';
 import type { MapItem, TaskArgs, TaskName, TaskResult, UntypedModule } from '../pool/types.js';
@@ -134,8 +134,7 @@ export class ClusterView<M = UntypedModule> {
 
   #map<K extends TaskName<M>>(name: K, items: unknown, options: MapOptions | undefined, spread: boolean): MapIterator<TaskResult<M, K>> {
     checkTaskName('name', name);
-    const isIterable = items !== null && typeof items === 'object' && (Symbol.iterator in items || Symbol.asyncIterator in items);
-    if (!isIterable && typeof items !== 'string') throw invalidType('items', items, 'an Iterable or AsyncIterable');
+    const input = checkMapItems(items);
     const call = this.#call;
     const resolved = resolveMapOptions(options, call);
     const core = this.#core;
@@ -155,23 +154,18 @@ export class ClusterView<M = UntypedModule> {
       run: ({ items: chunk, first, timeoutMs }, onProgress, settle) => {
         core.checkOpen();
         const label = (i: number): string => `item ${first + i}`;
-        const notArguments = spread ? chunk.findIndex((item) => !Array.isArray(item)) : -1;
-        const sendable = notArguments === -1 ? chunk : chunk.slice(0, notArguments);
+        const { lists, refusal } = argumentLists(chunk, spread, label);
         try {
-          checkSendable(name, sendable, label);
+          checkSendable(name, lists, label);
         } catch (error) {
           throw new ItemRefused(refusedIndex(error), error as Error);
         }
-        if (notArguments !== -1)
-          throw new ItemRefused(
-            notArguments,
-            invalidType(label(notArguments), chunk[notArguments], 'an array of arguments (starmap calls the task with ...item)'),
-          );
+        if (refusal !== undefined) throw refusal;
         const job = core.send(name, jobData('chunk', chunk, timeoutMs, spread, onProgress !== undefined), onProgress, settle);
         return { cancel: (error) => void job.cancel(error) };
       },
     };
-    return new MapIterator<TaskResult<M, K>>(runner, items as Iterable<unknown>, resolved);
+    return new MapIterator<TaskResult<M, K>>(runner, input, resolved);
   }
 }
 

@@ -1,5 +1,5 @@
 import { whenAborted } from '../abort-listeners.js';
-import { AbortError, abortErrorFrom } from '../errors.js';
+import { AbortError, abortErrorFrom, invalidType } from '../errors.js';
 import { FifoQueue } from '../sync/fifo-queue.js';
 import type { RanOutcome } from '../wire/protocol.js';
 import { deserializeError } from '../wire/remote-error.js';
@@ -103,6 +103,28 @@ export class ItemRefused {
     readonly at: number,
     readonly error: Error,
   ) {}
+}
+
+/** A map's `items`, checked: an Iterable or AsyncIterable (a string maps over its characters). */
+export function checkMapItems(items: unknown): Iterable<unknown> | AsyncIterable<unknown> {
+  const isIterable = items !== null && typeof items === 'object' && (Symbol.iterator in items || Symbol.asyncIterator in items);
+  if (!isIterable && typeof items !== 'string') throw invalidType('items', items, 'an Iterable or AsyncIterable');
+  return items as Iterable<unknown>;
+}
+
+/**
+ * A chunk's items up to the first one a starmap cannot spread (not an array), and the refusal of
+ * that one, for a runner to throw once the items before it are checked. A plain map spreads nothing.
+ */
+export function argumentLists(
+  chunk: unknown[],
+  spread: boolean,
+  label: (i: number) => string,
+): { lists: unknown[]; refusal: ItemRefused | undefined } {
+  const at = spread ? chunk.findIndex((item) => !Array.isArray(item)) : -1;
+  if (at === -1) return { lists: chunk, refusal: undefined };
+  const error = invalidType(label(at), chunk[at], 'an array of arguments (starmap calls the task with ...item)');
+  return { lists: chunk.slice(0, at), refusal: new ItemRefused(at, error) };
 }
 
 interface Chunk {

@@ -18,13 +18,13 @@ import {
 } from './call-options.js';
 import type { CallbackChannels } from './callback.js';
 import { Dispatcher } from './dispatcher.js';
-import { type ChunkRunner, ItemRefused, MapIterator, type MapOptions } from './map.js';
+import { argumentLists, type ChunkRunner, checkMapItems, ItemRefused, MapIterator, type MapOptions } from './map.js';
 import { resolveModuleSource } from './module-source.js';
 import { checkTaskName, type ResolvedPoolOptions, resolvePoolOptions, type WorkerPoolOptions } from './options.js';
 import { callListener, openProgressChannel } from './progress.js';
 import { RUN_JOB, type ServedJob, type ServedOutcome } from './served-job.js';
 import type { PoolStats } from './stats.js';
-import type { Carried, Task } from './task.js';
+import type { Carried, Task, TaskSpec } from './task.js';
 import type { MapItem, TaskArgs, TaskName, TaskResult, UntypedModule } from './types.js';
 
 /** A typed remote: every exported function of the module, as a call that runs as a pool task. */
@@ -255,28 +255,21 @@ export class WorkerPool<M = UntypedModule> implements AsyncDisposable {
   [RUN_JOB](job: ServedJob): Promise<ServedOutcome> {
     return new Promise((resolve) => {
       if (this.#closed) return resolve({ error: new PoolClosedError() });
-      const { onProgress, signal } = job;
-      if (signal?.aborted) return resolve({ error: abortErrorFrom(signal) });
-      const listener = onProgress
-        ? (value: unknown) => callListener(onProgress, value, (error) => void this.#dispatcher.cancel(task, error, 'failed'))
-        : undefined;
+      if (job.signal?.aborted) return resolve({ error: abortErrorFrom(job.signal) });
       const extras: TaskExtras | undefined = job.items === undefined ? undefined : { items: job.items };
       if (extras !== undefined && job.spread === true) extras.spread = true;
-      let unwatch: (() => void) | undefined;
-      const task: Task = this.#dispatcher.submit({
-        fn: job.name,
-        args: job.args,
-        ...(job.items === undefined ? {} : { mapIndex: 0 }),
-        ...carried(extras, listener, undefined, undefined),
-        timeoutMs: job.timeoutMs ?? this.#defaults.timeoutMs,
-        priority: 0,
-        short: false,
-        settle: (error, outcome, reached) => {
-          unwatch?.();
-          resolve({ error, outcome, reached });
+      this.#submitCall(
+        {
+          fn: job.name,
+          args: job.args,
+          ...(job.items === undefined ? {} : { mapIndex: 0 }),
+          timeoutMs: job.timeoutMs ?? this.#defaults.timeoutMs,
+          priority: 0,
+          short: false,
+          settle: (error, outcome, reached) => resolve({ error, outcome, reached }),
         },
-      });
-      if (signal) unwatch = whenAborted(signal, () => this.#dispatcher.cancel(task, abortErrorFrom(signal)));
+        { extras, transfer: undefined, callbacks: undefined, onProgress: job.onProgress, signal: job.signal },
+      );
     });
   }
 
@@ -307,34 +300,66 @@ export class WorkerPool<M = UntypedModule> implements AsyncDisposable {
         callbacks?.close();
         throw error;
       }
-      const onProgress = call.onProgress;
-      // A listener that throws fails its own task: the task is stopped and rejects with that error.
-      const listener = onProgress
-        ? (value: unknown) => callListener(onProgress, value, (error) => void this.#dispatcher.cancel(task, error, 'failed'))
-        : undefined;
-      const signal = call.signal;
-      let unwatch: (() => void) | undefined;
-      const task: Task = this.#dispatcher.submit({
-        fn: name,
-        args: prepared.values,
-        ...carried(callExtras(prepared.revive, call.context), listener, call.transfer, callbacks),
-        timeoutMs: call.timeoutMs,
-        priority: call.priority,
-        short: false, // its length is unknown: it waits for a free worker, never behind another task
-        settle: (error, outcome) => {
-          unwatch?.();
-          const [values, , , failure] = outcome ?? EMPTY;
-          if (error !== undefined) future[SETTLE](error);
-          else if (failure !== undefined) future[SETTLE](deserializeError(failure, { taskName: name, taskId: task.id }));
-          else future[SETTLE](undefined, values[0] as TaskResult<M, K>);
+      const task: Task = this.#submitCall(
+        {
+          fn: name,
+          args: prepared.values,
+          timeoutMs: call.timeoutMs,
+          priority: call.priority,
+          short: false, // its length is unknown: it waits for a free worker, never behind another task
+          settle: (error, outcome) => {
+            const [values, , , failure] = outcome ?? EMPTY;
+            if (error !== undefined) future[SETTLE](error);
+            else if (failure !== undefined) future[SETTLE](deserializeError(failure, { taskName: name, taskId: task.id }));
+            else future[SETTLE](undefined, values[0] as TaskResult<M, K>);
+          },
         },
-      });
-      if (signal) unwatch = whenAborted(signal, () => this.#dispatcher.cancel(task, abortErrorFrom(signal)));
+        {
+          extras: callExtras(prepared.revive, call.context),
+          transfer: call.transfer,
+          callbacks,
+          onProgress: call.onProgress,
+          signal: call.signal,
+        },
+      );
       future.attach(task);
     } catch (error) {
       future[SETTLE](error);
     }
     return future;
+  }
+
+  /**
+   * Submits one call: what its message carries, its progress to `onProgress` (a listener that
+   * throws fails the call: it is stopped and rejects with that error), cancelled when `signal`
+   * aborts. `settle` runs once, after the signal is no longer watched.
+   */
+  #submitCall(
+    spec: Omit<TaskSpec, keyof Carried>,
+    call: {
+      extras: TaskExtras | undefined;
+      transfer: TransferItem[] | undefined;
+      callbacks: CallbackChannels | undefined;
+      onProgress: ((value: unknown) => void) | undefined;
+      signal: AbortSignal | undefined;
+    },
+  ): Task {
+    const { onProgress, signal } = call;
+    const listener = onProgress
+      ? (value: unknown) => callListener(onProgress, value, (error) => void this.#dispatcher.cancel(task, error, 'failed'))
+      : undefined;
+    let unwatch: (() => void) | undefined;
+    const settle = spec.settle;
+    const task: Task = this.#dispatcher.submit({
+      ...spec,
+      ...carried(call.extras, listener, call.transfer, call.callbacks),
+      settle: (error, outcome, reached) => {
+        unwatch?.();
+        settle(error, outcome, reached);
+      },
+    });
+    if (signal) unwatch = whenAborted(signal, () => this.#dispatcher.cancel(task, abortErrorFrom(signal)));
+    return task;
   }
 
   #map<K extends TaskName<M>>(
@@ -345,8 +370,7 @@ export class WorkerPool<M = UntypedModule> implements AsyncDisposable {
     spread: boolean,
   ): MapIterator<TaskResult<M, K>> {
     checkTaskName('name', name);
-    const isIterable = items !== null && typeof items === 'object' && (Symbol.iterator in items || Symbol.asyncIterator in items);
-    if (!isIterable && typeof items !== 'string') throw invalidType('items', items, 'an Iterable or AsyncIterable');
+    const input = checkMapItems(items);
     const resolved = resolveMapOptions(options, call);
     const runner: ChunkRunner = {
       workers: this.#options.maxWorkers,
@@ -355,21 +379,17 @@ export class WorkerPool<M = UntypedModule> implements AsyncDisposable {
       whenRoom: () => this.#dispatcher.whenRoom(),
       run: ({ items: chunk, first: firstIndex, short, timeoutMs, cutAfterMs }, onProgress, settle) => {
         if (this.#closed) throw new PoolClosedError();
-        const notArguments = spread ? chunk.findIndex((item) => !Array.isArray(item)) : -1;
         const label = (i: number): string => `item ${firstIndex + i}`;
+        const { lists, refusal } = argumentLists(chunk, spread, label);
         let prepared: PreparedArguments;
         try {
-          prepared = prepareArguments(name, notArguments === -1 ? chunk : chunk.slice(0, notArguments), label);
+          prepared = prepareArguments(name, lists, label);
         } catch (error) {
           throw new ItemRefused(refusedValueIndex(error), error as Error);
         }
-        if (notArguments !== -1) {
+        if (refusal !== undefined) {
           prepared.callbacks?.close();
-          const item = chunk[notArguments];
-          throw new ItemRefused(
-            notArguments,
-            invalidType(label(notArguments), item, 'an array of arguments (starmap calls the task with ...item)'),
-          );
+          throw refusal;
         }
         const extras: TaskExtras = { ...callExtras(prepared.revive, call.context), items: prepared.values };
         if (spread) extras.spread = true;
@@ -387,7 +407,7 @@ export class WorkerPool<M = UntypedModule> implements AsyncDisposable {
         return { cancel: (error) => this.#dispatcher.cancel(task, error) };
       },
     };
-    return new MapIterator<TaskResult<M, K>>(runner, items as Iterable<unknown>, resolved);
+    return new MapIterator<TaskResult<M, K>>(runner, input, resolved);
   }
 }
 
