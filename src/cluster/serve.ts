@@ -16,7 +16,7 @@ import { checkInteger, checkOptions, type OptionNames } from '../validate.js';
 import { decode, encode, encodeOutcome, encodePoolError, FORMAT, type JobData } from './codec.js';
 import { checkConnection, DEFAULT_CONNECT_TIMEOUT_MS, openClient, type RedisConnection } from './connection.js';
 import { checkQueueName, heartbeat, leaveServers, type QueueKeys, queueKeys } from './keys.js';
-import { loadPeers } from './peers.js';
+import { loadPeers, type Peers } from './peers.js';
 
 /** Options of `serve(pool, options)`. */
 export interface ServeOptions {
@@ -100,7 +100,7 @@ async function start(pool: ServablePool, options: ServeOptions): Promise<Cluster
   const subscriber = client.duplicate();
   subscriber.on('error', () => {}); // reconnects by itself; the worker's own client reports what matters
   const keys = queueKeys(opts.prefix, opts.queue);
-  const server = new Server(pool, keys, client, subscriber, opts.lockDurationMs);
+  const server = new Server(pool, keys, client, subscriber, opts.lockDurationMs, bullmq.UnrecoverableError);
   // Cancellations are heard before the first job is taken: none can slip between the two.
   await subscriber.subscribe(keys.cancel);
   subscriber.on('message', (_channel: string, jobId: string) => server.cancel(jobId));
@@ -152,6 +152,8 @@ class Server implements ClusterServer {
   readonly #client: Redis;
   readonly #subscriber: Redis;
   readonly #lockDurationMs: number;
+  /** BullMQ's error for a job that must not run again (cancelled, unreadable). */
+  readonly #unrecoverable: Peers['bullmq']['UnrecoverableError'];
   #worker: Worker | undefined;
   #member = '';
   #heartbeat: NodeJS.Timeout | undefined;
@@ -161,7 +163,15 @@ class Server implements ClusterServer {
   #completed = 0;
   #closing: Promise<void> | undefined;
 
-  constructor(pool: ServablePool, keys: QueueKeys, client: Redis, subscriber: Redis, lockDurationMs: number) {
+  constructor(
+    pool: ServablePool,
+    keys: QueueKeys,
+    client: Redis,
+    subscriber: Redis,
+    lockDurationMs: number,
+    unrecoverable: Peers['bullmq']['UnrecoverableError'],
+  ) {
+    this.#unrecoverable = unrecoverable;
     this.#pool = pool;
     this.#keys = keys;
     this.#client = client;
@@ -200,11 +210,10 @@ class Server implements ClusterServer {
 
   /** BullMQ's processor: runs one job on the pool; its reply is the job's return value. */
   async run(job: Job, signal: AbortSignal | undefined): Promise<string> {
-    const { bullmq } = await loadPeers();
-    if (job.id !== undefined && this.#cancelled.has(job.id)) throw new bullmq.UnrecoverableError('cancelled by its caller');
+    const Unrecoverable = this.#unrecoverable;
+    if (job.id !== undefined && this.#cancelled.has(job.id)) throw new Unrecoverable('cancelled by its caller');
     const data = job.data as JobData;
-    if (data?.v !== FORMAT)
-      throw new bullmq.UnrecoverableError(`job data of an unknown format (v: ${String(data?.v)}); expected ${FORMAT}`);
+    if (data?.v !== FORMAT) throw new Unrecoverable(`job data of an unknown format (v: ${String(data?.v)}); expected ${FORMAT}`);
     const payload = decode(data.x) as unknown[];
     const served: ServedJob = { name: job.name };
     if (data.k === 'chunk') served.items = payload;
@@ -216,7 +225,7 @@ class Server implements ClusterServer {
     this.#running++;
     try {
       const { error, outcome, reached } = await this.#pool[RUN_JOB](served);
-      if (signal?.aborted) throw new bullmq.UnrecoverableError('cancelled by its caller');
+      if (signal?.aborted) throw new Unrecoverable('cancelled by its caller');
       if (error !== undefined) {
         // The serving pool closed under the job: another server should run it (BullMQ retries it).
         if ((error as { code?: unknown }).code === 'ERR_POOL_CLOSED') throw new ThreadgateError('ERR_POOL_CLOSED', error.message);
