@@ -350,9 +350,15 @@ export class WorkerPool<M = UntypedModule> implements AsyncDisposable {
       : undefined;
     let unwatch: (() => void) | undefined;
     const settle = spec.settle;
+    // Written out, not spread: every task spec keeps one shape, on which the dispatcher's hot path stays fast.
     const task: Task = this.#dispatcher.submit({
-      ...spec,
+      fn: spec.fn,
+      args: spec.args,
+      mapIndex: spec.mapIndex,
       ...carried(call.extras, listener, call.transfer, call.callbacks),
+      timeoutMs: spec.timeoutMs,
+      priority: spec.priority,
+      short: spec.short,
       settle: (error, outcome, reached) => {
         unwatch?.();
         settle(error, outcome, reached);
