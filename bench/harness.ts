@@ -150,12 +150,13 @@ export function bootstrapInterval(values: number[], statistic: (sample: number[]
 const TEARDOWN_MS = 5_000;
 
 /**
- * Runs a case's teardown, but waits at most `ms`: a peer pool whose shutdown never settles
- * (poolifier's `destroy()` sometimes does not, and holds nothing that keeps Node alive, so the
- * run would end with exit code 13) must not stop the benchmark. The timer is referenced, so the
- * process stays up while it waits.
+ * Runs a shutdown (a case's teardown, a peer pool's stop), but waits at most `ms`: one that never
+ * settles must not stop the benchmark. poolifier's `destroy()` sometimes never settles (about one
+ * cold start in a thousand: it waits for an `exit` event of a thread that has already exited) and
+ * holds nothing that keeps Node alive, so the run would end with exit code 13. The timer is
+ * referenced, so the process stays up while it waits.
  */
-async function stopWithin(ms: number, label: string, teardown: Case['teardown']): Promise<void> {
+export async function stopWithin(ms: number, label: string, teardown: (() => unknown) | undefined): Promise<void> {
   if (teardown === undefined) return;
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<'late'>((resolve) => {

@@ -94,7 +94,15 @@ const eta = (): string => {
   const left = Math.max(0, (expectedS[current.name] ?? 0) - inCurrent) + pending.reduce((sum, name) => sum + (expectedS[name] ?? 0), 0);
   return `, ~${left >= 90 ? `${Math.round(left / 60)} min` : `${Math.round(left)} s`} left`;
 };
+// Node ends a run whose awaited promise can never settle, with nothing left to wait on, with exit
+// code 13 and no word of where: name the step it was in.
+let lastStep = 'start-up';
+process.on('exit', (code) => {
+  if (code === 13)
+    process.stderr.write(`\nthe benchmark stalled in ${lastStep}: a promise there never settled, and nothing kept Node waiting\n`);
+});
 const progress = (label: string): void => {
+  lastStep = label;
   const elapsed = ((performance.now() - started) / 1000).toFixed(0).padStart(3);
   if (tty) process.stderr.write(`\r\x1b[2K[${elapsed} s${eta()}] ${label}`);
   else process.stderr.write(`[${elapsed} s${eta()}] ${label}\n`);

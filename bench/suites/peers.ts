@@ -7,6 +7,7 @@ import { Piscina } from 'piscina';
 import { FixedThreadPool } from 'poolifier';
 import Tinypool from 'tinypool';
 import workerpool from 'workerpool';
+import { stopWithin } from '../harness.js';
 import { workerFile } from './context.js';
 
 export type PeerInput = number | null;
@@ -20,8 +21,12 @@ export interface PeerPool {
   run: (input: PeerInput) => Promise<unknown>;
   /** Many tasks at once, one per input: the library's own batch call where it has one. */
   runAll: (inputs: PeerInput[]) => Promise<unknown>;
+  /** Shuts the pool down; gives up after {@link PEER_STOP_MS} with a warning (see `stopWithin`). */
   stop: () => Promise<unknown>;
 }
+
+/** How long a peer's shutdown may take: a cold start's whole stop takes milliseconds. */
+const PEER_STOP_MS = 2_000;
 
 export function peerPools(): PeerPool[] {
   const piscinaFile = fileURLToPath(workerFile('piscina-task.mjs'));
@@ -33,7 +38,7 @@ export function peerPools(): PeerPool[] {
   const piscinaRun = (input: PeerInput) => piscina.run(input);
   const tinypoolRun = (input: PeerInput) => tinypool.run(input);
   const workerpoolRun = (input: PeerInput) => wpool.exec('task', [input]) as unknown as Promise<unknown>;
-  return [
+  const pools: PeerPool[] = [
     {
       name: 'piscina',
       call: 'run',
@@ -80,4 +85,5 @@ export function peerPools(): PeerPool[] {
       stop: () => poolifier.destroy(),
     },
   ];
+  return pools.map((pool) => ({ ...pool, stop: () => stopWithin(PEER_STOP_MS, `${pool.name} pool`, pool.stop) }));
 }
