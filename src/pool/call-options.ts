@@ -43,7 +43,7 @@ export interface CallOptions {
   priority?: number;
   /**
    * A value the task reads as `currentTask().context`: what belongs to the call rather than to the
-   * task's arguments, such as a request id or a trace context (see the README's recipes). Copied
+   * task's arguments, such as a request id or a trace context. Copied
    * to the worker as an argument is, and checked alike when given; plain data only (no callbacks
    * or shared gates).
    */

@@ -35,7 +35,7 @@ export const SHARED_RATE_LIMITER_OPTIONS: OptionNames<RateLimiterOptions> = {
 };
 
 /**
- * The seed's `ApiRateLimiter`: at most `maxConcurrent` calls at once, starts spaced at least
+ * Python's `ApiRateLimiter` pattern: at most `maxConcurrent` calls at once, starts spaced at least
  * `minIntervalMs` apart, first come first served.
  *
  * ```ts

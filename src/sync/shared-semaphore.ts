@@ -493,9 +493,9 @@ export class SharedSemaphore implements LocalSemaphore, Shareable, ThreadScopedR
    * Gives back `n` units taken without a `Permit`, or on another thread's behalf: units beyond what
    * this thread holds are booked against the thread that took them, `options.onBehalfOf` (its
    * `threadId`) or else the only other thread holding units, so that its exit does not give them
-   * back again. With several other holders and none named, no thread is booked (see "Hand-offs"
-   * in the README). Throws `ERR_SEMAPHORE_OVER_RELEASE` when fewer than `n` units are out,
-   * changing nothing.
+   * back again. With several other holders and none named, no thread is booked: the next thread
+   * to take the locked path pays the debt from its own record, and a dead worker's units pay it
+   * first. Throws `ERR_SEMAPHORE_OVER_RELEASE` when fewer than `n` units are out, changing nothing.
    */
   release(n = 1, options?: ReleaseOptions): void {
     checkInteger('n', n, 1, MAX_INT32);
