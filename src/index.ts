@@ -49,7 +49,7 @@ export {
   SharedSemaphore,
   type SharedSemaphoreHandle,
   type SharedSemaphoreOptions,
-} from './sync/shared-semaphore.js';
+} from './sync/shared-semaphore/shared-semaphore.js';
 export { asCompleted, type ReturnWhen, type WaitOptions, type WaitResult, wait } from './wait.js';
 export type { RemoteTaskError } from './wire/remote-error.js';
 

@@ -6,7 +6,7 @@
 
 import { CALLBACK_KIND, type CallbackHandle, reviveCallback } from './pool/callback.js';
 import { SHARED_RATE_LIMITER_KIND, SharedRateLimiter, type SharedRateLimiterHandle } from './sync/shared-rate-limiter.js';
-import { SHARED_SEMAPHORE_KIND, SharedSemaphore, type SharedSemaphoreHandle } from './sync/shared-semaphore.js';
+import { SHARED_SEMAPHORE_KIND, SharedSemaphore, type SharedSemaphoreHandle } from './sync/shared-semaphore/shared-semaphore.js';
 import { HANDLE_TAG, type Handle, isHandle } from './wire/handles.js';
 
 const revivers: ReadonlyMap<string, (handle: Handle) => unknown> = new Map<string, (handle: Handle) => unknown>([

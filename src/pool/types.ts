@@ -3,7 +3,7 @@
  * task names, argument lists and result types come from the module itself.
  */
 import type { SharedRateLimiter } from '../sync/shared-rate-limiter.js';
-import type { SharedSemaphore } from '../sync/shared-semaphore.js';
+import type { SharedSemaphore } from '../sync/shared-semaphore/shared-semaphore.js';
 import type { AnyFunction, CallerArgument } from './callback.js';
 
 export type { AnyFunction };

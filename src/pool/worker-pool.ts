@@ -528,7 +528,7 @@ function makeProxy<M>(submit: (name: TaskName<M>, args: unknown[]) => Future<unk
   });
 }
 
-/** Outside `PoolView` for its name (see `adopt` in shared-semaphore.ts). */
+/** Outside `PoolView` for its name (see `adopt` in sync/shared-semaphore/shared-semaphore.ts). */
 function viewOf<M>(pool: WorkerPool<M>, call: ResolvedCallOptions): PoolView<M> {
   return new PoolView(pool, call);
 }

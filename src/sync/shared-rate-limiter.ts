@@ -4,7 +4,7 @@ import { HANDLE_TAG, type Handle, isInstance, KIND, type Shareable, TO_HANDLE } 
 import { AsyncSemaphore } from './async-semaphore.js';
 import { type CallLimitOptions, callLimited, checkMinInterval, type LimitedResponse, type LimiterGates } from './limiter-core.js';
 import { type RateLimiterOptions, SHARED_RATE_LIMITER_OPTIONS } from './rate-limiter.js';
-import { SharedSemaphore, type SharedSemaphoreHandle } from './shared-semaphore.js';
+import { SharedSemaphore, type SharedSemaphoreHandle } from './shared-semaphore/shared-semaphore.js';
 
 export const SHARED_RATE_LIMITER_KIND = 'SharedRateLimiter';
 /** Calls of one thread that may wait in shared memory at once; the rest wait in the thread. */
@@ -142,7 +142,7 @@ interface Parts {
 
 let adopting: Parts | undefined;
 
-/** A limiter on parts that exist already; outside the class for its name (see `adopt` in shared-semaphore.ts). */
+/** A limiter on parts that exist already; outside the class for its name (see `adopt` in sync/shared-semaphore/shared-semaphore.ts). */
 function adopt(parts: Parts): SharedRateLimiter {
   adopting = parts;
   return new SharedRateLimiter({ maxConcurrent: 1 });
