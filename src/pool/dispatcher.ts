@@ -1,5 +1,5 @@
-import type { ResourceLimits, Worker } from 'node:worker_threads';
-import { Piscina } from 'piscina';
+import type { Worker } from 'node:worker_threads';
+import type { Piscina } from 'piscina';
 import { TaskTimeoutError, ThreadgateError, WorkerCrashedError } from '../errors.js';
 import { reviveHandles } from '../revive.js';
 import type { ThreadScopedResource } from '../sync/registry.js';
@@ -16,49 +16,25 @@ import {
   type LoadReport,
   type Outcome,
   type Retirement,
-  type RuntimeData,
   SKIPPED,
   type TaskExtras,
   type TaskMessage,
 } from '../wire/protocol.js';
 import { deserializeError } from '../wire/remote-error.js';
-import {
-  CANCEL,
-  ENDED,
-  freeSeat,
-  IDLE,
-  KILLING,
-  mayTerminate,
-  QUEUED,
-  RUNNING,
-  SKIP,
-  seatOf,
-  seatsFor,
-  TaskBoard,
-} from '../wire/task-control.js';
-import { idleFirst, markForQueue } from './balancer.js';
+import { CANCEL, ENDED, freeSeat, IDLE, KILLING, QUEUED, RUNNING, SKIP, seatOf, seatsFor, type TaskBoard } from '../wire/task-control.js';
+import { markForQueue } from './balancer.js';
 import { CHANNELS, type TaskQueuedEvent, type TaskStartEvent, type WorkerExitEvent, type WorkerStartEvent } from './diagnostics.js';
-import { MessageQueue } from './message-queue.js';
+import { InFlight } from './in-flight.js';
 import { ModuleLoad } from './module-load.js';
+import { type DispatcherConfig, startPiscina } from './piscina-setup.js';
 import { SpeedLog } from './speed-log.js';
-import { LatencyHistogram, type PoolStats } from './stats.js';
+import { PoolCounters, type PoolStats } from './stats.js';
 import { Phase, Task, type TaskSpec } from './task.js';
 import { TaskQueue } from './task-queue.js';
+import { Terminations } from './terminations.js';
 import { WorkerRegistry } from './worker-registry.js';
 
-/** How the dispatcher runs Piscina. All values already validated. */
-export interface DispatcherConfig {
-  runtimeFile: string;
-  runtimeData: Omit<RuntimeData, 'board' | 'seats'>;
-  maxWorkers: number;
-  minWorkers: number;
-  idleTimeoutMs: number;
-  maxQueue: number;
-  cancelGraceMs: number;
-  execArgv: string[] | undefined;
-  resourceLimits: ResourceLimits | undefined;
-  env: Record<string, string> | undefined;
-}
+export type { DispatcherConfig } from './piscina-setup.js';
 
 /**
  * Tasks handed to Piscina per worker. With two, the next task of each worker is already waiting:
@@ -79,10 +55,6 @@ const MAX_BATCH = 16;
  * pathological case after a few attempts.
  */
 const MAX_RETRIES = 10;
-/** While a worker to be terminated is inside a shared-memory section, look again this often (ms). */
-const KILL_RETRY_MS = 1;
-/** The longest shutdown waits for its workers to leave shared-memory sections before terminating them anyway. */
-const QUIESCE_MS = 2_000;
 /** Workers in a row that fail to start, leaving none alive, before the waiting tasks are failed. */
 const MAX_START_FAILURES = 3;
 let poolsMade = 0;
@@ -114,20 +86,17 @@ export class Dispatcher {
   /** Names this pool in `threadgate:*` diagnostics events. */
   readonly poolId = ++poolsMade;
   #piscina: Piscina;
+  /** The tasks handed to Piscina, on the task board. */
+  readonly #inFlight: InFlight;
   readonly #board: TaskBoard;
   /** The workers' seats, through which every termination goes (see task-control.ts). */
   readonly #seats: Int32Array;
-  /** The task in each board slot, while it is handed to Piscina. */
-  readonly #slots: (Task | undefined)[];
-  readonly #freeSlots: number[];
+  readonly #terminations: Terminations;
   readonly #queue = new TaskQueue();
   readonly #config: DispatcherConfig;
-  readonly #createdAt = performance.now();
   readonly #workers = new WorkerRegistry();
-  readonly #runTime = new LatencyHistogram();
-  readonly #waitTime = new LatencyHistogram();
+  readonly #counters = new PoolCounters();
   #queued = 0;
-  #inFlight = 0;
   /** Messages handed to Piscina and not settled (a batch is one); at most `#messageLimit`. */
   #messages = 0;
   readonly #messageLimit: number;
@@ -135,15 +104,7 @@ export class Dispatcher {
   readonly #canBatch: boolean;
   /** Recent average run time (ms) and run count of each task function, to tell which are tiny. */
   readonly #speed = new SpeedLog();
-  /** Tasks handed to Piscina that are not short: while there is one, no task waits in a busy worker's inbox. */
-  #inFlightNotShort = 0;
   #nextId = 1;
-  #completed = 0;
-  #failed = 0;
-  #cancelled = 0;
-  #crashedWorkers = 0;
-  #batched = 0;
-  #busyMs = 0;
   #idleWaiters: (() => void)[] = [];
   #roomWaiters: (() => void)[] = [];
   /** Messages failed by a worker's death, gathered by the error Piscina failed them with (see #onWorkerLost). */
@@ -160,62 +121,42 @@ export class Dispatcher {
     this.#config = config;
     this.#messageLimit = config.maxWorkers * TASKS_PER_WORKER;
     this.#canBatch = config.runtimeData.maxTasksPerWorker === Number.POSITIVE_INFINITY;
-    const slots = this.#messageLimit * (this.#canBatch ? MAX_BATCH : 1);
-    this.#board = TaskBoard.ofSlots(slots);
+    this.#inFlight = new InFlight(this.#messageLimit * (this.#canBatch ? MAX_BATCH : 1));
+    this.#board = this.#inFlight.board;
     this.#seats = seatsFor(config.maxWorkers);
-    this.#freeSlots = Array.from({ length: slots }, (_, i) => slots - 1 - i);
-    this.#slots = new Array(slots).fill(undefined);
+    this.#terminations = new Terminations(
+      this.#seats,
+      (threadId) => this.#liveWorker(threadId),
+      () => this.#piscina.threads,
+    );
     this.#piscina = this.#createPiscina();
   }
 
   /** A Piscina for this pool; a broken pool's starts no worker (`minThreads` 0). */
   #createPiscina(minThreads = Math.max(1, this.#config.minWorkers)): Piscina {
     const config = this.#config;
-    const runtimeData: RuntimeData = { ...config.runtimeData, board: this.#board.words, seats: this.#seats };
     // A worker that retires after its Nth task must have no task waiting behind it: one at a time.
     const tasksPerWorker = this.#canBatch ? TASKS_PER_WORKER : 1;
-    const piscina = new Piscina({
-      filename: config.runtimeFile,
-      workerData: runtimeData,
-      // At least one: Piscina replaces an exited worker only up to minThreads, and a task waiting
-      // in its queue when the last worker dies would otherwise wait forever. Idle workers are
-      // unref'd, so this one never keeps the process alive.
-      minThreads,
-      maxThreads: config.maxWorkers,
-      idleTimeout: config.idleTimeoutMs,
-      // Both tasks of a worker's slots go to the worker at once: it runs them one after the other
-      // (the runtime queues the second), so it never sits idle waiting for the main thread to
-      // hand over the next one. The balancer keeps the same bound.
-      concurrentTasksPerWorker: tasksPerWorker,
-      loadBalancer: idleFirst(config.maxWorkers, tasksPerWorker, () => this.#inFlightNotShort === 0),
-      stricterFIFO: true, // a task no worker can take yet goes back to the front of Piscina's queue, not the end
-      taskQueue: new MessageQueue(), // tasks sent again after a death go first
-      // Keep each worker's event loop turning between tasks: async acquires, progress ports and
-      // timers of task code must keep working. (Piscina's default blocks it in Atomics.wait.)
-      atomics: 'disabled',
-      recordTiming: false,
-      ...(config.execArgv ? { execArgv: config.execArgv } : {}),
-      ...(config.resourceLimits ? { resourceLimits: config.resourceLimits } : {}),
-      ...(config.env ? { env: config.env } : {}),
+    return startPiscina(config, { ...config.runtimeData, board: this.#board.words, seats: this.#seats }, tasksPerWorker, minThreads, {
+      onError: (error) => this.#onWorkerError(error),
+      onWorkerCreate: (threadId) => {
+        this.#startFailures = 0; // a worker started: whatever failed before was not permanent
+        this.#track(threadId);
+      },
+      onMessage: (message) => {
+        if (isBatchOutcome(message)) this.#onBatchOutcome(message);
+        else if (isRetirement(message)) this.#onRetirement(message);
+        else if (isGateAnnouncement(message)) this.#onGate(message);
+        else if (isLoadReport(message)) this.#onLoadReport(message);
+        else if (isExitReport(message)) this.#onExitReport(message);
+      },
+      onlyShortInFlight: () => this.#inFlight.notShort === 0,
     });
-    piscina.on('error', (error: unknown) => this.#onWorkerError(error));
-    piscina.on('workerCreate', (info: { id: number }) => {
-      this.#startFailures = 0; // a worker started: whatever failed before was not permanent
-      this.#track(info.id);
-    });
-    piscina.on('message', (message: unknown) => {
-      if (isBatchOutcome(message)) this.#onBatchOutcome(message);
-      else if (isRetirement(message)) this.#onRetirement(message);
-      else if (isGateAnnouncement(message)) this.#onGate(message);
-      else if (isLoadReport(message)) this.#onLoadReport(message);
-      else if (isExitReport(message)) this.#onExitReport(message);
-    });
-    return piscina;
   }
 
   /** Tasks waiting for a worker: in this queue, or handed to Piscina but not started. */
   get queued(): number {
-    return this.#queued + this.#inFlight - this.#countRunning();
+    return this.#queued + this.#inFlight.count - this.#countRunning();
   }
 
   /** Queues a task. Throws nothing: the caller checks capacity first with `hasRoom()`. */
@@ -223,7 +164,7 @@ export class Dispatcher {
     const task = new Task(this, this.#nextId++, spec, performance.now());
     if (CHANNELS.taskQueued.hasSubscribers) CHANNELS.taskQueued.publish(task.event() satisfies TaskQueuedEvent);
     if (this.#broken !== undefined) {
-      this.#failed++;
+      this.#counters.failed++;
       task.release();
       task.notify(this.#broken, undefined);
       return task;
@@ -232,7 +173,7 @@ export class Dispatcher {
     this.#queued++;
     this.#pump();
     // Every message is held by Piscina for a worker that never started: ask for one.
-    if ((this.#messages >= this.#messageLimit || this.#freeSlots.length === 0) && this.#piscina.threads.length === 0) this.#probe();
+    if ((this.#messages >= this.#messageLimit || this.#inFlight.freeSlots === 0) && this.#piscina.threads.length === 0) this.#probe();
     return task;
   }
 
@@ -243,7 +184,7 @@ export class Dispatcher {
    * `waiting + running < maxQueue + maxWorkers`, with no need to read the board.
    */
   hasRoom(): boolean {
-    return this.#queued + this.#inFlight < this.#config.maxQueue + this.#config.maxWorkers;
+    return this.#queued + this.#inFlight.count < this.#config.maxQueue + this.#config.maxWorkers;
   }
 
   /** Resolves once `hasRoom()` holds (at once if it does), or the pool is destroyed. */
@@ -261,8 +202,8 @@ export class Dispatcher {
   /** Stops a task and rejects its caller with `error` at once. False if it had already settled. */
   cancel(task: Task, error: Error, countAs: 'cancelled' | 'failed' = 'cancelled'): boolean {
     if (task.settled || task.phase === Phase.Done) return false;
-    if (countAs === 'cancelled') this.#cancelled++;
-    else this.#failed++;
+    if (countAs === 'cancelled') this.#counters.cancelled++;
+    else this.#counters.failed++;
     if (task.phase === Phase.Queued) {
       this.#queued--;
       task.notify(error, undefined);
@@ -291,15 +232,13 @@ export class Dispatcher {
     this.#queue.drain((task) => {
       if (!task.settled) this.cancel(task, error(task), countAs);
     });
-    for (const task of this.#slots) {
-      if (task !== undefined && !task.settled && !this.isRunning(task)) this.cancel(task, error(task), countAs);
-    }
+    for (const task of this.#inFlight.tasks()) if (!task.settled && !this.isRunning(task)) this.cancel(task, error(task), countAs);
   }
 
   /** Cancels every task not settled: those `cancelQueued` cancels, then the running ones, as `future.cancel()` does. */
   cancelAll(error: (task: Task) => Error): void {
     this.cancelQueued(error);
-    for (const task of this.#slots) if (task !== undefined && !task.settled) this.cancel(task, error(task));
+    for (const task of this.#inFlight.tasks()) if (!task.settled) this.cancel(task, error(task));
   }
 
   /**
@@ -313,7 +252,7 @@ export class Dispatcher {
 
   /** Resolves once nothing is queued or in flight. */
   whenIdle(): Promise<void> {
-    if (this.#queued === 0 && this.#inFlight === 0) return Promise.resolve();
+    if (this.#queued === 0 && this.#inFlight.count === 0) return Promise.resolve();
     return new Promise((resolve) => this.#idleWaiters.push(resolve));
   }
 
@@ -322,40 +261,17 @@ export class Dispatcher {
     this.#destroyed = true;
     this.#checkIdle();
     this.#moduleLoad.close();
-    await this.#quiesce();
+    await this.#terminations.quiesce();
     await this.#piscina.destroy();
   }
 
-  /**
-   * Marks every worker to be terminated, and waits until none is inside a shared-memory section
-   * (see task-control.ts), for at most `QUIESCE_MS`: code a worker runs outside any task (a timer,
-   * an initializer's background job) may be in one when the pool shuts down.
-   */
-  async #quiesce(): Promise<void> {
-    const deadline = performance.now() + QUIESCE_MS;
-    for (;;) {
-      let inSection = false;
-      for (const worker of this.#piscina.threads) if (!this.#mayTerminateNow(worker.threadId)) inSection = true;
-      if (!inSection || performance.now() > deadline) return;
-      await new Promise((resolve) => setTimeout(resolve, KILL_RETRY_MS));
-    }
-  }
-
   stats(): PoolStats {
-    const elapsed = performance.now() - this.#createdAt;
-    return {
+    return this.#counters.snapshot({
       workers: this.#piscina.threads.length,
       busy: this.#countRunning(),
       queued: this.queued,
-      completed: this.#completed,
-      failed: this.#failed,
-      cancelled: this.#cancelled,
-      crashedWorkers: this.#crashedWorkers,
-      batched: this.#batched,
-      utilization: elapsed > 0 ? Math.min(1, this.#busyMs / (elapsed * this.#config.maxWorkers)) : 0,
-      runTime: this.#runTime.summary(),
-      waitTime: this.#waitTime.summary(),
-    };
+      maxWorkers: this.#config.maxWorkers,
+    });
   }
 
   #countRunning(): number {
@@ -365,11 +281,11 @@ export class Dispatcher {
   // ─── dispatching ──────────────────────────────────────────────────────────────────────────
 
   #pump(): void {
-    while (this.#messages < this.#messageLimit && this.#freeSlots.length > 0) {
+    while (this.#messages < this.#messageLimit && this.#inFlight.freeSlots > 0) {
       const task = this.#nextQueued();
       if (task === undefined) return;
       // A backlog of tiny tasks goes out in batches, spread over every message slot left.
-      const size = Math.min(MAX_BATCH, this.#freeSlots.length, Math.ceil((this.#queued + 1) / (this.#messageLimit - this.#messages)));
+      const size = Math.min(MAX_BATCH, this.#inFlight.freeSlots, Math.ceil((this.#queued + 1) / (this.#messageLimit - this.#messages)));
       if (size > 1 && this.#isTiny(task)) {
         const batch = [task];
         // Tasks sent again go out in messages of their own, which Piscina's queue puts first (MessageQueue).
@@ -421,23 +337,11 @@ export class Dispatcher {
     if (!isChunk(task)) this.#speed.record(task.spec.fn, runMs); // a chunk is many calls in one run
   }
 
-  /** Hands a task its board slot; the worker may start it from then on. */
-  #occupy(task: Task): number {
-    const slot = this.#freeSlots.pop() as number;
-    task.slot = slot;
-    task.phase = Phase.InFlight;
-    this.#slots[slot] = task;
-    this.#inFlight++;
-    if (!task.spec.short) this.#inFlightNotShort++;
-    this.#board.occupy(slot);
-    return slot;
-  }
-
   #dispatchBatch(tasks: Task[]): void {
-    const entries: TaskMessage[] = tasks.map((task) => [task.spec.fn, this.#occupy(task), task.id, task.spec.args]);
+    const entries: TaskMessage[] = tasks.map((task) => [task.spec.fn, this.#inFlight.occupy(task), task.id, task.spec.args]);
     const message: TaskMessage = ['', BATCH, 0, entries];
     markForQueue(message, tasks[0] as Task);
-    this.#batched += tasks.length;
+    this.#counters.batched += tasks.length;
     this.#messages++;
     this.#piscina.run(message).then(
       () => {
@@ -453,7 +357,7 @@ export class Dispatcher {
   }
 
   #dispatch(task: Task): void {
-    const slot = this.#occupy(task);
+    const slot = this.#inFlight.occupy(task);
     const { fn, args, extras, timeoutMs } = task.spec;
     let sent: TaskExtras | undefined = extras;
     if (timeoutMs !== Number.POSITIVE_INFINITY) sent = { ...extras, watchStart: true, ...(extras?.items ? { timed: true } : {}) };
@@ -524,44 +428,22 @@ export class Dispatcher {
     const threadId = this.#board.thread(task.slot);
     if (this.#liveWorker(threadId) === undefined) return; // it has already exited: Piscina settles the task
     task.killed = true;
-    this.#terminate(threadId); // Piscina sees the exit, rejects the task, and starts a replacement
-  }
-
-  /**
-   * Terminates a worker through its seat (task-control.ts): at once when it is in no shared-memory
-   * section, else as soon as it has left the one it is in. Every termination the pool makes comes here.
-   */
-  #terminate(threadId: number): void {
-    const worker = this.#liveWorker(threadId);
-    if (worker === undefined) return; // it has exited already
-    if (!this.#mayTerminateNow(threadId)) {
-      setTimeout(() => this.#terminate(threadId), KILL_RETRY_MS);
-      return;
-    }
-    void worker.terminate();
-  }
-
-  /** Marks the worker's seat to be terminated; true when it is in no shared-memory section (or has no seat). */
-  #mayTerminateNow(threadId: number): boolean {
-    const at = seatOf(this.#seats, threadId);
-    return at < 0 || mayTerminate(this.#seats, at);
+    this.#terminations.terminate(threadId); // Piscina sees the exit, rejects the task, and starts a replacement
   }
 
   // ─── outcomes ─────────────────────────────────────────────────────────────────────────────
 
   #onOutcome(task: Task, outcome: Outcome): void {
     if (outcome !== SKIPPED) this.#started(task, outcome[1]);
-    this.#free(task);
+    this.#inFlight.free(task);
     if (outcome !== SKIPPED) {
       const [, startedAt, runMs, error] = outcome;
       this.#learn(task, runMs);
-      this.#busyMs += runMs;
-      this.#runTime.record(runMs);
-      this.#waitTime.record(Math.max(0, startedAt - (performance.timeOrigin + task.submittedAt)));
+      this.#counters.recordRun(runMs, startedAt - (performance.timeOrigin + task.submittedAt));
       if (!task.settled) {
-        if (error) this.#failed++;
+        if (error) this.#counters.failed++;
         // A map chunk counts its items that returned (those before a failing one, if any).
-        this.#completed += isChunk(task) ? outcome[0].length : error ? 0 : 1;
+        this.#counters.completed += isChunk(task) ? outcome[0].length : error ? 0 : 1;
         if (outcome[5]) reviveHandles(outcome[0]); // the task returned shared objects: live ones here too
         task.notify(undefined, outcome);
       }
@@ -572,8 +454,8 @@ export class Dispatcher {
 
   /** One task of a batch has ended. Stale if its slot has moved on (it was settled already). */
   #onBatchOutcome([, slot, id, outcome]: BatchOutcome): void {
-    const task = this.#slots[slot];
-    if (task !== undefined && task.id === id) this.#onOutcome(task, outcome);
+    const task = this.#inFlight.find(slot, id);
+    if (task !== undefined) this.#onOutcome(task, outcome);
   }
 
   /**
@@ -582,10 +464,10 @@ export class Dispatcher {
    */
   #onNotPosted(tasks: Task[], error: unknown): void {
     for (const task of tasks) {
-      if (!this.#holds(task)) continue;
-      this.#free(task);
+      if (!this.#inFlight.holds(task)) continue;
+      this.#inFlight.free(task);
       if (task.settled) continue;
-      this.#failed++;
+      this.#counters.failed++;
       task.notify(error as Error, undefined);
     }
     this.#pump();
@@ -619,20 +501,20 @@ export class Dispatcher {
    * the pool killed the worker (a cancel) or is being destroyed.
    */
   #onDeath(tasks: Task[], error: unknown): void {
-    const again = tasks.filter((task) => this.#holds(task) && this.#mayRunAgain(task));
+    const again = tasks.filter((task) => this.#inFlight.holds(task) && this.#mayRunAgain(task));
     for (const task of again) {
       task.retries++;
-      this.#free(task);
+      this.#inFlight.free(task);
       task.reopen();
     }
-    const started = tasks.filter((task) => this.#holds(task)); // before the tasks put back go out again
+    const started = tasks.filter((task) => this.#inFlight.holds(task)); // before the tasks put back go out again
     this.#requeue(again);
     this.#pump();
     let threadId = 0;
     for (const task of started) threadId ||= this.#board.thread(task.slot);
     const judge = (): void => {
-      for (const task of started) if (this.#holds(task)) this.#failWithWorker(task, error);
-      if (!this.#destroyed && !tasks.some((task) => task.killed)) this.#crashedWorkers++;
+      for (const task of started) if (this.#inFlight.holds(task)) this.#failWithWorker(task, error);
+      if (!this.#destroyed && !tasks.some((task) => task.killed)) this.#counters.crashedWorkers++;
       this.#pump();
       this.#checkIdle();
     };
@@ -654,11 +536,6 @@ export class Dispatcher {
     CHANNELS.taskStart.publish({ ...task.event(), threadId, waitMs: Math.max(0, waitMs) } satisfies TaskStartEvent);
   }
 
-  /** The task still occupies its board slot: Piscina has not finished with it. */
-  #holds(task: Task): boolean {
-    return task.phase === Phase.InFlight && this.#slots[task.slot] === task;
-  }
-
   /** Its worker died before starting it: nothing ran, so it may run elsewhere (see MAX_RETRIES). */
   #mayRunAgain(task: Task): boolean {
     if (task.loadFailure !== undefined) return false; // its worker's module killed it, and would kill the next
@@ -672,9 +549,9 @@ export class Dispatcher {
     const threadId = this.#board.thread(task.slot);
     if (isChunk(task)) task.reached = this.#board.item(task.slot);
     if (this.#board.state(task.slot) !== QUEUED) this.#started(task);
-    this.#free(task);
+    this.#inFlight.free(task);
     if (task.settled) return; // cancelled (and perhaps killed) before its worker died
-    this.#failed++;
+    this.#counters.failed++;
     if (task.loadFailure !== undefined) {
       task.notify(task.loadFailure, undefined);
       return;
@@ -698,19 +575,6 @@ export class Dispatcher {
     this.#queue.putBack(tasks);
   }
 
-  #free(task: Task): void {
-    const slot = task.slot;
-    this.#board.free(slot); // also releases a start watcher that never fired
-    if (task.timer !== undefined) clearTimeout(task.timer);
-    task.timer = undefined;
-    task.phase = Phase.Done;
-    task.release();
-    this.#slots[slot] = undefined;
-    this.#freeSlots.push(slot);
-    this.#inFlight--;
-    if (!task.spec.short) this.#inFlightNotShort--;
-  }
-
   /** After a task has left the queue or its slot: wakes who waits for room, or for the pool to be idle. */
   #checkIdle(): void {
     if (this.#roomWaiters.length > 0 && (this.hasRoom() || this.#destroyed)) {
@@ -718,7 +582,7 @@ export class Dispatcher {
       this.#roomWaiters = [];
       for (const resolve of waiters) resolve();
     }
-    if (this.#queued !== 0 || this.#inFlight !== 0 || this.#idleWaiters.length === 0) return;
+    if (this.#queued !== 0 || this.#inFlight.count !== 0 || this.#idleWaiters.length === 0) return;
     const waiters = this.#idleWaiters;
     this.#idleWaiters = [];
     for (const resolve of waiters) resolve();
@@ -727,11 +591,11 @@ export class Dispatcher {
   // ─── workers ──────────────────────────────────────────────────────────────────────────────
 
   #onRetirement({ slot, id, threadId, outcome }: Retirement): void {
-    const task = this.#slots[slot];
-    if (task !== undefined && task.id === id) task.retired = true; // before the exit fails it in Piscina
+    const task = this.#inFlight.find(slot, id);
+    if (task !== undefined) task.retired = true; // before the exit fails it in Piscina
     // The worker runs nothing more whatever happens here: stop it, or it stays busy for good.
     // Piscina sees the exit and starts a replacement on demand.
-    this.#terminate(threadId);
+    this.#terminations.terminate(threadId);
     if (task?.retired) this.#onOutcome(task, outcome);
   }
 
@@ -759,8 +623,8 @@ export class Dispatcher {
       { exitCode },
     );
     for (const [slot, id] of held) {
-      const task = this.#slots[slot];
-      if (task !== undefined && task.id === id) task.loadFailure = error;
+      const task = this.#inFlight.find(slot, id);
+      if (task !== undefined) task.loadFailure = error;
     }
     if (this.#moduleLoad.endedWhileLoading(error, MAX_START_FAILURES)) this.#break(error);
   }
@@ -810,7 +674,7 @@ export class Dispatcher {
   }
 
   #onWorkerError(error: unknown): void {
-    this.#crashedWorkers++;
+    this.#counters.crashedWorkers++;
     process.emitWarning(`a threadgate worker failed while running no task: ${String((error as Error)?.message ?? error)}`, {
       code: 'THREADGATE_WORKER_ERROR',
       detail: (error as Error)?.stack,
@@ -827,7 +691,7 @@ export class Dispatcher {
   #checkAlive(cause: unknown): void {
     if (this.#destroyed || this.#piscina.threads.length > 0) return;
     this.#probing = false; // an earlier probe waits in Piscina's queue for a worker that is not coming
-    if (this.#queued === 0 && this.#inFlight === 0) return;
+    if (this.#queued === 0 && this.#inFlight.count === 0) return;
     if (++this.#startFailures < MAX_START_FAILURES) {
       this.#probe();
       return;

@@ -67,3 +67,41 @@ export interface PoolStats {
   /** How long tasks waited between submit and start, ms, since the pool started. */
   waitTime: Percentiles;
 }
+
+/** What a pool counts over its life, for `pool.stats`. */
+export class PoolCounters {
+  completed = 0;
+  failed = 0;
+  cancelled = 0;
+  crashedWorkers = 0;
+  batched = 0;
+  readonly #createdAt = performance.now();
+  #busyMs = 0;
+  readonly #runTime = new LatencyHistogram();
+  readonly #waitTime = new LatencyHistogram();
+
+  /** A task ran `runMs` in its worker after waiting `waitMs` since it was submitted. */
+  recordRun(runMs: number, waitMs: number): void {
+    this.#busyMs += runMs;
+    this.#runTime.record(runMs);
+    this.#waitTime.record(Math.max(0, waitMs));
+  }
+
+  /** The counts, with the pool's state now. */
+  snapshot(now: { workers: number; busy: number; queued: number; maxWorkers: number }): PoolStats {
+    const elapsed = performance.now() - this.#createdAt;
+    return {
+      workers: now.workers,
+      busy: now.busy,
+      queued: now.queued,
+      completed: this.completed,
+      failed: this.failed,
+      cancelled: this.cancelled,
+      crashedWorkers: this.crashedWorkers,
+      batched: this.batched,
+      utilization: elapsed > 0 ? Math.min(1, this.#busyMs / (elapsed * now.maxWorkers)) : 0,
+      runTime: this.#runTime.summary(),
+      waitTime: this.#waitTime.summary(),
+    };
+  }
+}
