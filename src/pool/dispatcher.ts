@@ -1,38 +1,36 @@
 import type { Worker } from 'node:worker_threads';
 import type { Piscina } from 'piscina';
-import { TaskTimeoutError, ThreadgateError, WorkerCrashedError } from '../errors.js';
+import { TaskTimeoutError } from '../errors.js';
 import { reviveHandles } from '../revive.js';
 import type { ThreadScopedResource } from '../sync/registry.js';
 import {
   BATCH,
   type BatchOutcome,
-  type ExitReport,
   type GateAnnouncement,
   isBatchOutcome,
   isExitReport,
   isGateAnnouncement,
   isLoadReport,
   isRetirement,
-  type LoadReport,
   type Outcome,
   type Retirement,
   SKIPPED,
   type TaskExtras,
   type TaskMessage,
 } from '../wire/protocol.js';
-import { deserializeError } from '../wire/remote-error.js';
 import { CANCEL, ENDED, freeSeat, IDLE, KILLING, QUEUED, RUNNING, SKIP, seatOf, seatsFor, type TaskBoard } from '../wire/task-control.js';
 import { markForQueue } from './balancer.js';
 import { CHANNELS, type TaskQueuedEvent, type TaskStartEvent, type WorkerExitEvent, type WorkerStartEvent } from './diagnostics.js';
 import { InFlight } from './in-flight.js';
-import { ModuleLoad } from './module-load.js';
 import { type DispatcherConfig, startPiscina } from './piscina-setup.js';
 import { SpeedLog } from './speed-log.js';
 import { PoolCounters, type PoolStats } from './stats.js';
-import { Phase, Task, type TaskSpec } from './task.js';
+import { isChunk, Phase, Task, type TaskSpec } from './task.js';
 import { TaskQueue } from './task-queue.js';
 import { Terminations } from './terminations.js';
+import { WorkerDeaths } from './worker-deaths.js';
 import { WorkerRegistry } from './worker-registry.js';
+import { WorkerStarts } from './worker-starts.js';
 
 export type { DispatcherConfig } from './piscina-setup.js';
 
@@ -46,20 +44,7 @@ export type { DispatcherConfig } from './piscina-setup.js';
 const TASKS_PER_WORKER = 2;
 /** The most tasks in one batch message (see protocol.ts). */
 const MAX_BATCH = 16;
-/**
- * A task whose worker died before starting it is run again, at most this many times. The bound
- * is for a task whose delivery itself kills workers (a message too big for their heap, say). An
- * innocent task can bounce too: when workers die often (uncaught errors after other tasks), a
- * task sent back to the head of the line lands behind the next dying worker's running batch again
- * and again: the bound must be far above what such bouncing reaches, and still end the
- * pathological case after a few attempts.
- */
-const MAX_RETRIES = 10;
-/** Workers in a row that fail to start, leaving none alive, before the waiting tasks are failed. */
-const MAX_START_FAILURES = 3;
 let poolsMade = 0;
-/** A message that asks Piscina for a worker and makes the runtime do nothing (no board slot). */
-const PROBE: TaskMessage = ['', -1, -1, undefined];
 
 /**
  * Owns the Piscina pool and everything between a submitted task and its outcome.
@@ -107,15 +92,9 @@ export class Dispatcher {
   #nextId = 1;
   #idleWaiters: (() => void)[] = [];
   #roomWaiters: (() => void)[] = [];
-  /** Messages failed by a worker's death, gathered by the error Piscina failed them with (see #onWorkerLost). */
-  readonly #dying = new Map<unknown, Task[]>();
+  readonly #deaths: WorkerDeaths;
   #destroyed = false;
-  readonly #moduleLoad = new ModuleLoad();
-  /** Set once the module has ended `MAX_START_FAILURES` workers in a row while loading: every task fails with it. */
-  #broken: Error | undefined;
-  /** Workers in a row that failed to start and left no worker alive. */
-  #startFailures = 0;
-  #probing = false;
+  readonly #starts: WorkerStarts;
 
   constructor(config: DispatcherConfig) {
     this.#config = config;
@@ -129,6 +108,27 @@ export class Dispatcher {
       (threadId) => this.#liveWorker(threadId),
       () => this.#piscina.threads,
     );
+    this.#deaths = new WorkerDeaths({
+      inFlight: this.#inFlight,
+      workers: this.#workers,
+      counters: this.#counters,
+      destroyed: () => this.#destroyed,
+      started: (task) => this.#started(task),
+      requeue: (tasks) => this.#requeue(tasks),
+      pump: () => this.#pump(),
+      checkIdle: () => this.#checkIdle(),
+    });
+    this.#starts = new WorkerStarts({
+      inFlight: this.#inFlight,
+      workers: this.#workers,
+      counters: this.#counters,
+      runtimeData: config.runtimeData,
+      piscina: () => this.#piscina,
+      destroyed: () => this.#destroyed,
+      hasWork: () => this.#queued !== 0 || this.#inFlight.count !== 0,
+      cancelQueued: (error, countAs) => this.cancelQueued(error, countAs),
+      startOver: (minThreads) => this.#startOver(minThreads),
+    });
     this.#piscina = this.#createPiscina();
   }
 
@@ -138,17 +138,17 @@ export class Dispatcher {
     // A worker that retires after its Nth task must have no task waiting behind it: one at a time.
     const tasksPerWorker = this.#canBatch ? TASKS_PER_WORKER : 1;
     return startPiscina(config, { ...config.runtimeData, board: this.#board.words, seats: this.#seats }, tasksPerWorker, minThreads, {
-      onError: (error) => this.#onWorkerError(error),
+      onError: (error) => this.#starts.workerFailed(error),
       onWorkerCreate: (threadId) => {
-        this.#startFailures = 0; // a worker started: whatever failed before was not permanent
+        this.#starts.workerCreated();
         this.#track(threadId);
       },
       onMessage: (message) => {
         if (isBatchOutcome(message)) this.#onBatchOutcome(message);
         else if (isRetirement(message)) this.#onRetirement(message);
         else if (isGateAnnouncement(message)) this.#onGate(message);
-        else if (isLoadReport(message)) this.#onLoadReport(message);
-        else if (isExitReport(message)) this.#onExitReport(message);
+        else if (isLoadReport(message)) this.#starts.loaded(message);
+        else if (isExitReport(message)) this.#starts.exiting(message);
       },
       onlyShortInFlight: () => this.#inFlight.notShort === 0,
     });
@@ -163,17 +163,19 @@ export class Dispatcher {
   submit(spec: TaskSpec): Task {
     const task = new Task(this, this.#nextId++, spec, performance.now());
     if (CHANNELS.taskQueued.hasSubscribers) CHANNELS.taskQueued.publish(task.event() satisfies TaskQueuedEvent);
-    if (this.#broken !== undefined) {
+    const broken = this.#starts.broken;
+    if (broken !== undefined) {
       this.#counters.failed++;
       task.release();
-      task.notify(this.#broken, undefined);
+      task.notify(broken, undefined);
       return task;
     }
     this.#queue.push(task);
     this.#queued++;
     this.#pump();
     // Every message is held by Piscina for a worker that never started: ask for one.
-    if ((this.#messages >= this.#messageLimit || this.#inFlight.freeSlots === 0) && this.#piscina.threads.length === 0) this.#probe();
+    if ((this.#messages >= this.#messageLimit || this.#inFlight.freeSlots === 0) && this.#piscina.threads.length === 0)
+      this.#starts.probe();
     return task;
   }
 
@@ -247,7 +249,7 @@ export class Dispatcher {
    * destroyed first.
    */
   ready(onClose: () => Error): Promise<void> {
-    return this.#moduleLoad.whenReady(this.#destroyed, onClose);
+    return this.#starts.ready(onClose);
   }
 
   /** Resolves once nothing is queued or in flight. */
@@ -260,7 +262,7 @@ export class Dispatcher {
     if (this.#destroyed) return;
     this.#destroyed = true;
     this.#checkIdle();
-    this.#moduleLoad.close();
+    this.#starts.close();
     await this.#terminations.quiesce();
     await this.#piscina.destroy();
   }
@@ -350,8 +352,7 @@ export class Dispatcher {
       },
       (error: unknown) => {
         this.#messages--;
-        if (isPostFailure(error)) this.#onNotPosted(tasks, error);
-        else this.#onWorkerLost(tasks, error);
+        this.#deaths.failed(tasks, error);
       },
     );
   }
@@ -375,9 +376,9 @@ export class Dispatcher {
       },
       (error: unknown) => {
         this.#messages--;
-        if (isPostFailure(error)) this.#onNotPosted([task], error);
-        else if (!task.retired) this.#onWorkerLost([task], error);
-        else this.#pump(); // a retired worker's exit fails its last task in Piscina: we hold its outcome
+        if (task.retired)
+          this.#pump(); // a retired worker's exit fails its last task in Piscina: we hold its outcome
+        else this.#deaths.failed([task], error);
       },
     );
     if (sent?.watchStart) this.#watchStart(task, slot);
@@ -459,71 +460,6 @@ export class Dispatcher {
   }
 
   /**
-   * Node refused to post a message (something in it cannot be cloned or moved; the arguments'
-   * checks catch every case they know). Its worker never saw it: the tasks fail with Node's error.
-   */
-  #onNotPosted(tasks: Task[], error: unknown): void {
-    for (const task of tasks) {
-      if (!this.#inFlight.holds(task)) continue;
-      this.#inFlight.free(task);
-      if (task.settled) continue;
-      this.#counters.failed++;
-      task.notify(error as Error, undefined);
-    }
-    this.#pump();
-    this.#checkIdle();
-  }
-
-  /**
-   * Piscina failed a message otherwise: its worker died. Piscina fails every message a dying worker holds in
-   * one loop, with one error, so the rejections of them all have run by the time the microtask
-   * queued by the first one runs: the death is then handled once, whole (#onDeath).
-   */
-  #onWorkerLost(tasks: Task[], error: unknown): void {
-    const gathered = this.#dying.get(error);
-    if (gathered !== undefined) {
-      gathered.push(...tasks);
-      return;
-    }
-    this.#dying.set(error, [...tasks]);
-    queueMicrotask(() => {
-      const held = this.#dying.get(error) as Task[];
-      this.#dying.delete(error);
-      this.#onDeath(held, error);
-    });
-  }
-
-  /**
-   * What a dead worker held. Tasks it never started run again at once, in their places in the
-   * queue. The others are judged after the worker's `'exit'`: outcomes it posted before dying (a
-   * batch's, or a result Piscina could not clone, see the runtime) arrive before it, so a task
-   * still unsettled then had started, and fails with its worker. The death counts once, unless
-   * the pool killed the worker (a cancel) or is being destroyed.
-   */
-  #onDeath(tasks: Task[], error: unknown): void {
-    const again = tasks.filter((task) => this.#inFlight.holds(task) && this.#mayRunAgain(task));
-    for (const task of again) {
-      task.retries++;
-      this.#inFlight.free(task);
-      task.reopen();
-    }
-    const started = tasks.filter((task) => this.#inFlight.holds(task)); // before the tasks put back go out again
-    this.#requeue(again);
-    this.#pump();
-    let threadId = 0;
-    for (const task of started) threadId ||= this.#board.thread(task.slot);
-    const judge = (): void => {
-      for (const task of started) if (this.#inFlight.holds(task)) this.#failWithWorker(task, error);
-      if (!this.#destroyed && !tasks.some((task) => task.killed)) this.#counters.crashedWorkers++;
-      this.#pump();
-      this.#checkIdle();
-    };
-    const worker = threadId === 0 ? undefined : this.#workers.get(threadId);
-    if (worker === undefined) judge();
-    else worker.once('exit', () => queueMicrotask(judge));
-  }
-
-  /**
    * Publishes `threadgate:task:start` once, before the task's end: when the pool sees it start,
    * or else when it learns the task ran (its outcome, its worker's death, a cancel that found it
    * running). `startedAt` is the worker's clock (`timeOrigin + now()`), when known.
@@ -534,34 +470,6 @@ export class Dispatcher {
     const waitMs = startedAt === undefined ? performance.now() - task.submittedAt : startedAt - (performance.timeOrigin + task.submittedAt);
     const threadId = task.phase === Phase.InFlight ? this.#board.thread(task.slot) : 0;
     CHANNELS.taskStart.publish({ ...task.event(), threadId, waitMs: Math.max(0, waitMs) } satisfies TaskStartEvent);
-  }
-
-  /** Its worker died before starting it: nothing ran, so it may run elsewhere (see MAX_RETRIES). */
-  #mayRunAgain(task: Task): boolean {
-    if (task.loadFailure !== undefined) return false; // its worker's module killed it, and would kill the next
-    const state = this.#board.state(task.slot);
-    const resendable = task.spec.transfer === undefined || task.spec.reopen !== undefined;
-    return state === QUEUED && !task.settled && resendable && task.retries < MAX_RETRIES && !this.#destroyed;
-  }
-
-  /** A task its worker held when it died, unsettled and not to run again: `ERR_WORKER_CRASHED`. */
-  #failWithWorker(task: Task, error: unknown): void {
-    const threadId = this.#board.thread(task.slot);
-    if (isChunk(task)) task.reached = this.#board.item(task.slot);
-    if (this.#board.state(task.slot) !== QUEUED) this.#started(task);
-    this.#inFlight.free(task);
-    if (task.settled) return; // cancelled (and perhaps killed) before its worker died
-    this.#counters.failed++;
-    if (task.loadFailure !== undefined) {
-      task.notify(task.loadFailure, undefined);
-      return;
-    }
-    const exited = exitCodeOf(error); // Piscina's report of an exit; anything else killed the worker
-    const exitCode = exited ?? this.#workers.exitCodeOf(threadId);
-    task.notify(
-      new WorkerCrashedError(task.spec.fn, { exitCode, threadId: threadId || undefined, cause: error, uncaught: exited === undefined }),
-      undefined,
-    );
   }
 
   /** Puts tasks back in the queue in their places (see `TaskQueue.putBack`). */
@@ -599,46 +507,6 @@ export class Dispatcher {
     if (task?.retired) this.#onOutcome(task, outcome);
   }
 
-  /** A worker has finished loading the module: loaded, or failed (it lives on and fails each task with the error). */
-  #onLoadReport({ failure }: LoadReport): void {
-    if (failure === undefined) this.#moduleLoad.succeeded();
-    else this.#moduleLoad.failed(deserializeError(failure));
-  }
-
-  /**
-   * A worker is ending by `process.exit`: a crash (see `threadgate:worker:exit`). While loading
-   * the module, the module or its initializer called it: the tasks the worker held fail with the
-   * module's error instead of running again on the next worker it would kill too, and after
-   * `MAX_START_FAILURES` such workers in a row the pool is broken.
-   */
-  #onExitReport({ threadId, exitCode, held }: ExitReport): void {
-    this.#workers.endingBySelf(threadId);
-    if (held === undefined) return;
-    const { moduleUrl, initializer } = this.#config.runtimeData;
-    const error = Object.assign(
-      new ThreadgateError(
-        'ERR_WORKER_MODULE',
-        `the worker module ${moduleUrl}${initializer ? ` (or its initializer '${initializer}')` : ''} called process.exit(${exitCode}) while loading, which ends the worker: throw an error instead, or guard the exit with \`isMainThread\``,
-      ),
-      { exitCode },
-    );
-    for (const [slot, id] of held) {
-      const task = this.#inFlight.find(slot, id);
-      if (task !== undefined) task.loadFailure = error;
-    }
-    if (this.#moduleLoad.endedWhileLoading(error, MAX_START_FAILURES)) this.#break(error);
-  }
-
-  /**
-   * The module ends every worker that loads it: stop starting workers (Piscina would replace each
-   * one for good), and fail every task now and later with why, as Python's `BrokenProcessPool`.
-   */
-  #break(error: Error): void {
-    this.#broken = error;
-    this.cancelQueued(() => error, 'failed');
-    this.#startOver(0);
-  }
-
   /**
    * Swaps Piscina for a fresh one (with `minThreads` workers) and destroys the old: failed tasks
    * handed to it sit in its queue, holding their slots, until a worker starts; destroying it
@@ -672,61 +540,4 @@ export class Dispatcher {
       if (seat >= 0) freeSeat(this.#seats, seat);
     });
   }
-
-  #onWorkerError(error: unknown): void {
-    this.#counters.crashedWorkers++;
-    process.emitWarning(`a threadgate worker failed while running no task: ${String((error as Error)?.message ?? error)}`, {
-      code: 'THREADGATE_WORKER_ERROR',
-      detail: (error as Error)?.stack,
-    });
-    setImmediate(() => this.#checkAlive(error)); // once Piscina has replaced the worker, or not
-  }
-
-  /**
-   * Piscina stops replacing workers once one fails while starting, and then waits for a run()
-   * that may never come (this dispatcher calls run() only as tasks finish): with no worker
-   * left, the waiting tasks would wait forever. Ask for a new worker a few times; if none
-   * starts, fail every waiting task with the cause, so each one settles.
-   */
-  #checkAlive(cause: unknown): void {
-    if (this.#destroyed || this.#piscina.threads.length > 0) return;
-    this.#probing = false; // an earlier probe waits in Piscina's queue for a worker that is not coming
-    if (this.#queued === 0 && this.#inFlight.count === 0) return;
-    if (++this.#startFailures < MAX_START_FAILURES) {
-      this.#probe();
-      return;
-    }
-    this.#startFailures = 0;
-    this.cancelQueued((task) => new WorkerCrashedError(task.spec.fn, { cause, startFailed: MAX_START_FAILURES }), 'failed');
-    this.#moduleLoad.failed(cause instanceof Error ? cause : new Error(String(cause)));
-    this.#startOver();
-  }
-
-  #probe(): void {
-    if (this.#probing) return;
-    this.#probing = true;
-    const done = (): void => {
-      this.#probing = false;
-    };
-    const piscina = this.#piscina;
-    piscina.run(PROBE).then(done, () => piscina === this.#piscina && done());
-  }
-}
-
-/** A map chunk: its items run one after the other, and the board says which one is running (ITEM). */
-function isChunk(task: Task): boolean {
-  return task.spec.extras?.items !== undefined;
-}
-
-/**
- * Whether Piscina failed a message because posting it threw (DataCloneError, a bad transfer list).
- * A dead worker's error is never one: it is Piscina's, or the worker's own, rebuilt as a plain Error.
- */
-function isPostFailure(error: unknown): boolean {
-  return error instanceof DOMException || (error as { code?: unknown } | null)?.code === 'ERR_INVALID_TRANSFER_OBJECT';
-}
-
-function exitCodeOf(error: unknown): number | undefined {
-  const match = /worker exited with code: (-?\d+)/.exec(String((error as Error)?.message));
-  return match ? Number(match[1]) : undefined;
 }

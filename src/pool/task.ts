@@ -169,3 +169,8 @@ function outcomeOf(error: Error | undefined, outcome: RanOutcome | undefined): T
   if (error instanceof AbortError) return 'cancelled';
   return 'failed';
 }
+
+/** A map chunk: its items run one after the other, and the board says which one is running (ITEM). */
+export function isChunk(task: Task): boolean {
+  return task.spec.extras?.items !== undefined;
+}
