@@ -1,6 +1,5 @@
 import type { Worker } from 'node:worker_threads';
 import type { Piscina } from 'piscina';
-import { TaskTimeoutError } from '../errors.js';
 import { reviveHandles } from '../revive.js';
 import type { ThreadScopedResource } from '../sync/registry.js';
 import {
@@ -18,16 +17,17 @@ import {
   type TaskExtras,
   type TaskMessage,
 } from '../wire/protocol.js';
-import { CANCEL, ENDED, freeSeat, IDLE, KILLING, QUEUED, RUNNING, SKIP, seatOf, seatsFor, type TaskBoard } from '../wire/task-control.js';
+import { CANCEL, ENDED, freeSeat, KILLING, RUNNING, seatOf, seatsFor, type TaskBoard } from '../wire/task-control.js';
 import { markForQueue } from './balancer.js';
 import { CHANNELS, type TaskQueuedEvent, type TaskStartEvent, type WorkerExitEvent, type WorkerStartEvent } from './diagnostics.js';
 import { InFlight } from './in-flight.js';
 import { type DispatcherConfig, startPiscina } from './piscina-setup.js';
-import { SpeedLog } from './speed-log.js';
 import { PoolCounters, type PoolStats } from './stats.js';
 import { isChunk, Phase, Task, type TaskSpec } from './task.js';
 import { TaskQueue } from './task-queue.js';
+import { TaskStops } from './task-stops.js';
 import { Terminations } from './terminations.js';
+import { TinyTasks } from './tiny-tasks.js';
 import { WorkerDeaths } from './worker-deaths.js';
 import { WorkerRegistry } from './worker-registry.js';
 import { WorkerStarts } from './worker-starts.js';
@@ -81,14 +81,13 @@ export class Dispatcher {
   readonly #config: DispatcherConfig;
   readonly #workers = new WorkerRegistry();
   readonly #counters = new PoolCounters();
-  #queued = 0;
   /** Messages handed to Piscina and not settled (a batch is one); at most `#messageLimit`. */
   #messages = 0;
   readonly #messageLimit: number;
   /** Batching needs one task per worker at a time to keep retirement exact: off under `maxTasksPerWorker`. */
   readonly #canBatch: boolean;
-  /** Recent average run time (ms) and run count of each task function, to tell which are tiny. */
-  readonly #speed = new SpeedLog();
+  readonly #tiny: TinyTasks;
+  readonly #stops: TaskStops;
   #nextId = 1;
   #idleWaiters: (() => void)[] = [];
   #roomWaiters: (() => void)[] = [];
@@ -100,6 +99,7 @@ export class Dispatcher {
     this.#config = config;
     this.#messageLimit = config.maxWorkers * TASKS_PER_WORKER;
     this.#canBatch = config.runtimeData.maxTasksPerWorker === Number.POSITIVE_INFINITY;
+    this.#tiny = new TinyTasks(this.#canBatch);
     this.#inFlight = new InFlight(this.#messageLimit * (this.#canBatch ? MAX_BATCH : 1));
     this.#board = this.#inFlight.board;
     this.#seats = seatsFor(config.maxWorkers);
@@ -108,6 +108,14 @@ export class Dispatcher {
       (threadId) => this.#liveWorker(threadId),
       () => this.#piscina.threads,
     );
+    this.#stops = new TaskStops({
+      board: this.#board,
+      terminations: this.#terminations,
+      cancelGraceMs: config.cancelGraceMs,
+      started: (task) => this.#started(task),
+      fail: (task, error) => this.cancel(task, error, 'failed'),
+      liveWorker: (threadId) => this.#liveWorker(threadId),
+    });
     this.#deaths = new WorkerDeaths({
       inFlight: this.#inFlight,
       workers: this.#workers,
@@ -125,7 +133,7 @@ export class Dispatcher {
       runtimeData: config.runtimeData,
       piscina: () => this.#piscina,
       destroyed: () => this.#destroyed,
-      hasWork: () => this.#queued !== 0 || this.#inFlight.count !== 0,
+      hasWork: () => this.#queue.waiting !== 0 || this.#inFlight.count !== 0,
       cancelQueued: (error, countAs) => this.cancelQueued(error, countAs),
       startOver: (minThreads) => this.#startOver(minThreads),
     });
@@ -156,7 +164,7 @@ export class Dispatcher {
 
   /** Tasks waiting for a worker: in this queue, or handed to Piscina but not started. */
   get queued(): number {
-    return this.#queued + this.#inFlight.count - this.#countRunning();
+    return this.#queue.waiting + this.#inFlight.count - this.#countRunning();
   }
 
   /** Queues a task. Throws nothing: the caller checks capacity first with `hasRoom()`. */
@@ -171,7 +179,6 @@ export class Dispatcher {
       return task;
     }
     this.#queue.push(task);
-    this.#queued++;
     this.#pump();
     // Every message is held by Piscina for a worker that never started: ask for one.
     if ((this.#messages >= this.#messageLimit || this.#inFlight.freeSlots === 0) && this.#piscina.threads.length === 0)
@@ -186,7 +193,7 @@ export class Dispatcher {
    * `waiting + running < maxQueue + maxWorkers`, with no need to read the board.
    */
   hasRoom(): boolean {
-    return this.#queued + this.#inFlight.count < this.#config.maxQueue + this.#config.maxWorkers;
+    return this.#queue.waiting + this.#inFlight.count < this.#config.maxQueue + this.#config.maxWorkers;
   }
 
   /** Resolves once `hasRoom()` holds (at once if it does), or the pool is destroyed. */
@@ -207,11 +214,10 @@ export class Dispatcher {
     if (countAs === 'cancelled') this.#counters.cancelled++;
     else this.#counters.failed++;
     if (task.phase === Phase.Queued) {
-      this.#queued--;
       task.notify(error, undefined);
       task.release(); // never handed to Piscina
       task.forgetPayload(); // its caller may keep the future for long: the arguments go now
-      this.#queue.noteCancelled(); // it stays in the queue, skipped by #pump, until a sweep
+      this.#queue.cancelled(); // it stays in the queue, skipped by #pump, until a sweep
       this.#checkIdle();
       return true;
     }
@@ -222,10 +228,7 @@ export class Dispatcher {
     task.notify(error, undefined);
     if (skipped) return true;
     task.release(); // it started, so its message was delivered
-    // Running: ask it to stop (currentTask().signal aborts), then insist after the grace period.
-    this.#board.askToStop(task.slot);
-    if (this.#config.cancelGraceMs === 0) this.#kill(task);
-    else setTimeout(() => this.#kill(task), this.#config.cancelGraceMs);
+    this.#stops.stopRunning(task);
     return true;
   }
 
@@ -254,7 +257,7 @@ export class Dispatcher {
 
   /** Resolves once nothing is queued or in flight. */
   whenIdle(): Promise<void> {
-    if (this.#queued === 0 && this.#inFlight.count === 0) return Promise.resolve();
+    if (this.#queue.waiting === 0 && this.#inFlight.count === 0) return Promise.resolve();
     return new Promise((resolve) => this.#idleWaiters.push(resolve));
   }
 
@@ -284,21 +287,15 @@ export class Dispatcher {
 
   #pump(): void {
     while (this.#messages < this.#messageLimit && this.#inFlight.freeSlots > 0) {
-      const task = this.#nextQueued();
+      const task = this.#queue.next();
       if (task === undefined) return;
       // A backlog of tiny tasks goes out in batches, spread over every message slot left.
-      const size = Math.min(MAX_BATCH, this.#inFlight.freeSlots, Math.ceil((this.#queued + 1) / (this.#messageLimit - this.#messages)));
-      if (size > 1 && this.#isTiny(task)) {
-        const batch = [task];
+      const waiting = this.#queue.waiting + 1;
+      const size = Math.min(MAX_BATCH, this.#inFlight.freeSlots, Math.ceil(waiting / (this.#messageLimit - this.#messages)));
+      if (size > 1 && this.#tiny.isTiny(task)) {
         // Tasks sent again go out in messages of their own, which Piscina's queue puts first (MessageQueue).
         const retrying = task.retries > 0;
-        for (let next = this.#queue.peek(); batch.length < size && next !== undefined; next = this.#queue.peek()) {
-          if (!next.settled && (!this.#isTiny(next) || next.retries > 0 !== retrying)) break;
-          this.#queue.shift();
-          if (next.settled) continue;
-          this.#queued--;
-          batch.push(next);
-        }
+        const batch = [task, ...this.#queue.takeWhile(size - 1, (next) => this.#tiny.isTiny(next) && next.retries > 0 === retrying)];
         if (batch.length > 1) {
           this.#dispatchBatch(batch);
           continue;
@@ -306,37 +303,6 @@ export class Dispatcher {
       }
       this.#dispatch(task);
     }
-  }
-
-  /** The next task of the queue that is still to run, taken out of it. */
-  #nextQueued(): Task | undefined {
-    for (let task = this.#queue.shift(); task !== undefined; task = this.#queue.shift()) {
-      if (task.settled) continue; // cancelled while queued
-      this.#queued--;
-      return task;
-    }
-    return undefined;
-  }
-
-  /** A plain call of a function known to be tiny: no ports, no transfer, no timeout, nothing to revive. */
-  #isTiny(task: Task): boolean {
-    const { spec } = task;
-    if (
-      !this.#canBatch ||
-      CHANNELS.taskStart.hasSubscribers || // each start is watched: one task per message
-      spec.extras !== undefined ||
-      spec.transfer !== undefined ||
-      spec.timeoutMs !== Number.POSITIVE_INFINITY ||
-      spec.short
-    ) {
-      return false;
-    }
-    return this.#speed.isTiny(spec.fn);
-  }
-
-  /** Learns how long a function takes, from the outcome of one plain call of it. */
-  #learn(task: Task, runMs: number): void {
-    if (!isChunk(task)) this.#speed.record(task.spec.fn, runMs); // a chunk is many calls in one run
   }
 
   #dispatchBatch(tasks: Task[]): void {
@@ -366,7 +332,7 @@ export class Dispatcher {
     const message: TaskMessage = sent === undefined ? [fn, slot, task.id, args] : [fn, slot, task.id, args, sent];
     markForQueue(message, task);
     // No AbortSignal for Piscina: giving it one makes every task 'abortable' and costs a quarter
-    // of the no-op throughput. A task is stopped by terminating its worker instead (#kill).
+    // of the no-op throughput. A task is stopped by terminating its worker instead (task-stops.ts).
     const options = task.spec.transfer ? { transferList: task.spec.transfer as never } : undefined;
     this.#messages++;
     this.#piscina.run(message, options).then(
@@ -381,55 +347,7 @@ export class Dispatcher {
         else this.#deaths.failed([task], error);
       },
     );
-    if (sent?.watchStart) this.#watchStart(task, slot);
-  }
-
-  /** When the worker marks the task RUNNING: publishes its start, and starts its timeout clock. */
-  #watchStart(task: Task, slot: number): void {
-    const onChange = (): void => {
-      if (task.phase !== Phase.InFlight || task.slot !== slot || task.settled) return;
-      const state = this.#board.state(slot);
-      if (state === QUEUED) {
-        this.#watchStart(task, slot);
-        return;
-      }
-      if (state === SKIP || state === IDLE) return;
-      this.#started(task);
-      const { timeoutMs } = task.spec;
-      if (state === RUNNING && timeoutMs !== Number.POSITIVE_INFINITY) task.timer = setTimeout(() => this.#timeOut(task), timeoutMs);
-    };
-    const wait = this.#board.whenStarted(slot);
-    if (wait.async) wait.value.then(onChange);
-    else onChange();
-  }
-
-  /** A map chunk's timeout is each item's: it fires once the item in hand has run that long (see ITEM_STARTED). */
-  #timeOut(task: Task): void {
-    task.timer = undefined;
-    // Ended before this thread got round to its timer (it was busy): the outcome is on its way.
-    if (this.#board.state(task.slot) === ENDED) return;
-    const { timeoutMs } = task.spec;
-    if (isChunk(task)) {
-      const left = timeoutMs - this.#board.itemRanMs(task.slot);
-      if (left > 0) {
-        task.timer = setTimeout(() => this.#timeOut(task), left);
-        return;
-      }
-      task.reached = this.#board.item(task.slot);
-    }
-    this.cancel(task, new TaskTimeoutError(task.spec.fn, timeoutMs), 'failed');
-  }
-
-  /** Terminates the worker of a cancelled task that did not stop in time, once it holds no shared lock. */
-  #kill(task: Task): void {
-    if (task.phase !== Phase.InFlight) return; // it stopped within the grace period: the worker lives on
-    // CANCEL → KILLING (or KILLING already, on a retry). ENDED: it ended in its grace period and lives on.
-    const state = this.#board.markKilling(task.slot);
-    if (state !== CANCEL && state !== KILLING) return;
-    const threadId = this.#board.thread(task.slot);
-    if (this.#liveWorker(threadId) === undefined) return; // it has already exited: Piscina settles the task
-    task.killed = true;
-    this.#terminations.terminate(threadId); // Piscina sees the exit, rejects the task, and starts a replacement
+    if (sent?.watchStart) this.#stops.watchStart(task, slot);
   }
 
   // ─── outcomes ─────────────────────────────────────────────────────────────────────────────
@@ -439,7 +357,7 @@ export class Dispatcher {
     this.#inFlight.free(task);
     if (outcome !== SKIPPED) {
       const [, startedAt, runMs, error] = outcome;
-      this.#learn(task, runMs);
+      this.#tiny.learn(task, runMs);
       this.#counters.recordRun(runMs, startedAt - (performance.timeOrigin + task.submittedAt));
       if (!task.settled) {
         if (error) this.#counters.failed++;
@@ -478,7 +396,6 @@ export class Dispatcher {
     for (const task of tasks) {
       task.phase = Phase.Queued;
       task.slot = -1;
-      this.#queued++;
     }
     this.#queue.putBack(tasks);
   }
@@ -490,7 +407,7 @@ export class Dispatcher {
       this.#roomWaiters = [];
       for (const resolve of waiters) resolve();
     }
-    if (this.#queued !== 0 || this.#inFlight.count !== 0 || this.#idleWaiters.length === 0) return;
+    if (this.#queue.waiting !== 0 || this.#inFlight.count !== 0 || this.#idleWaiters.length === 0) return;
     const waiters = this.#idleWaiters;
     this.#idleWaiters = [];
     for (const resolve of waiters) resolve();

@@ -9,25 +9,52 @@ const SWEEP_AFTER = 32;
  * highest first (strict priority), each lane in submission (id) order. Tasks of the default
  * priority, 0, are one lane: with no priorities in use this is a single FIFO queue.
  *
- * A task cancelled while queued stays in its lane, settled, and `shift` hands it out like any
- * other (the pump skips it), until a sweep: churn of submit-then-cancel behind a busy worker must
- * not grow the queue without end.
+ * A task cancelled while queued stays in its lane, settled, until it comes out (skipped) or a
+ * sweep takes it: churn of submit-then-cancel behind a busy worker must not grow the queue
+ * without end. `waiting` counts the tasks still to run.
  */
 export class TaskQueue {
   /** Lanes by priority; `#order` lists the priorities with a lane, highest first. */
   readonly #lanes = new Map<number, FifoQueue<Task>>();
   #order: number[] = [];
+  /** Tasks in the lanes, settled ones included. */
   #size = 0;
   /** Settled (cancelled) tasks still in the lanes. */
   #settled = 0;
+  #waiting = 0;
 
-  get size(): number {
-    return this.#size;
+  /** Tasks in the queue still to run. */
+  get waiting(): number {
+    return this.#waiting;
   }
 
   push(task: Task): void {
     this.#lane(task.spec.priority).push(task);
     this.#size++;
+    this.#waiting++;
+  }
+
+  /** The next task still to run, taken out of the queue; cancelled ones on the way are dropped. */
+  next(): Task | undefined {
+    for (let task = this.#shift(); task !== undefined; task = this.#shift()) {
+      if (task.settled) continue;
+      this.#waiting--;
+      return task;
+    }
+    return undefined;
+  }
+
+  /** Takes out up to `max` of the next tasks while each satisfies `fits`, dropping cancelled ones on the way. */
+  takeWhile(max: number, fits: (task: Task) => boolean): Task[] {
+    const taken: Task[] = [];
+    for (let next = this.peek(); taken.length < max && next !== undefined; next = this.peek()) {
+      if (!next.settled && !fits(next)) break;
+      this.#shift();
+      if (next.settled) continue;
+      this.#waiting--;
+      taken.push(next);
+    }
+    return taken;
   }
 
   /** The next task out: the oldest of the highest priority. */
@@ -39,7 +66,7 @@ export class TaskQueue {
     return undefined;
   }
 
-  shift(): Task | undefined {
+  #shift(): Task | undefined {
     for (const priority of this.#order) {
       const task = (this.#lanes.get(priority) as FifoQueue<Task>).shift();
       if (task !== undefined) {
@@ -67,11 +94,16 @@ export class TaskQueue {
       front.sort((a, b) => b.id - a.id);
       for (const task of front) lane.unshift(task);
       this.#size += back.length;
+      this.#waiting += back.length;
     }
   }
 
-  /** A task in the queue has been cancelled: sweeps the settled ones out once they are many and half the queue. O(size) per sweep. */
-  noteCancelled(): void {
+  /**
+   * A task in the queue (or handed out by `drain`) has been cancelled: it no longer counts as
+   * waiting. Sweeps the settled ones out once they are many and half the queue. O(size) per sweep.
+   */
+  cancelled(): void {
+    this.#waiting--;
     if (++this.#settled <= SWEEP_AFTER || this.#settled * 2 <= this.#size) return;
     for (const lane of this.#lanes.values()) {
       const before = lane.size;
@@ -81,9 +113,9 @@ export class TaskQueue {
     this.#settled = 0;
   }
 
-  /** Removes every task, highest priority first, handing each to `fn`. */
+  /** Removes every task, highest priority first, handing each to `fn`, which must cancel every one not settled (`cancelled()`). */
   drain(fn: (task: Task) => void): void {
-    for (let task = this.shift(); task !== undefined; task = this.shift()) fn(task);
+    for (let task = this.#shift(); task !== undefined; task = this.#shift()) fn(task);
     this.#settled = 0; // empty now: what `fn` cancelled had already left
   }
 
