@@ -32,11 +32,13 @@ export type {
   WorkerExitEvent,
   WorkerStartEvent,
 } from './pool/diagnostics.js';
-export type { MapIterator, MapOptions, MapProgress } from './pool/map.js';
+export type { MapIterator } from './pool/map/map-iterator.js';
+export type { MapOptions, MapProgress } from './pool/map/map-options.js';
 export type { WorkerPoolOptions } from './pool/options.js';
+export { type PoolProxy, PoolView } from './pool/pool-view.js';
 export type { Percentiles, PoolStats } from './pool/stats.js';
 export type { Cloned, MapItem, TaskArgs, TaskName, TaskResult, UntypedModule } from './pool/types.js';
-export { type PoolProxy, PoolView, WorkerPool } from './pool/worker-pool.js';
+export { WorkerPool } from './pool/worker-pool.js';
 export { AsyncSemaphore } from './sync/async-semaphore.js';
 export type { CallLimitOptions, LimitedResponse } from './sync/limiter-core.js';
 export { Permit } from './sync/permit.js';

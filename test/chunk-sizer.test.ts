@@ -2,7 +2,7 @@
 // been told items cost, so these figures are exact. Whether the policy pays off is the
 // benchmark's to say (`npm run bench -- --suite map-scaling`).
 import { describe, expect, it } from 'vitest';
-import { ChunkSizer } from '../src/pool/chunk-sizer.js';
+import { ChunkSizer } from '../src/pool/map/chunk-sizer.js';
 
 /** Items the consumer has taken: enough that read-ahead from an input of unknown length is not what binds. */
 const TAKEN = 1_000_000;

@@ -6,7 +6,7 @@
 import type { Queue, QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { AbortError, PoolClosedError, ThreadgateError } from '../errors.js';
-import type { ChunkTiming } from '../pool/chunk-sizer.js';
+import type { ChunkTiming } from '../pool/map/chunk-sizer.js';
 import type { ResolvedClusterOptions } from './cluster-options.js';
 import type { JobData } from './codec.js';
 import { openClient, watchConnection } from './connection.js';

@@ -14,7 +14,7 @@ import {
   type OptionNames,
 } from '../validate.js';
 import { checkTransferList, prepareArguments, type TransferItem } from './arguments.js';
-import type { MapOptions, MapProgress, ResolvedMapOptions } from './map.js';
+import type { MapOptions, MapProgress, ResolvedMapOptions } from './map/map-options.js';
 
 /** Per-call options, set with `pool.with({ ... })`. */
 export interface CallOptions {

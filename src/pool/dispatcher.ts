@@ -1,11 +1,9 @@
 import type { Worker } from 'node:worker_threads';
 import type { Piscina } from 'piscina';
 import { reviveHandles } from '../revive.js';
-import type { ThreadScopedResource } from '../sync/registry.js';
 import {
   BATCH,
   type BatchOutcome,
-  type GateAnnouncement,
   isBatchOutcome,
   isExitReport,
   isGateAnnouncement,
@@ -17,9 +15,9 @@ import {
   type TaskExtras,
   type TaskMessage,
 } from '../wire/protocol.js';
-import { CANCEL, ENDED, freeSeat, KILLING, RUNNING, seatOf, seatsFor, type TaskBoard } from '../wire/task-control.js';
+import { CANCEL, ENDED, KILLING, RUNNING, seatsFor, type TaskBoard } from '../wire/task-control.js';
 import { markForQueue } from './balancer.js';
-import { CHANNELS, type TaskQueuedEvent, type TaskStartEvent, type WorkerExitEvent, type WorkerStartEvent } from './diagnostics.js';
+import { CHANNELS, type TaskQueuedEvent, type TaskStartEvent } from './diagnostics.js';
 import { InFlight } from './in-flight.js';
 import { type DispatcherConfig, startPiscina } from './piscina-setup.js';
 import { PoolCounters, type PoolStats } from './stats.js';
@@ -79,7 +77,7 @@ export class Dispatcher {
   readonly #terminations: Terminations;
   readonly #queue = new TaskQueue();
   readonly #config: DispatcherConfig;
-  readonly #workers = new WorkerRegistry();
+  readonly #workers: WorkerRegistry;
   readonly #counters = new PoolCounters();
   /** Messages handed to Piscina and not settled (a batch is one); at most `#messageLimit`. */
   #messages = 0;
@@ -103,6 +101,7 @@ export class Dispatcher {
     this.#inFlight = new InFlight(this.#messageLimit * (this.#canBatch ? MAX_BATCH : 1));
     this.#board = this.#inFlight.board;
     this.#seats = seatsFor(config.maxWorkers);
+    this.#workers = new WorkerRegistry(this.poolId, this.#seats);
     this.#terminations = new Terminations(
       this.#seats,
       (threadId) => this.#liveWorker(threadId),
@@ -154,7 +153,7 @@ export class Dispatcher {
       onMessage: (message) => {
         if (isBatchOutcome(message)) this.#onBatchOutcome(message);
         else if (isRetirement(message)) this.#onRetirement(message);
-        else if (isGateAnnouncement(message)) this.#onGate(message);
+        else if (isGateAnnouncement(message)) this.#workers.addGate(message.threadId, message.handle);
         else if (isLoadReport(message)) this.#starts.loaded(message);
         else if (isExitReport(message)) this.#starts.exiting(message);
       },
@@ -435,26 +434,14 @@ export class Dispatcher {
     void stuck.destroy();
   }
 
-  /** A worker has made or received a shared gate: keep it, to give back its units when it exits. */
-  #onGate({ threadId, handle }: GateAnnouncement): void {
-    this.#workers.addGate(threadId, reviveHandles(handle) as ThreadScopedResource);
-  }
-
   /** The worker with this thread id, while it lives; Piscina's own list covers one not tracked yet. */
   #liveWorker(threadId: number): Worker | undefined {
     return this.#workers.get(threadId) ?? this.#piscina.threads.find((w) => w.threadId === threadId);
   }
 
-  /** Watches a new worker's exit: its gates' units come back (the registry), and its seat on the board is freed. */
+  /** Watches a new worker until it exits (worker-registry.ts). */
   #track(threadId: number): void {
     const worker = this.#piscina.threads.find((w) => w.threadId === threadId);
-    if (worker === undefined) return;
-    if (CHANNELS.workerStart.hasSubscribers) CHANNELS.workerStart.publish({ poolId: this.poolId, threadId } satisfies WorkerStartEvent);
-    this.#workers.track(worker, (_, exitCode, crashed) => {
-      if (CHANNELS.workerExit.hasSubscribers)
-        CHANNELS.workerExit.publish({ poolId: this.poolId, threadId, exitCode, crashed } satisfies WorkerExitEvent);
-      const seat = seatOf(this.#seats, threadId);
-      if (seat >= 0) freeSeat(this.#seats, seat);
-    });
+    if (worker !== undefined) this.#workers.track(worker);
   }
 }

@@ -2,7 +2,9 @@ import { readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, isAbsolute, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { isMainThread } from 'node:worker_threads';
 import { invalidType, invalidValue, ThreadgateError } from '../errors.js';
+import { WORKER_MODULE_KEY } from '../wire/protocol.js';
 
 /** Where the worker module is, and what its workers need to load it. */
 export interface ModuleSource {
@@ -125,4 +127,18 @@ function tsxLoadersOfThisProcess(): string[] {
     }
   }
   return files;
+}
+
+/**
+ * A module that is both the main file and the worker module, with no `isMainThread` guard, makes
+ * a pool in each of its workers, each of which makes one in each of its workers: threads without
+ * end. A pool for the module its own thread was started for is refused, as Python's spawn
+ * bootstrapping check refuses it; a pool made in a worker for another module is fine.
+ */
+export function checkNotOwnWorker(moduleUrl: string): void {
+  if (isMainThread || (globalThis as { [WORKER_MODULE_KEY]?: string })[WORKER_MODULE_KEY] !== moduleUrl) return;
+  throw new ThreadgateError(
+    'ERR_POOL_IN_OWN_WORKER',
+    `new WorkerPool({ module: ${moduleUrl} }) ran inside a worker of a pool for that same module: each worker would start a pool of its own, without end. Guard the code that makes the pool: \`if (isMainThread) { const pool = new WorkerPool(...) }\` (isMainThread from 'node:worker_threads'), or move the task functions into a module of their own.`,
+  );
 }

@@ -1,11 +1,9 @@
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { isMainThread, type MessagePort } from 'node:worker_threads';
+import type { MessagePort } from 'node:worker_threads';
 import { whenAborted } from '../abort-listeners.js';
-import { AbortError, abortErrorFrom, invalidType, invalidValue, PoolClosedError, QueueFullError, ThreadgateError } from '../errors.js';
+import { AbortError, abortErrorFrom, invalidType, invalidValue, PoolClosedError, QueueFullError } from '../errors.js';
 import { Future, SETTLE } from '../future.js';
 import { checkOptionalBoolean, checkOptionalDuration, checkOptions } from '../validate.js';
-import { FORBIDDEN_TASK_NAMES, type RanOutcome, type TaskExtras, WORKER_MODULE_KEY } from '../wire/protocol.js';
+import type { RanOutcome, TaskExtras } from '../wire/protocol.js';
 import { deserializeError } from '../wire/remote-error.js';
 import { checkNotDetached, type PreparedArguments, prepareArguments, refusedValueIndex, type TransferItem } from './arguments.js';
 import {
@@ -18,46 +16,18 @@ import {
 } from './call-options.js';
 import type { CallbackChannels } from './callback.js';
 import { Dispatcher } from './dispatcher.js';
-import { argumentLists, type ChunkRunner, checkMapItems, ItemRefused, MapIterator, type MapOptions } from './map.js';
-import { resolveModuleSource } from './module-source.js';
+import { argumentLists, type ChunkRunner, checkMapItems, ItemRefused } from './map/chunk-runner.js';
+import { MapIterator } from './map/map-iterator.js';
+import type { MapOptions } from './map/map-options.js';
+import { checkNotOwnWorker, resolveModuleSource } from './module-source.js';
 import { checkTaskName, type ResolvedPoolOptions, resolvePoolOptions, type WorkerPoolOptions } from './options.js';
+import { makeProxy, type PoolCalls, type PoolProxy, type PoolView, viewOf } from './pool-view.js';
 import { callListener, openProgressChannel } from './progress.js';
+import { checkRuntimeFile, RUNTIME_FILE } from './runtime-file.js';
 import { RUN_JOB, type ServedJob, type ServedOutcome } from './served-job.js';
 import type { PoolStats } from './stats.js';
 import type { Carried, Task, TaskSpec } from './task.js';
 import type { MapItem, TaskArgs, TaskName, TaskResult, UntypedModule } from './types.js';
-
-/** A typed remote: every exported function of the module, as a call that runs as a pool task. */
-export type PoolProxy<M> = { readonly [K in TaskName<M>]: (...args: TaskArgs<M, K>) => Future<TaskResult<M, K>> };
-
-// A path, not a URL: Piscina converts a file: URL back to a path on every run() call.
-const RUNTIME_FILE = fileURLToPath(new URL('./runtime.js', import.meta.url));
-
-/**
- * The worker runtime ships beside this code in threadgate's `dist/`. A bundler that folds
- * threadgate into an app's own file leaves it behind, and every worker would fail to start.
- */
-function checkRuntimeFile(): void {
-  if (existsSync(RUNTIME_FILE)) return;
-  throw new ThreadgateError(
-    'ERR_WORKER_RUNTIME',
-    `threadgate's worker runtime is not at ${RUNTIME_FILE}, beside the code that made this pool: was threadgate bundled into your app? Keep it external to the bundle (esbuild --external:threadgate, webpack externals, rollup external), so that it loads from node_modules with its dist/ files.`,
-  );
-}
-
-/**
- * A module that is both the main file and the worker module, with no `isMainThread` guard, makes
- * a pool in each of its workers, each of which makes one in each of its workers: threads without
- * end. A pool for the module its own thread was started for is refused, as Python's spawn
- * bootstrapping check refuses it; a pool made in a worker for another module is fine.
- */
-function checkNotOwnWorker(moduleUrl: string): void {
-  if (isMainThread || (globalThis as { [WORKER_MODULE_KEY]?: string })[WORKER_MODULE_KEY] !== moduleUrl) return;
-  throw new ThreadgateError(
-    'ERR_POOL_IN_OWN_WORKER',
-    `new WorkerPool({ module: ${moduleUrl} }) ran inside a worker of a pool for that same module: each worker would start a pool of its own, without end. Guard the code that makes the pool: \`if (isMainThread) { const pool = new WorkerPool(...) }\` (isMainThread from 'node:worker_threads'), or move the task functions into a module of their own.`,
-  );
-}
 
 /**
  * An executor over a pool of worker threads, in the shape of Python's `concurrent.futures`
@@ -77,6 +47,11 @@ function checkNotOwnWorker(moduleUrl: string): void {
  */
 export class WorkerPool<M = UntypedModule> implements AsyncDisposable {
   readonly #dispatcher: Dispatcher;
+  /** The calls this pool lends its views (`with()`), with their options. */
+  readonly #calls: PoolCalls<M> = {
+    submit: (call, name, args) => this.#submit(call, name, args),
+    map: (call, name, items, options, spread) => this.#map(call, name, items, options, spread),
+  };
   readonly #options: ResolvedPoolOptions;
   readonly #defaults: ResolvedCallOptions;
   #closed = false;
@@ -207,7 +182,7 @@ export class WorkerPool<M = UntypedModule> implements AsyncDisposable {
 
   /** A view of this pool whose calls use `options` (signal, timeout, transfer list, progress). */
   with(options: CallOptions): PoolView<M> {
-    return viewOf(this, resolveCallOptions(options, this.#defaults));
+    return viewOf(this.#calls, resolveCallOptions(options, this.#defaults));
   }
 
   /**
@@ -274,16 +249,6 @@ export class WorkerPool<M = UntypedModule> implements AsyncDisposable {
   }
 
   // ─── shared by the pool and its views ─────────────────────────────────────────────────────
-
-  /** @internal */
-  _submit<K extends TaskName<M>>(call: ResolvedCallOptions, name: K, args: unknown[]): Future<TaskResult<M, K>> {
-    return this.#submit(call, name, args);
-  }
-
-  /** @internal */
-  _map<K extends TaskName<M>>(call: ResolvedCallOptions, name: K, items: unknown, options: MapOptions | undefined, spread: boolean) {
-    return this.#map<K>(call, name, items, options, spread);
-  }
 
   #submit<K extends TaskName<M>>(call: ResolvedCallOptions, name: string, args: unknown[]): Future<TaskResult<M, K>> {
     const future = new Future<TaskResult<M, K>>();
@@ -417,46 +382,6 @@ export class WorkerPool<M = UntypedModule> implements AsyncDisposable {
   }
 }
 
-/** `pool.with(options)`: the same pool, with per-call options applied to every call made through it. */
-export class PoolView<M = UntypedModule> {
-  readonly #pool: WorkerPool<M>;
-  readonly #call: ResolvedCallOptions;
-
-  /** @internal */
-  constructor(pool: WorkerPool<M>, call: ResolvedCallOptions) {
-    this.#pool = pool;
-    this.#call = call;
-  }
-
-  submit<K extends TaskName<M>>(name: K, ...args: TaskArgs<M, K>): Future<TaskResult<M, K>> {
-    return this.#pool._submit(this.#call, name, args);
-  }
-
-  map<K extends TaskName<M>>(
-    name: K,
-    items: Iterable<MapItem<M, K>> | AsyncIterable<MapItem<M, K>>,
-    options?: MapOptions,
-  ): MapIterator<TaskResult<M, K>> {
-    return this.#pool._map(this.#call, name, items, options, false);
-  }
-
-  starmap<K extends TaskName<M>>(
-    name: K,
-    items: Iterable<TaskArgs<M, K>> | AsyncIterable<TaskArgs<M, K>>,
-    options?: MapOptions,
-  ): MapIterator<TaskResult<M, K>> {
-    return this.#pool._map(this.#call, name, items, options, true);
-  }
-
-  with(options: CallOptions): PoolView<M> {
-    return viewOf(this.#pool, resolveCallOptions(options, this.#call));
-  }
-
-  proxy(): PoolProxy<M> {
-    return makeProxy<M>((name, args) => this.#pool._submit(this.#call, name as TaskName<M>, args));
-  }
-}
-
 const EMPTY: RanOutcome = [[], 0, 0];
 
 /** A call's extras for what it revives and its context: none for a plain call, the common case. */
@@ -506,29 +431,4 @@ function transferList(
   if (progress) list.push(progress);
   if (callbacks) list.push(...callbacks.ports);
   return list;
-}
-
-/**
- * What a proxy is when it is not calling tasks: an ordinary object named `WorkerPoolProxy`, so
- * `String(proxy)` and a template literal work, and it is not thenable.
- */
-/** Names that serializers look up on any object (`JSON.stringify`'s `toJSON`): never tasks on a proxy. */
-const NOT_PROXIED: ReadonlySet<string> = new Set(['toJSON']);
-
-const PROXY_PROTOTYPE: object = Object.freeze(Object.create(Object.prototype, { [Symbol.toStringTag]: { value: 'WorkerPoolProxy' } }));
-
-function makeProxy<M>(submit: (name: TaskName<M>, args: unknown[]) => Future<unknown>): PoolProxy<M> {
-  return new Proxy(Object.create(PROXY_PROTOTYPE) as PoolProxy<M>, {
-    get: (target, key) => {
-      // Symbols and the names that are never tasks ('then', 'toString', ...) are the object's own:
-      // `await pool.proxy()` must not call a task named 'then', nor `${proxy}` one named 'toString'.
-      if (typeof key !== 'string' || FORBIDDEN_TASK_NAMES.has(key) || NOT_PROXIED.has(key)) return Reflect.get(target, key);
-      return (...args: unknown[]) => submit(key as TaskName<M>, args);
-    },
-  });
-}
-
-/** Outside `PoolView` for its name (see `adopt` in sync/shared-semaphore/shared-semaphore.ts). */
-function viewOf<M>(pool: WorkerPool<M>, call: ResolvedCallOptions): PoolView<M> {
-  return new PoolView(pool, call);
 }

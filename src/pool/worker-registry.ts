@@ -2,15 +2,22 @@
  * The pool's live workers by thread id, and what outlives them for a while: each exit code (a
  * task failed by a worker's death names it) and whether the worker ended by itself (a crash, not
  * the pool's doing). Also the shared gates each worker has touched, reclaimed when it exits, so a
- * dead worker's permits come back.
+ * dead worker's permits come back, and its seat, freed then.
  */
 import type { Worker } from 'node:worker_threads';
+import { reviveHandles } from '../revive.js';
 import type { ThreadScopedResource } from '../sync/registry.js';
+import type { Handle } from '../wire/handles.js';
+import { freeSeat, seatOf } from '../wire/task-control.js';
+import { CHANNELS, type WorkerExitEvent, type WorkerStartEvent } from './diagnostics.js';
 
 /** Exit codes kept for workers that have gone (the newest). */
 const EXIT_CODES_KEPT = 64;
 
 export class WorkerRegistry {
+  readonly #poolId: number;
+  /** The workers' seats (wire/task-control.ts): a worker's is freed when it exits. */
+  readonly #seats: Int32Array;
   /** Live workers by thread id, to terminate the one running a task that must be stopped. */
   readonly #live = new Map<number, Worker>();
   readonly #exitCodes = new Map<number, number>();
@@ -18,6 +25,11 @@ export class WorkerRegistry {
   readonly #endingBySelf = new Set<number>();
   /** The shared gates each live worker has made or received, kept until it has exited and been reclaimed. */
   readonly #gatesOf = new Map<number, Set<ThreadScopedResource>>();
+
+  constructor(poolId: number, seats: Int32Array) {
+    this.#poolId = poolId;
+    this.#seats = seats;
+  }
 
   /** A live worker, by thread id. */
   get(threadId: number): Worker | undefined {
@@ -34,19 +46,23 @@ export class WorkerRegistry {
     this.#endingBySelf.add(threadId);
   }
 
-  /** A worker has made or received `gate`: its units are reclaimed when the worker exits. */
-  addGate(threadId: number, gate: ThreadScopedResource): void {
+  /** A worker has made or received the shared gate of `handle`: its units are reclaimed when the worker exits. */
+  addGate(threadId: number, handle: Handle): void {
+    const gate = reviveHandles(handle) as ThreadScopedResource;
     const gates = this.#gatesOf.get(threadId);
     if (gates === undefined) this.#gatesOf.set(threadId, new Set([gate]));
     else gates.add(gate);
   }
 
   /**
-   * Tracks a new worker until it exits; then reclaims its gates and calls `onExit` with its code
-   * and whether it crashed (ended by itself, or by an uncaught error).
+   * Tracks a new worker until it exits; then reclaims its gates, frees its seat and publishes
+   * its exit (`threadgate:worker:exit`), with whether it crashed (ended by itself, or by an
+   * uncaught error).
    */
-  track(worker: Worker, onExit: (threadId: number, exitCode: number, crashed: boolean) => void): void {
+  track(worker: Worker): void {
     const { threadId } = worker;
+    const poolId = this.#poolId;
+    if (CHANNELS.workerStart.hasSubscribers) CHANNELS.workerStart.publish({ poolId, threadId } satisfies WorkerStartEvent);
     this.#live.set(threadId, worker);
     worker.once('error', () => this.#endingBySelf.add(threadId));
     worker.once('exit', (code: number) => {
@@ -56,7 +72,10 @@ export class WorkerRegistry {
       if (this.#exitCodes.size > EXIT_CODES_KEPT) this.#exitCodes.delete(this.#exitCodes.keys().next().value as number);
       for (const gate of this.#gatesOf.get(threadId) ?? []) gate.reclaim(threadId);
       this.#gatesOf.delete(threadId);
-      onExit(threadId, code, crashed);
+      if (CHANNELS.workerExit.hasSubscribers)
+        CHANNELS.workerExit.publish({ poolId, threadId, exitCode: code, crashed } satisfies WorkerExitEvent);
+      const seat = seatOf(this.#seats, threadId);
+      if (seat >= 0) freeSeat(this.#seats, seat);
     });
   }
 }

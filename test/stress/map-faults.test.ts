@@ -1,6 +1,7 @@
 import { TaskTimeoutError, WorkerCrashedError } from 'threadgate';
 import { describe, expect, it } from 'vitest';
-import { type ChunkRunner, type ChunkSpec, MapIterator } from '../../src/pool/map.js';
+import type { ChunkRunner, ChunkSpec } from '../../src/pool/map/chunk-runner.js';
+import { MapIterator } from '../../src/pool/map/map-iterator.js';
 import type { RanOutcome } from '../../src/wire/protocol.js';
 import { random } from '../fixtures/tasks.js';
 import { tasksPool, waitUntil, within } from '../helpers.js';

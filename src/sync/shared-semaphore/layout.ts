@@ -162,7 +162,7 @@ export interface View {
   readonly slotBase: number;
 }
 
-export function viewOf(buffer: SharedArrayBuffer): View {
+export function viewOn(buffer: SharedArrayBuffer): View {
   const m = new Int32Array(buffer);
   const maxHolders = m[M_MAX_HOLDERS] as number;
   return {

@@ -1,7 +1,7 @@
 import { overRelease } from '../semaphore.js';
 import { type FastPaths, fastPathsOn } from './fast-path.js';
 import { HolderTable } from './holders.js';
-import { available, GRANTED, M_DEBT, M_STATE, M_WAITING, ME, OWED, type Storage, type View, viewOf, WAITING } from './layout.js';
+import { available, GRANTED, M_DEBT, M_STATE, M_WAITING, ME, OWED, type Storage, type View, viewOn, WAITING } from './layout.js';
 import { lock, unlock } from './lock.js';
 import { type Ticket, WaiterLine } from './waiter-line.js';
 
@@ -31,7 +31,7 @@ export class SemaphoreState {
   readonly #line: WaiterLine;
 
   constructor(storage: Storage) {
-    this.view = viewOf(storage.buffer);
+    this.view = viewOn(storage.buffer);
     this.#fast = storage.memory && fastPathsOn(storage.memory, M_STATE * 4, M_DEBT * 4);
     this.#holders = new HolderTable(this.view);
     this.#line = new WaiterLine(this.view);

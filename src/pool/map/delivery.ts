@@ -3,7 +3,7 @@
  * iterator decides what runs and when it fails; a delivery only holds what has arrived and says
  * what comes next, including when the map's error has its turn.
  */
-import { FifoQueue } from '../sync/fifo-queue.js';
+import { FifoQueue } from '../../sync/fifo-queue.js';
 
 /** `next()` has nothing to hand out yet. */
 export const NOTHING: unique symbol = Symbol('nothing');

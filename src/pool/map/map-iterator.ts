@@ -1,131 +1,22 @@
-import { whenAborted } from '../abort-listeners.js';
-import { AbortError, abortErrorFrom, invalidType } from '../errors.js';
-import { FifoQueue } from '../sync/fifo-queue.js';
-import type { RanOutcome } from '../wire/protocol.js';
-import { deserializeError } from '../wire/remote-error.js';
-import { CHUNKS_PER_WORKER, ChunkSizer, type ChunkTiming } from './chunk-sizer.js';
-import { type Delivery, deliveryFor, ERROR_TURN, NOTHING } from './map-delivery.js';
-import { callListener } from './progress.js';
-
-/** Options of `pool.map` and `pool.starmap`. */
-export interface MapOptions {
-  /**
-   * Items per message to a worker. `'auto'` (the default) measures the first items and sizes
-   * chunks to about 20 ms of work each, so overhead stays a percent or two whether an item takes a
-   * microsecond or a second. When the input's length is known (an array, a Set, a Map), each
-   * chunk takes half a worker's share of what is left, from 0.5 to 50 ms of work: fewer messages
-   * while much is left, small chunks at the end so the workers finish together. A number fixes the
-   * size.
-   */
-  chunkSize?: number | 'auto';
-  /**
-   * The most items pulled from the input and not yet handed to you: memory stays flat over huge
-   * or infinite inputs. Default: enough for 4 chunks per worker (at least 64, at most 65,536 per
-   * worker); from an input of unknown length (a generator, a cursor) with automatic chunks, also
-   * at most 4 times the items you have taken so far (at least 64), so a consumer that takes a few
-   * items and goes off to other work does not have thousands pulled for it.
-   */
-  buffer?: number;
-  /** `true` (default): results in input order. `false`: in completion order. */
-  ordered?: boolean;
-  /**
-   * Per-item timeout, counted from each item's start: an item that runs longer fails the map at
-   * its index with `TaskTimeoutError` (`ERR_TASK_TIMEOUT`), about `timeoutMs` after it started,
-   * and its worker is stopped as a timed-out task's is. The items of its chunk that had finished
-   * run again (see the README, "When a map item fails").
-   */
-  timeoutMs?: number;
-  /** Aborting stops the map: pending items are cancelled and iteration throws an `AbortError`. */
-  signal?: AbortSignal;
-  /**
-   * Called on the caller's thread after every chunk with items completed so far and the total
-   * (once known), and with `value` set for each `currentTask().progress(value)` of a task.
-   */
-  onProgress?: (progress: MapProgress) => void;
-}
-
-/** What `MapOptions.onProgress` receives. */
-export interface MapProgress {
-  /** Items whose results have come back. */
-  completed: number;
-  /** All items, when known (arrays, Sets, Maps, or once the input has ended). */
-  total: number | undefined;
-  /** Present when a task reported progress with `currentTask().progress(value)`. */
-  value?: unknown;
-}
-
-/** See `MapIterator.#paced`: the longest results are handed out back to back before the event loop turns, and how often the clock is read. */
-const YIELD_AFTER_MS = 4;
-const CLOCK_EVERY = 32;
+import { whenAborted } from '../../abort-listeners.js';
+import { AbortError, abortErrorFrom } from '../../errors.js';
+import { FifoQueue } from '../../sync/fifo-queue.js';
+import type { RanOutcome } from '../../wire/protocol.js';
+import { deserializeError } from '../../wire/remote-error.js';
+import { callListener } from '../progress.js';
+import { type ChunkRunner, type ChunkSpec, ItemRefused } from './chunk-runner.js';
+import { CHUNKS_PER_WORKER, ChunkSizer } from './chunk-sizer.js';
+import { type Delivery, deliveryFor, ERROR_TURN, NOTHING } from './delivery.js';
+import { LeftOvers } from './left-overs.js';
+import { MapInput, type Pulled } from './map-input.js';
+import type { MapProgress, ResolvedMapOptions } from './map-options.js';
+import { Pacer } from './pacer.js';
 
 /**
  * A chunk expected to run at most this long may wait in a worker's inbox behind the one it is
  * running; longer ones wait in the pool's queue, where whichever worker frees first takes them.
  */
 const SHORT_CHUNK_MS = 50;
-
-/** One chunk, as a map hands it to its pool. */
-export interface ChunkSpec {
-  items: unknown[];
-  /** The map index of the first item. */
-  first: number;
-  /** Expected to run briefly: it may wait in a busy worker's inbox (see TaskSpec). */
-  short: boolean;
-  timeoutMs: number;
-  /** See `TaskExtras.cutAfterMs`. */
-  cutAfterMs: number | undefined;
-}
-
-/** How a map hands chunks to its pool. */
-export interface ChunkRunner {
-  /** The workers that run chunks: read at each decision (a cluster's servers come and go). */
-  readonly workers: number;
-  readonly taskName: string;
-  /** The scale chunks are sized on; worker threads' by default. */
-  readonly timing?: ChunkTiming;
-  /** False while the pool's queue is full (`maxQueue`): the map waits for `whenRoom()` instead of failing. */
-  hasRoom(): boolean;
-  whenRoom(): Promise<void>;
-  /**
-   * Submits one chunk; throws when the pool refuses it (closed), or an
-   * {@link ItemRefused} for an item that cannot be sent, submitting nothing.
-   */
-  run(
-    chunk: ChunkSpec,
-    onProgress: ((value: unknown) => unknown) | undefined,
-    settle: (error: Error | undefined, outcome: RanOutcome | undefined, reached?: number) => void,
-  ): { cancel(error: Error): void };
-}
-
-/** Thrown by a {@link ChunkRunner} for an item it cannot send: the `at` items before it can be. */
-export class ItemRefused {
-  constructor(
-    readonly at: number,
-    readonly error: Error,
-  ) {}
-}
-
-/** A map's `items`, checked: an Iterable or AsyncIterable (a string maps over its characters). */
-export function checkMapItems(items: unknown): Iterable<unknown> | AsyncIterable<unknown> {
-  const isIterable = items !== null && typeof items === 'object' && (Symbol.iterator in items || Symbol.asyncIterator in items);
-  if (!isIterable && typeof items !== 'string') throw invalidType('items', items, 'an Iterable or AsyncIterable');
-  return items as Iterable<unknown>;
-}
-
-/**
- * A chunk's items up to the first one a starmap cannot spread (not an array), and the refusal of
- * that one, for a runner to throw once the items before it are checked. A plain map spreads nothing.
- */
-export function argumentLists(
-  chunk: unknown[],
-  spread: boolean,
-  label: (i: number) => string,
-): { lists: unknown[]; refusal: ItemRefused | undefined } {
-  const at = spread ? chunk.findIndex((item) => !Array.isArray(item)) : -1;
-  if (at === -1) return { lists: chunk, refusal: undefined };
-  const error = invalidType(label(at), chunk[at], 'an array of arguments (starmap calls the task with ...item)');
-  return { lists: chunk.slice(0, at), refusal: new ItemRefused(at, error) };
-}
 
 interface Chunk {
   first: number;
@@ -141,8 +32,6 @@ interface Waiter<R> {
   reject: (error: unknown) => void;
 }
 
-type Source = Iterator<unknown> | AsyncIterator<unknown>;
-
 /**
  * The async iterator `pool.map` returns. Lazy (nothing is pulled before the first `next()`),
  * bounded (never more than `buffer` items pulled and not yet yielded), ordered by default. An
@@ -151,14 +40,12 @@ type Source = Iterator<unknown> | AsyncIterator<unknown>;
  */
 export class MapIterator<R> implements AsyncIterableIterator<R> {
   readonly #runner: ChunkRunner;
-  readonly #input: Iterable<unknown> | AsyncIterable<unknown>;
+  readonly #input: MapInput;
   readonly #delivery: Delivery;
   readonly #timeoutMs: number;
   readonly #signal: AbortSignal | undefined;
   readonly #onProgress: ((progress: MapProgress) => void) | undefined;
   readonly #sizer: ChunkSizer;
-  #source: Source | undefined;
-  #async = false;
   #total: number | undefined;
   #pulled = 0;
   #completed = 0;
@@ -168,16 +55,14 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
   #awaitingRoom = false;
   readonly #inFlight = new Map<number, Chunk>();
   /** What chunks cut short left undone, to send again before pulling more (in index order). */
-  readonly #leftOver: { first: number; items: unknown[] }[] = [];
+  readonly #leftOvers = new LeftOvers();
   /** The error to throw, and (ordered) at which item. */
   #error: { at: number; error: unknown } | undefined;
   /** Callers of `next()` not answered yet, answered in the order they called (as an async generator does). */
   readonly #waiters = new FifoQueue<Waiter<R>>();
   /** `#wake` is answering waiters: a nested call (from a fill it started) leaves the rest to it. */
   #waking = false;
-  /** When the current run of results handed out back to back began (0: none), and results since the clock was read. */
-  #burstFrom = 0;
-  #sinceClock = 0;
+  readonly #pacer = new Pacer();
   /** Stops watching the signal (see abort-listeners.ts: one listener per signal, however many maps share it). */
   #unwatch: (() => void) | undefined;
   readonly #onAbort = (): void => this.#fail(abortErrorFrom(this.#signal as AbortSignal), this.#delivery.delivered);
@@ -185,13 +70,13 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
   /** @internal Created by `pool.map`. */
   constructor(runner: ChunkRunner, input: Iterable<unknown> | AsyncIterable<unknown>, options: ResolvedMapOptions) {
     this.#runner = runner;
-    this.#input = input;
+    this.#input = new MapInput(input);
     this.#delivery = deliveryFor(options.ordered);
     this.#timeoutMs = options.timeoutMs;
     this.#signal = options.signal;
     this.#onProgress = options.onProgress;
     this.#sizer = new ChunkSizer(options.chunkSize, options.buffer, () => runner.workers, runner.timing);
-    this.#total = knownSize(input);
+    this.#total = this.#input.size;
   }
 
   [Symbol.asyncIterator](): this {
@@ -199,34 +84,16 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
   }
 
   next(): Promise<IteratorResult<R>> {
-    if (this.#source === undefined && !this.#finished) this.#open();
+    if (!this.#input.opened && !this.#finished) this.#open();
     if (this.#waiters.size === 0) {
       const now = this.#take();
-      if (now !== undefined) return this.#paced(now);
+      if (now !== undefined) return this.#pacer.paced(now);
     }
-    this.#burstFrom = 0; // this caller waits for a message: the event loop turns
+    this.#pacer.waited();
     return new Promise((resolve, reject) => {
       this.#waiters.push({ resolve, reject });
       this.#fill();
     });
-  }
-
-  /**
-   * Hands out a result that was ready, but lets the event loop turn once results have been handed
-   * out back to back for `YIELD_AFTER_MS`. A `for await` over ready results runs as one chain of
-   * microtasks, which never yields: while the workers produce faster than the caller consumes
-   * (tiny items), the caller's timers and I/O would wait for the whole backlog.
-   */
-  #paced(result: Promise<IteratorResult<R>>): Promise<IteratorResult<R>> {
-    if (++this.#sinceClock < CLOCK_EVERY) return result;
-    this.#sinceClock = 0;
-    const now = performance.now();
-    if (this.#burstFrom === 0) this.#burstFrom = now;
-    else if (now - this.#burstFrom >= YIELD_AFTER_MS) {
-      this.#burstFrom = 0;
-      return new Promise((resolve) => setImmediate(resolve, result));
-    }
-    return result;
   }
 
   /** Leaving a `for await` early: cancels pending items and closes the input. */
@@ -248,7 +115,7 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
 
   /** Moves every result that is ready to be delivered into `out`, without a promise per item. */
   #drainReady(out: R[]): void {
-    if (this.#source === undefined && !this.#finished) this.#open();
+    if (!this.#input.opened && !this.#finished) this.#open();
     if (this.#error !== undefined || this.#finished) return;
     this.#delivery.drainInto(out);
     this.#fill();
@@ -267,7 +134,7 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
       this.#fill();
       return Promise.resolve({ done: false, value: value as R });
     }
-    if (this.#sourceDone && this.#inFlight.size === 0 && this.#leftOver.length === 0 && this.#error === undefined) {
+    if (this.#sourceDone && this.#inFlight.size === 0 && this.#leftOvers.isEmpty && this.#error === undefined) {
       this.#finish();
       return Promise.resolve({ done: true, value: undefined });
     }
@@ -304,14 +171,7 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
   // ─── pulling and launching ────────────────────────────────────────────────────────────────
 
   #open(): void {
-    const input = this.#input as Partial<Iterable<unknown> & AsyncIterable<unknown>>;
-    const asyncIterator = input[Symbol.asyncIterator];
-    if (typeof asyncIterator === 'function') {
-      this.#source = asyncIterator.call(input);
-      this.#async = true;
-    } else {
-      this.#source = (input as Iterable<unknown>)[Symbol.iterator]();
-    }
+    this.#input.open();
     if (this.#signal?.aborted) this.#onAbort();
     else if (this.#signal) this.#unwatch = whenAborted(this.#signal, this.#onAbort);
   }
@@ -343,43 +203,22 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
   #fill(): void {
     if (this.#filling || this.#finished) return;
     this.#sendLeftOvers();
-    if (this.#sourceDone || this.#leftOver.length > 0) return;
+    if (this.#sourceDone || !this.#leftOvers.isEmpty) return;
     this.#filling = true;
-    if (this.#async) {
+    if (this.#input.isAsync) {
       this.#fillAsync().finally(() => {
         this.#filling = false;
         this.#wake();
       });
       return;
     }
-    let items: unknown[] = [];
     try {
-      const source = this.#source as Iterator<unknown>;
-      const array = Array.isArray(this.#input) ? (this.#input as unknown[]) : undefined;
       for (;;) {
         const size = this.#sizer.next(this.#remaining(), this.#delivery.delivered);
-        if (!this.#hasRoom(size)) break;
-        if (array !== undefined) {
-          items = packedSlice(array, this.#pulled, size);
-          if (this.#pulled + items.length >= array.length) this.#endOfInput(items.length);
-        } else {
-          items = [];
-          while (items.length < size) {
-            const step = source.next();
-            if (step.done) {
-              this.#endOfInput(items.length);
-              break;
-            }
-            items.push(step.value);
-          }
-        }
-        const chunk = items;
-        items = [];
-        if (chunk.length > 0) this.#launch(chunk);
-        if (this.#sourceDone || this.#finished) break;
+        if (!this.#hasRoom(size) || !this.#launchPulled(this.#input.pull(size))) break;
       }
     } catch (error) {
-      this.#sourceFailed(error, items);
+      this.#sourceFailed(error, []);
     } finally {
       this.#filling = false;
     }
@@ -387,29 +226,27 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
   }
 
   async #fillAsync(): Promise<void> {
-    const source = this.#source as AsyncIterator<unknown>;
-    let items: unknown[] = [];
     try {
       for (;;) {
         const size = this.#sizer.next(this.#remaining(), this.#delivery.delivered);
         if (!this.#hasRoom(size)) return;
-        while (items.length < size) {
-          const step = await source.next();
-          if (this.#finished) return;
-          if (step.done) {
-            this.#endOfInput(items.length);
-            break;
-          }
-          items.push(step.value);
-        }
-        const chunk = items;
-        items = [];
-        if (chunk.length > 0) this.#launch(chunk);
-        if (this.#sourceDone || this.#finished) return;
+        const pulled = await this.#input.pullAsync(size, () => this.#finished);
+        if (pulled === undefined || !this.#launchPulled(pulled)) return;
       }
     } catch (error) {
-      this.#sourceFailed(error, items);
+      this.#sourceFailed(error, []);
     }
+  }
+
+  /** Launches what a pull gave; false once nothing more is to be pulled (the input ended or failed, or the map did). */
+  #launchPulled({ items, ended, failure }: Pulled): boolean {
+    if (failure !== undefined) {
+      this.#sourceFailed(failure.error, items);
+      return false;
+    }
+    if (ended) this.#endOfInput(items.length);
+    if (items.length > 0) this.#launch(items);
+    return !this.#sourceDone && !this.#finished;
   }
 
   /**
@@ -431,9 +268,7 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
   /** Items not sent yet, when the total is known: not pulled yet, or left over by a chunk cut short. */
   #remaining(): number | undefined {
     if (this.#total === undefined) return undefined;
-    let leftOver = 0;
-    for (const { items } of this.#leftOver) leftOver += items.length;
-    return this.#total - this.#pulled + leftOver;
+    return this.#total - this.#pulled + this.#leftOvers.count();
   }
 
   /**
@@ -493,7 +328,7 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
     if (this.#finished) return;
     if (error !== undefined) {
       const at = chunk.first + (reached ?? 0);
-      if (this.#delivery.ordered && reached !== undefined && reached > 0) this.#keepLeftOver(chunk.first, chunk.items.slice(0, reached));
+      if (this.#delivery.ordered && reached !== undefined && reached > 0) this.#leftOvers.keep(chunk.first, chunk.items.slice(0, reached));
       defineIndex(error, at);
       this.#fail(error, at);
       this.#fill(); // sends what must run again
@@ -504,7 +339,7 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
     this.#sizer.observe(runMs, values.length + (failure ? 1 : 0));
     this.#completed += values.length;
     if (failure === undefined && values.length < chunk.count)
-      this.#keepLeftOver(chunk.first + values.length, chunk.items.slice(values.length));
+      this.#leftOvers.keep(chunk.first + values.length, chunk.items.slice(values.length));
     this.#delivery.accept(chunk.first, values);
     if (failure !== undefined) {
       const at = chunk.first + (failedAt ?? 0);
@@ -515,29 +350,21 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
     this.#fill();
   }
 
-  /** Items a chunk cut short left undone (see `TaskExtras.cutAfterMs`), kept in index order. */
-  #keepLeftOver(first: number, items: unknown[]): void {
-    let at = this.#leftOver.length;
-    while (at > 0 && (this.#leftOver[at - 1] as { first: number }).first > first) at--;
-    this.#leftOver.splice(at, 0, { first, items });
-  }
-
   /**
    * Sends again what chunks cut short left undone, ahead of anything not pulled yet, while there is
    * room. Also once an error is recorded: what #fail kept comes before it and must still run.
    */
   #sendLeftOvers(): void {
-    while (this.#leftOver.length > 0 && this.#inFlight.size < CHUNKS_PER_WORKER * this.#runner.workers) {
+    while (!this.#leftOvers.isEmpty && this.#inFlight.size < CHUNKS_PER_WORKER * this.#runner.workers) {
       if (!this.#runner.hasRoom()) {
         this.#waitForPoolRoom();
         return;
       }
-      const head = this.#leftOver[0] as { first: number; items: unknown[] };
-      const size = Math.min(head.items.length, this.#sizer.next(this.#remaining(), this.#delivery.delivered));
-      const items = head.items.slice(0, size);
-      if (size === head.items.length) this.#leftOver.shift();
-      else this.#leftOver[0] = { first: head.first + size, items: head.items.slice(size) };
-      this.#submit(head.first, items);
+      const { first, items } = this.#leftOvers.take(this.#sizer.next(this.#remaining(), this.#delivery.delivered)) as {
+        first: number;
+        items: unknown[];
+      };
+      this.#submit(first, items);
     }
   }
 
@@ -560,8 +387,8 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
     for (const chunk of this.#inFlight.values()) {
       if (!this.#delivery.ordered || chunk.first > at) this.#cancelChunk(chunk);
     }
-    const keep = this.#leftOver.filter(({ first }) => this.#delivery.ordered && first < at);
-    this.#leftOver.splice(0, this.#leftOver.length, ...keep);
+    if (this.#delivery.ordered) this.#leftOvers.dropFrom(at);
+    else this.#leftOvers.clear();
     this.#wake();
   }
 
@@ -577,47 +404,13 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
     this.#unwatch?.();
     for (const chunk of [...this.#inFlight.values()]) this.#cancelChunk(chunk);
     this.#delivery.clear();
-    this.#leftOver.length = 0;
+    this.#leftOvers.clear();
     if (!this.#sourceDone) {
       this.#sourceDone = true;
-      try {
-        const closing = this.#source?.return?.();
-        if (closing instanceof Promise) closing.catch(() => {});
-      } catch {
-        // the input's own cleanup failed; the map is over either way
-      }
+      this.#input.close();
     }
     this.#waiters.drain((waiter) => waiter.resolve({ done: true, value: undefined }));
   }
-}
-
-/** Map options after validation. */
-export interface ResolvedMapOptions {
-  chunkSize: number | undefined;
-  buffer: number | undefined;
-  ordered: boolean;
-  timeoutMs: number;
-  signal: AbortSignal | undefined;
-  onProgress: ((progress: MapProgress) => void) | undefined;
-}
-
-/**
- * Items `from` to `from + size` of an array (fewer at its end), as iterating it would give them,
- * minus the per-item calls, in a packed array. Not `slice`: it keeps holes, and an array with
- * holes (any `new Array(n)`, even once filled) takes V8's slow structured-clone path, 5-6 times
- * slower per item than a packed one; a hole is read as `undefined`, as iteration reads it.
- */
-function packedSlice(array: readonly unknown[], from: number, size: number): unknown[] {
-  const end = Math.min(array.length, from + size);
-  const items: unknown[] = [];
-  for (let i = from; i < end; i++) items.push(array[i]);
-  return items;
-}
-
-function knownSize(input: unknown): number | undefined {
-  if (Array.isArray(input) || ArrayBuffer.isView(input)) return (input as { length: number }).length;
-  if (input instanceof Set || input instanceof Map) return input.size;
-  return undefined;
 }
 
 function defineIndex(error: Error, index: number): void {
