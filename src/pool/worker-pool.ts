@@ -1,11 +1,9 @@
-import type { MessagePort } from 'node:worker_threads';
-import { whenAborted } from '../abort-listeners.js';
 import { AbortError, abortErrorFrom, invalidType, invalidValue, PoolClosedError, QueueFullError } from '../errors.js';
 import { Future, SETTLE } from '../future.js';
 import { checkOptionalBoolean, checkOptionalDuration, checkOptions } from '../validate.js';
-import type { RanOutcome, TaskExtras } from '../wire/protocol.js';
+import type { TaskExtras } from '../wire/protocol.js';
 import { deserializeError } from '../wire/remote-error.js';
-import { checkNotDetached, type PreparedArguments, prepareArguments, refusedValueIndex, type TransferItem } from './arguments.js';
+import { checkNotDetached, prepareArguments } from './arguments.js';
 import {
   type CallOptions,
   type ResolvedCallOptions,
@@ -14,19 +12,18 @@ import {
   SHUTDOWN_OPTIONS,
   type ShutdownOptions,
 } from './call-options.js';
-import type { CallbackChannels } from './callback.js';
 import { Dispatcher } from './dispatcher.js';
-import { argumentLists, type ChunkRunner, checkMapItems, ItemRefused } from './map/chunk-runner.js';
+import { checkMapItems } from './map/chunk-runner.js';
 import { MapIterator } from './map/map-iterator.js';
 import type { MapOptions } from './map/map-options.js';
 import { checkNotOwnWorker, resolveModuleSource } from './module-source.js';
 import { checkTaskName, type ResolvedPoolOptions, resolvePoolOptions, type WorkerPoolOptions } from './options.js';
 import { makeProxy, type PoolCalls, type PoolProxy, type PoolView, viewOf } from './pool-view.js';
-import { callListener, openProgressChannel } from './progress.js';
 import { checkRuntimeFile, RUNTIME_FILE } from './runtime-file.js';
 import { RUN_JOB, type ServedJob, type ServedOutcome } from './served-job.js';
 import type { PoolStats } from './stats.js';
-import type { Carried, Task, TaskSpec } from './task.js';
+import { callExtras, EMPTY, Submissions } from './submission.js';
+import type { Task } from './task.js';
 import type { MapItem, TaskArgs, TaskName, TaskResult, UntypedModule } from './types.js';
 
 /**
@@ -47,6 +44,7 @@ import type { MapItem, TaskArgs, TaskName, TaskResult, UntypedModule } from './t
  */
 export class WorkerPool<M = UntypedModule> implements AsyncDisposable {
   readonly #dispatcher: Dispatcher;
+  readonly #submissions: Submissions;
   /** The calls this pool lends its views (`with()`), with their options. */
   readonly #calls: PoolCalls<M> = {
     submit: (call, name, args) => this.#submit(call, name, args),
@@ -100,6 +98,7 @@ export class WorkerPool<M = UntypedModule> implements AsyncDisposable {
       resourceLimits: resolved.resourceLimits,
       env: resolved.env,
     });
+    this.#submissions = new Submissions(this.#dispatcher);
   }
 
   /**
@@ -233,7 +232,7 @@ export class WorkerPool<M = UntypedModule> implements AsyncDisposable {
       if (job.signal?.aborted) return resolve({ error: abortErrorFrom(job.signal) });
       const extras: TaskExtras | undefined = job.items === undefined ? undefined : { items: job.items };
       if (extras !== undefined && job.spread === true) extras.spread = true;
-      this.#submitCall(
+      this.#submissions.call(
         {
           fn: job.name,
           args: job.args,
@@ -265,7 +264,7 @@ export class WorkerPool<M = UntypedModule> implements AsyncDisposable {
         callbacks?.close();
         throw error;
       }
-      const task: Task = this.#submitCall(
+      const task: Task = this.#submissions.call(
         {
           fn: name,
           args: prepared.values,
@@ -294,45 +293,6 @@ export class WorkerPool<M = UntypedModule> implements AsyncDisposable {
     return future;
   }
 
-  /**
-   * Submits one call: what its message carries, its progress to `onProgress` (a listener that
-   * throws fails the call: it is stopped and rejects with that error), cancelled when `signal`
-   * aborts. `settle` runs once, after the signal is no longer watched.
-   */
-  #submitCall(
-    spec: Omit<TaskSpec, keyof Carried>,
-    call: {
-      extras: TaskExtras | undefined;
-      transfer: TransferItem[] | undefined;
-      callbacks: CallbackChannels | undefined;
-      onProgress: ((value: unknown) => void) | undefined;
-      signal: AbortSignal | undefined;
-    },
-  ): Task {
-    const { onProgress, signal } = call;
-    const listener = onProgress
-      ? (value: unknown) => callListener(onProgress, value, (error) => void this.#dispatcher.cancel(task, error, 'failed'))
-      : undefined;
-    let unwatch: (() => void) | undefined;
-    const settle = spec.settle;
-    // Written out, not spread: every task spec keeps one shape, on which the dispatcher's hot path stays fast.
-    const task: Task = this.#dispatcher.submit({
-      fn: spec.fn,
-      args: spec.args,
-      mapIndex: spec.mapIndex,
-      ...carried(call.extras, listener, call.transfer, call.callbacks),
-      timeoutMs: spec.timeoutMs,
-      priority: spec.priority,
-      short: spec.short,
-      settle: (error, outcome, reached) => {
-        unwatch?.();
-        settle(error, outcome, reached);
-      },
-    });
-    if (signal) unwatch = whenAborted(signal, () => this.#dispatcher.cancel(task, abortErrorFrom(signal)));
-    return task;
-  }
-
   #map<K extends TaskName<M>>(
     call: ResolvedCallOptions,
     name: K,
@@ -343,92 +303,7 @@ export class WorkerPool<M = UntypedModule> implements AsyncDisposable {
     checkTaskName('name', name);
     const input = checkMapItems(items);
     const resolved = resolveMapOptions(options, call);
-    const runner: ChunkRunner = {
-      workers: this.#options.maxWorkers,
-      taskName: name,
-      hasRoom: () => this.#dispatcher.hasRoom(),
-      whenRoom: () => this.#dispatcher.whenRoom(),
-      run: ({ items: chunk, first: firstIndex, short, timeoutMs, cutAfterMs }, onProgress, settle) => {
-        if (this.#closed) throw new PoolClosedError();
-        const label = (i: number): string => `item ${firstIndex + i}`;
-        const { lists, refusal } = argumentLists(chunk, spread, label);
-        let prepared: PreparedArguments;
-        try {
-          prepared = prepareArguments(name, lists, label);
-        } catch (error) {
-          throw new ItemRefused(refusedValueIndex(error), error as Error);
-        }
-        if (refusal !== undefined) {
-          prepared.callbacks?.close();
-          throw refusal;
-        }
-        const extras: TaskExtras = { ...callExtras(prepared.revive, call.context), items: prepared.values };
-        if (spread) extras.spread = true;
-        if (cutAfterMs !== undefined) extras.cutAfterMs = cutAfterMs;
-        const task = this.#dispatcher.submit({
-          fn: name,
-          args: undefined,
-          mapIndex: firstIndex,
-          priority: call.priority,
-          ...carried(extras, onProgress, undefined, prepared.callbacks),
-          timeoutMs,
-          short,
-          settle,
-        });
-        return { cancel: (error) => this.#dispatcher.cancel(task, error) };
-      },
-    };
+    const runner = this.#submissions.chunkRunner(call, name, spread, this.#options.maxWorkers, () => this.#closed);
     return new MapIterator<TaskResult<M, K>>(runner, input, resolved);
   }
-}
-
-const EMPTY: RanOutcome = [[], 0, 0];
-
-/** A call's extras for what it revives and its context: none for a plain call, the common case. */
-function callExtras(revive: boolean, context: unknown): TaskExtras | undefined {
-  if (!revive && context === undefined) return undefined;
-  const extras: TaskExtras = {};
-  if (revive) extras.revive = true;
-  if (context !== undefined) extras.context = context;
-  return extras;
-}
-
-/**
- * What a task's message carries beside its arguments: its extras, with a progress port when the
- * caller listens; what moves (the caller's transfer list, the progress port, the callbacks'
- * ports); and how to free them. When the progress port is all that moves, `reopen` makes it anew
- * for a second delivery (see `TaskSpec.reopen`).
- */
-function carried(
-  extras: TaskExtras | undefined,
-  onProgress: ((value: unknown) => unknown) | undefined,
-  transfer: TransferItem[] | undefined,
-  callbacks: CallbackChannels | undefined,
-): Carried {
-  if (onProgress === undefined)
-    return { extras, transfer: transferList(transfer, undefined, callbacks), release: callbacks && (() => callbacks.close()) };
-  const progress = openProgressChannel(onProgress);
-  const parts: Carried = {
-    extras: { ...extras, progress: progress.port },
-    transfer: transferList(transfer, progress.port, callbacks),
-    release: () => {
-      progress.close();
-      callbacks?.close();
-    },
-  };
-  if (transfer === undefined && callbacks === undefined) parts.reopen = () => carried(extras, onProgress, undefined, undefined);
-  return parts;
-}
-
-/** What moves with a task: the caller's transfer list, the progress port, the callbacks' ports. */
-function transferList(
-  transfer: TransferItem[] | undefined,
-  progress: MessagePort | undefined,
-  callbacks: CallbackChannels | undefined,
-): TransferItem[] | undefined {
-  if (progress === undefined && callbacks === undefined) return transfer;
-  const list = transfer ? [...transfer] : [];
-  if (progress) list.push(progress);
-  if (callbacks) list.push(...callbacks.ports);
-  return list;
 }
