@@ -4,9 +4,10 @@
  * loads, so no bundler can drop a kind by tree-shaking an import kept only for its side effect.
  */
 
-import { CALLBACK_KIND, type CallbackHandle, reviveCallback } from './pool/callback.js';
+import { reviveCallback } from '../workers/callbacks.js';
 import { SHARED_RATE_LIMITER_KIND, SharedRateLimiter, type SharedRateLimiterHandle } from './sync/shared-rate-limiter.js';
 import { SHARED_SEMAPHORE_KIND, SharedSemaphore, type SharedSemaphoreHandle } from './sync/shared-semaphore/shared-semaphore.js';
+import { CALLBACK_KIND, type CallbackHandle } from './wire/callbacks.js';
 import { HANDLE_TAG, type Handle, isHandle } from './wire/handles.js';
 
 const revivers: ReadonlyMap<string, (handle: Handle) => unknown> = new Map<string, (handle: Handle) => unknown>([

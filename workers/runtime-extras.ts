@@ -4,6 +4,7 @@
  * never at a worker's start: with comlink and the semaphore classes, it is most of what the
  * runtime would otherwise load before running anything.
  */
-export { takeRevivedCallbacks } from '../src/pool/callback.js';
-export { connectProgress } from '../src/pool/progress.js';
+
 export { reviveHandles } from '../src/revive.js';
+export { takeRevivedCallbacks } from './callbacks.js';
+export { connectProgress } from './progress-reporter.js';

@@ -1,9 +1,9 @@
 import { MessagePort, type TransferListItem } from 'node:worker_threads';
 import { AbortError, invalidType, invalidValue } from '../src/errors.js';
-import type { TaskCallbacks } from '../src/pool/callback.js';
-import type { ProgressReporter } from '../src/pool/progress.js';
 import { isDetached } from '../src/validate.js';
 import { getTaskControl, type TaskControl } from '../src/wire/task-control.js';
+import type { TaskCallbacks } from './callbacks.js';
+import type { ProgressReporter } from './progress-reporter.js';
 
 /** What a task function can learn about, and say from, the task it is running. */
 export interface TaskContext {

@@ -1,9 +1,10 @@
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
-import { expose, type Remote, releaseProxy, wrap } from 'comlink';
-import { invalidType, ThreadgateError } from '../errors.js';
-import { HANDLE_TAG, type Handle, type Shareable } from '../wire/handles.js';
-import { deserializeError, type SerializedError, serializeError } from '../wire/remote-error.js';
-import { nodeEndpoint } from './node-endpoint.js';
+import { expose } from 'comlink';
+import { invalidType } from '../errors.js';
+import { CALLBACK_KIND, type CallbackHandle, THROWN } from '../wire/callbacks.js';
+import { HANDLE_TAG, type Shareable } from '../wire/handles.js';
+import { nodeEndpoint } from '../wire/node-endpoint.js';
+import { serializeError } from '../wire/remote-error.js';
 
 /**
  * Functions passed to tasks. A function cannot cross threads, so `callback(fn)` marks one to be
@@ -14,7 +15,8 @@ import { nodeEndpoint } from './node-endpoint.js';
  * Lifetime: the channel belongs to one task. The worker waits for the answers to every call the
  * task made before it reports the task done, so each call has run by the time the caller sees the
  * task's result; then both ends are closed, and a later call rejects with `ERR_CALLBACK_RELEASED`.
- * No handle outlives the task: nothing keeps the process alive.
+ * No handle outlives the task: nothing keeps the process alive. The worker's side is
+ * workers/callbacks.ts; what both agree on, wire/callbacks.ts.
  */
 
 /** The widest function type, needed to match any export. */
@@ -78,19 +80,6 @@ export type CallerArgument<P> = P extends AnyFunction
 
 // ─── the caller's side ──────────────────────────────────────────────────────────────────────
 
-/** Marks an answer that is an error `fn` threw, serialized (see `CallbackChannels.open`). */
-const THROWN = '@@threadgate/thrown';
-
-function isThrown(value: unknown): value is { [THROWN]: SerializedError } {
-  return typeof value === 'object' && value !== null && THROWN in value;
-}
-
-export const CALLBACK_KIND = 'callback';
-
-export interface CallbackHandle extends Handle {
-  port: MessagePort;
-}
-
 /** The channels opened for one task's callbacks. */
 export class CallbackChannels {
   /** The worker's ends, to be transferred with the task. */
@@ -122,75 +111,4 @@ export class CallbackChannels {
     for (const port of this.#ends) port.close();
     for (const port of this.ports) port.close(); // a no-op once transferred; closes the unsent
   }
-}
-
-// ─── the worker's side ──────────────────────────────────────────────────────────────────────
-
-/** The callbacks of the running task, in the worker. */
-export interface TaskCallbacks {
-  /** Resolves once every call made so far has been answered, or undefined if none is pending. */
-  drain(): Promise<void> | undefined;
-  /** Closes the channels; later calls reject with `ERR_CALLBACK_RELEASED`. */
-  release(): void;
-}
-
-let revived: { pending: Set<Promise<unknown>>; release: () => void }[] = [];
-
-export function reviveCallback(handle: CallbackHandle): (...args: unknown[]) => Promise<unknown> {
-  const remote = wrap<AnyFunction>(nodeEndpoint(handle.port)) as Remote<AnyFunction>;
-  const pending = new Set<Promise<unknown>>();
-  let released = false;
-  // The caller releases the callback when it sees the task settle, which a cancel makes happen
-  // while the task still runs: a call then waiting for its answer would wait forever, and the task
-  // could not unwind before the pool kills its worker. It fails with ERR_CALLBACK_RELEASED instead.
-  const closed = new Promise<never>((_, reject) => handle.port.once('close', () => reject(releasedError())));
-  closed.catch(() => {});
-  revived.push({
-    pending,
-    release: () => {
-      released = true;
-      remote[releaseProxy]();
-      handle.port.close();
-    },
-  });
-  return (...args: unknown[]) => {
-    if (released) return Promise.reject(releasedError());
-    const answered = (remote(...args) as Promise<unknown>).then((answer) => {
-      if (isThrown(answer)) throw deserializeError(answer[THROWN]);
-      return answer;
-    });
-    const call = Promise.race([answered, closed]);
-    pending.add(call);
-    const forget = (): void => {
-      pending.delete(call);
-    };
-    call.then(forget, forget);
-    return call;
-  };
-}
-
-/** The callbacks revived since the last call: the runtime takes them right after reviving a task's arguments. */
-export function takeRevivedCallbacks(): TaskCallbacks | undefined {
-  if (revived.length === 0) return undefined;
-  const mine = revived;
-  revived = [];
-  const drain = (): Promise<void> | undefined => {
-    const calls = mine.flatMap((c) => [...c.pending]);
-    if (calls.length === 0) return undefined;
-    // A call's answer may come with new calls made meanwhile: look again once these are settled.
-    return Promise.allSettled(calls).then(() => drain());
-  };
-  return {
-    drain,
-    release: () => {
-      for (const c of mine) c.release();
-    },
-  };
-}
-
-function releasedError(): ThreadgateError {
-  return new ThreadgateError(
-    'ERR_CALLBACK_RELEASED',
-    'a callback() was called after its task had ended: it is released when the task settles',
-  );
 }
