@@ -173,55 +173,6 @@ function describeCause(cause: unknown): string {
   return String(cause);
 }
 
-/** A `TypeError` or `RangeError` with a Node-style `code`, for bad arguments. */
-export type ArgumentError = (TypeError | RangeError) & { code: 'ERR_INVALID_ARG_TYPE' | 'ERR_OUT_OF_RANGE' | 'ERR_INVALID_ARG_VALUE' };
-
-/** `name` received `value`, which is not of the allowed type. */
-export function invalidType(name: string, value: unknown, allowed: string): ArgumentError {
-  const err = new TypeError(`${name} must be ${allowed}; received ${describe(value)}`) as ArgumentError;
-  err.code = 'ERR_INVALID_ARG_TYPE';
-  return err;
-}
-
-/** `name` received `value`, of the right type but out of range. */
-export function outOfRange(name: string, value: unknown, allowed: string): ArgumentError {
-  const err = new RangeError(`${name} must be ${allowed}; received ${describe(value)}`) as ArgumentError;
-  err.code = 'ERR_OUT_OF_RANGE';
-  return err;
-}
-
-/** `name` received `value`, which is not one of the allowed values. */
-export function invalidValue(name: string, value: unknown, allowed: string): ArgumentError {
-  const err = new TypeError(`${name} must be ${allowed}; received ${describe(value)}`) as ArgumentError;
-  err.code = 'ERR_INVALID_ARG_VALUE';
-  return err;
-}
-
-/** A short, unambiguous rendering of a received value for error messages. */
-export function describe(value: unknown): string {
-  if (value === null) return 'null';
-  switch (typeof value) {
-    case 'undefined':
-      return 'undefined';
-    case 'string':
-      return JSON.stringify(value.length > 60 ? `${value.slice(0, 57)}...` : value);
-    case 'number':
-      return Object.is(value, -0) ? '-0' : String(value);
-    case 'bigint':
-      return `${value}n`;
-    case 'symbol':
-      return value.toString();
-    case 'function':
-      return `function ${value.name || '(anonymous)'}`;
-    default: {
-      if (Array.isArray(value)) return `an array of length ${value.length}`;
-      if (value instanceof URL) return `the URL ${describe(value.href)}`;
-      const ctor = (value as object).constructor;
-      return ctor && ctor !== Object ? `an instance of ${ctor.name}` : 'an object';
-    }
-  }
-}
-
 /** `wait` or `asCompleted` ran out of time before enough futures settled (Python's `TimeoutError`). */
 export class WaitTimeoutError extends ThreadgateError {
   readonly timeoutMs: number;

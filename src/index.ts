@@ -10,7 +10,6 @@ export {
   AbortError,
   AbortTimeoutError,
   AcquireTimeoutError,
-  type ArgumentError,
   PoolClosedError,
   QueueFullError,
   TaskTimeoutError,
@@ -52,6 +51,7 @@ export {
   type SharedSemaphoreHandle,
   type SharedSemaphoreOptions,
 } from './sync/shared-semaphore/shared-semaphore.js';
+export type { ArgumentError } from './validate.js';
 export { asCompleted, type ReturnWhen, type WaitOptions, type WaitResult, wait } from './wait.js';
 export type { RemoteTaskError } from './wire/remote-error.js';
 

@@ -1,5 +1,5 @@
-import { invalidType, invalidValue, WaitTimeoutError } from './errors.js';
-import { checkOptionalDuration, checkOptions, type OptionNames } from './validate.js';
+import { WaitTimeoutError } from './errors.js';
+import { checkOptionalDuration, checkOptions, invalidType, invalidValue, type OptionNames } from './validate.js';
 
 /** When `wait` returns, as in Python's `concurrent.futures.wait`. */
 export type ReturnWhen = 'FIRST_COMPLETED' | 'FIRST_EXCEPTION' | 'ALL_COMPLETED';

@@ -1,6 +1,6 @@
 import { MessagePort, type TransferListItem } from 'node:worker_threads';
-import { AbortError, invalidType, invalidValue } from '../src/errors.js';
-import { isDetached } from '../src/validate.js';
+import { AbortError } from '../src/errors.js';
+import { invalidType, invalidValue, isDetached } from '../src/validate.js';
 import { getTaskControl, type TaskControl } from '../src/wire/task-control.js';
 import type { TaskCallbacks } from './callbacks.js';
 import type { ProgressReporter } from './progress-reporter.js';

@@ -1,6 +1,14 @@
-import { invalidType, invalidValue } from '../errors.js';
 import type { ResolvedCallOptions } from '../pool/call-options.js';
-import { checkFunction, checkInteger, checkOptions, checkSignal, checkTaskTimeout, type OptionNames } from '../validate.js';
+import {
+  checkFunction,
+  checkInteger,
+  checkOptions,
+  checkSignal,
+  checkTaskTimeout,
+  invalidType,
+  invalidValue,
+  type OptionNames,
+} from '../validate.js';
 import { checkConnection, DEFAULT_CONNECT_TIMEOUT_MS, type RedisConnection } from './connection.js';
 import { checkQueueName } from './keys.js';
 

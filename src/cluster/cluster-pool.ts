@@ -1,5 +1,5 @@
 import { whenAborted } from '../abort-listeners.js';
-import { abortErrorFrom, invalidValue } from '../errors.js';
+import { abortErrorFrom } from '../errors.js';
 import { Future, SETTLE } from '../future.js';
 import { prepareArguments, refusedValueIndex } from '../pool/arguments.js';
 import { resolveMapOptions } from '../pool/call-options.js';
@@ -9,7 +9,7 @@ import type { MapOptions } from '../pool/map/map-options.js';
 import { checkTaskName } from '../pool/options.js';
 import { callListener } from '../pool/progress.js';
 import type { MapItem, TaskArgs, TaskName, TaskResult, UntypedModule } from '../pool/types.js';
-import { checkOptionalBoolean, checkOptions } from '../validate.js';
+import { checkOptionalBoolean, checkOptions, invalidValue } from '../validate.js';
 import { deserializeError } from '../wire/remote-error.js';
 import { CLUSTER_TIMING, ClusterCore } from './cluster-core.js';
 import {

@@ -5,7 +5,8 @@
  * settings and listeners.
  */
 import type { Redis, RedisOptions } from 'ioredis';
-import { invalidType, ThreadgateError } from '../errors.js';
+import { ThreadgateError } from '../errors.js';
+import { invalidType } from '../validate.js';
 import { loadPeers } from './peers.js';
 
 /** Where Redis is: a `redis://` or `rediss://` URL, ioredis options, or an ioredis instance (duplicated). */

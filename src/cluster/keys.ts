@@ -3,7 +3,7 @@
  * so tools that list a queue's keys show them with it, and one `prefix` separates environments.
  */
 import type { Redis } from 'ioredis';
-import { invalidType, invalidValue } from '../errors.js';
+import { invalidType, invalidValue } from '../validate.js';
 
 export interface QueueKeys {
   /** Sorted set of serving processes: member `<id>:<workers>`, score the time (Redis clock, ms) it expires. */

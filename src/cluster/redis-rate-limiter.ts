@@ -14,9 +14,9 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
-import { abortErrorFrom, invalidValue } from '../errors.js';
+import { abortErrorFrom } from '../errors.js';
 import { type CallLimitOptions, checkCallLimit, checkMinInterval, type LimitedResponse } from '../sync/limiter-core.js';
-import { checkInteger, checkOptions, type OptionNames } from '../validate.js';
+import { checkInteger, checkOptions, invalidValue, type OptionNames } from '../validate.js';
 import { checkConnection, DEFAULT_CONNECT_TIMEOUT_MS, openClient, type RedisConnection } from './connection.js';
 import { checkQueueName } from './keys.js';
 

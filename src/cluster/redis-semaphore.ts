@@ -17,10 +17,10 @@
  */
 import type { Redis } from 'ioredis';
 import type { MultiSemaphore } from 'redis-semaphore';
-import { AcquireTimeoutError, abortErrorFrom, invalidValue } from '../errors.js';
+import { AcquireTimeoutError, abortErrorFrom } from '../errors.js';
 import { newPermit, type Permit } from '../sync/permit.js';
 import { type AcquireOptions, checkAcquireOptions, checkWeight, overRelease, type Semaphore, withPermitOf } from '../sync/semaphore.js';
-import { checkInteger, checkOptions, type OptionNames } from '../validate.js';
+import { checkInteger, checkOptions, invalidValue, type OptionNames } from '../validate.js';
 import { checkConnection, DEFAULT_CONNECT_TIMEOUT_MS, openClient, type RedisConnection } from './connection.js';
 import { checkQueueName } from './keys.js';
 import { loadPeers } from './peers.js';

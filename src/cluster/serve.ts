@@ -9,10 +9,10 @@
  */
 import type { Job, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { invalidType, ThreadgateError } from '../errors.js';
+import { ThreadgateError } from '../errors.js';
 import { RUN_JOB, type ServedJob, type ServedOutcome } from '../pool/served-job.js';
 import type { WorkerPool } from '../pool/worker-pool.js';
-import { checkInteger, checkOptions, type OptionNames } from '../validate.js';
+import { checkInteger, checkOptions, invalidType, type OptionNames } from '../validate.js';
 import { decode, encode, encodeOutcome, encodePoolError, FORMAT, type JobData } from './codec.js';
 import { checkConnection, DEFAULT_CONNECT_TIMEOUT_MS, openClient, type RedisConnection } from './connection.js';
 import { checkQueueName, heartbeat, leaveServers, type QueueKeys, queueKeys } from './keys.js';

@@ -1,8 +1,7 @@
 import type { FileHandle } from 'node:fs/promises';
 import { types } from 'node:util';
 import { MessagePort } from 'node:worker_threads';
-import { describe, invalidType, invalidValue } from '../errors.js';
-import { isDetached } from '../validate.js';
+import { describe, invalidType, invalidValue, isDetached } from '../validate.js';
 import { isShareable, TO_HANDLE } from '../wire/handles.js';
 import { CallbackChannels, isCallback } from './callback.js';
 

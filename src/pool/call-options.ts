@@ -3,7 +3,6 @@
  * `pool.map()`'s options, `pool.shutdown()`'s (and `threadgate/cluster`'s map, which takes a
  * local map's options).
  */
-import { invalidValue } from '../errors.js';
 import {
   checkFunction,
   checkInteger,
@@ -11,6 +10,7 @@ import {
   checkOptions,
   checkSignal,
   checkTaskTimeout,
+  invalidValue,
   type OptionNames,
 } from '../validate.js';
 import { checkTransferList, prepareArguments, type TransferItem } from './arguments.js';

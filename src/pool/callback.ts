@@ -1,6 +1,6 @@
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { expose } from 'comlink';
-import { invalidType } from '../errors.js';
+import { invalidType } from '../validate.js';
 import { CALLBACK_KIND, type CallbackHandle, THROWN } from '../wire/callbacks.js';
 import { HANDLE_TAG, type Shareable } from '../wire/handles.js';
 import { nodeEndpoint } from '../wire/node-endpoint.js';

@@ -3,7 +3,8 @@ import { createRequire } from 'node:module';
 import { dirname, isAbsolute, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { isMainThread } from 'node:worker_threads';
-import { invalidType, invalidValue, ThreadgateError } from '../errors.js';
+import { ThreadgateError } from '../errors.js';
+import { invalidType, invalidValue } from '../validate.js';
 import { WORKER_MODULE_KEY } from '../wire/protocol.js';
 
 /** Where the worker module is, and what its workers need to load it. */

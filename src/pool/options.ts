@@ -1,7 +1,15 @@
 import { availableParallelism } from 'node:os';
 import type { ResourceLimits } from 'node:worker_threads';
-import { invalidType, invalidValue, outOfRange } from '../errors.js';
-import { checkDuration, checkInteger, checkOptions, checkTaskTimeout, type OptionNames } from '../validate.js';
+import {
+  checkDuration,
+  checkInteger,
+  checkOptions,
+  checkTaskTimeout,
+  invalidType,
+  invalidValue,
+  type OptionNames,
+  outOfRange,
+} from '../validate.js';
 import { FORBIDDEN_TASK_NAMES } from '../wire/protocol.js';
 
 /** Options of the {@link WorkerPool} constructor. */

@@ -1,6 +1,6 @@
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { expose } from 'comlink';
-import { describe } from '../errors.js';
+import { describe } from '../validate.js';
 import { nodeEndpoint } from '../wire/node-endpoint.js';
 
 /**

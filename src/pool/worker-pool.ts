@@ -1,6 +1,6 @@
-import { AbortError, abortErrorFrom, invalidType, invalidValue, PoolClosedError, QueueFullError } from '../errors.js';
+import { AbortError, abortErrorFrom, PoolClosedError, QueueFullError } from '../errors.js';
 import { Future, SETTLE } from '../future.js';
-import { checkOptionalBoolean, checkOptionalDuration, checkOptions } from '../validate.js';
+import { checkOptionalBoolean, checkOptionalDuration, checkOptions, invalidType, invalidValue } from '../validate.js';
 import type { TaskExtras } from '../wire/protocol.js';
 import { deserializeError } from '../wire/remote-error.js';
 import { checkNotDetached, prepareArguments } from './arguments.js';

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { abortErrorFrom, invalidType, outOfRange } from '../errors.js';
-import { checkFunction, checkOptions, checkSignal, MAX_TIMER_MS, type OptionNames } from '../validate.js';
+import { abortErrorFrom } from '../errors.js';
+import { checkFunction, checkOptions, checkSignal, invalidType, MAX_TIMER_MS, type OptionNames, outOfRange } from '../validate.js';
 import type { Permit } from './permit.js';
 import type { LocalSemaphore, Semaphore } from './semaphore.js';
 

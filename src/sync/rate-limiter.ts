@@ -1,5 +1,4 @@
-import { invalidType, invalidValue } from '../errors.js';
-import { checkInteger, checkOptions, MAX_INT32, type OptionNames } from '../validate.js';
+import { checkInteger, checkOptions, invalidType, invalidValue, MAX_INT32, type OptionNames } from '../validate.js';
 import { AsyncSemaphore } from './async-semaphore.js';
 import { type CallLimitOptions, callLimited, checkMinInterval, type LimitedResponse, type LimiterGates } from './limiter-core.js';
 import type { LocalSemaphore } from './semaphore.js';

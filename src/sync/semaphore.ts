@@ -1,5 +1,5 @@
-import { invalidType, outOfRange, ThreadgateError } from '../errors.js';
-import { checkFunction, checkOptionalDuration, checkOptions, checkSignal, type OptionNames } from '../validate.js';
+import { ThreadgateError } from '../errors.js';
+import { checkFunction, checkOptionalDuration, checkOptions, checkSignal, invalidType, type OptionNames, outOfRange } from '../validate.js';
 import type { Permit } from './permit.js';
 
 /** Options of `acquire` and `withPermit`. */

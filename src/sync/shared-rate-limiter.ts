@@ -1,5 +1,4 @@
-import { invalidType, invalidValue } from '../errors.js';
-import { checkInteger, checkOptions, MAX_INT32 } from '../validate.js';
+import { checkInteger, checkOptions, invalidType, invalidValue, MAX_INT32 } from '../validate.js';
 import { HANDLE_TAG, type Handle, isInstance, KIND, type Shareable, TO_HANDLE } from '../wire/handles.js';
 import { AsyncSemaphore } from './async-semaphore.js';
 import { type CallLimitOptions, callLimited, checkMinInterval, type LimitedResponse, type LimiterGates } from './limiter-core.js';

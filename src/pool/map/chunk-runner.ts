@@ -1,4 +1,4 @@
-import { invalidType } from '../../errors.js';
+import { invalidType } from '../../validate.js';
 import type { RanOutcome } from '../../wire/protocol.js';
 import type { ChunkTiming } from './chunk-sizer.js';
 

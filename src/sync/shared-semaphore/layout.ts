@@ -1,6 +1,6 @@
 import { threadId as currentThreadId } from 'node:worker_threads';
-import { invalidType, invalidValue, ThreadgateError } from '../../errors.js';
-import { checkInteger, checkOptions, MAX_INT32, type OptionNames } from '../../validate.js';
+import { ThreadgateError } from '../../errors.js';
+import { checkInteger, checkOptions, invalidType, invalidValue, MAX_INT32, type OptionNames } from '../../validate.js';
 import { HANDLE_TAG, type Handle } from '../../wire/handles.js';
 import { isWasmMemory, sharedMemory, type WasmMemory } from './fast-path.js';
 

@@ -1,7 +1,7 @@
 import { isMainThread } from 'node:worker_threads';
 import { whenAborted } from '../../abort-listeners.js';
-import { AbortError, AcquireTimeoutError, abortErrorFrom, invalidValue, ThreadgateError } from '../../errors.js';
-import { checkInteger, checkOptionalDuration, checkOptions, MAX_INT32, type OptionNames } from '../../validate.js';
+import { AbortError, AcquireTimeoutError, abortErrorFrom, ThreadgateError } from '../../errors.js';
+import { checkInteger, checkOptionalDuration, checkOptions, invalidValue, MAX_INT32, type OptionNames } from '../../validate.js';
 import { HANDLE_TAG, isInstance, KIND, noteShareable, type Shareable, TO_HANDLE } from '../../wire/handles.js';
 import { holdEventLoop, releaseEventLoop } from '../keep-alive.js';
 import { newPermit, type Permit } from '../permit.js';
