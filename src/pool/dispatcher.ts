@@ -221,7 +221,7 @@ export class Dispatcher {
       return true;
     }
     // Not started yet: SKIP, and the worker will not run it. Exactly one of us wins this exchange.
-    // Its message may not be posted yet: what it carries is released when Piscina is done (#free).
+    // Its message may not be posted yet: what it carries is released when Piscina is done (`InFlight.free`).
     const skipped = this.#board.skip(task.slot);
     if (!skipped) this.#started(task);
     task.notify(error, undefined);

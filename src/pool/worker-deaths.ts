@@ -94,7 +94,7 @@ export class WorkerDeaths {
   /**
    * What a dead worker held. Tasks it never started run again at once, in their places in the
    * queue. The others are judged after the worker's `'exit'`: outcomes it posted before dying (a
-   * batch's, or a result Piscina could not clone, see the runtime) arrive before it, so a task
+   * batch's, or a result Piscina could not clone, see workers/outcomes.ts) arrive before it, so a task
    * still unsettled then had started, and fails with its worker. The death counts once, unless
    * the pool killed the worker (a cancel) or is being destroyed.
    */
