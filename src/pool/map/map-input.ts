@@ -1,5 +1,7 @@
 /** What one pull from a map's input gave. */
 export interface Pulled {
+  /** The map index of the first of `items`. */
+  first: number;
   items: unknown[];
   /** The input has ended: `items` are its last. */
   ended: boolean;
@@ -19,8 +21,8 @@ export class MapInput {
   readonly #array: readonly unknown[] | undefined;
   #source: Source | undefined;
   #async = false;
-  /** Items of an array pulled so far. */
-  #offset = 0;
+  /** Items pulled so far: the map index of the next one. */
+  #pulled = 0;
 
   constructor(input: Iterable<unknown> | AsyncIterable<unknown>) {
     this.#input = input;
@@ -33,6 +35,11 @@ export class MapInput {
     if (Array.isArray(input) || ArrayBuffer.isView(input)) return (input as { length: number }).length;
     if (input instanceof Set || input instanceof Map) return input.size;
     return undefined;
+  }
+
+  /** Items pulled so far. */
+  get pulled(): number {
+    return this.#pulled;
   }
 
   get opened(): boolean {
@@ -57,41 +64,45 @@ export class MapInput {
 
   /** Up to `size` items from a synchronous input. */
   pull(size: number): Pulled {
+    const first = this.#pulled;
     const array = this.#array;
     if (array !== undefined) {
-      const items = packedSlice(array, this.#offset, size);
-      this.#offset += items.length;
-      return { items, ended: this.#offset >= array.length };
+      const items = packedSlice(array, first, size);
+      this.#pulled += items.length;
+      return { first, items, ended: this.#pulled >= array.length };
     }
     const source = this.#source as Iterator<unknown>;
     const items: unknown[] = [];
     try {
       while (items.length < size) {
         const step = source.next();
-        if (step.done) return { items, ended: true };
+        if (step.done) return { first, items, ended: true };
         items.push(step.value);
+        this.#pulled++;
       }
     } catch (error) {
-      return { items, ended: true, failure: { error } };
+      return { first, items, ended: true, failure: { error } };
     }
-    return { items, ended: false };
+    return { first, items, ended: false };
   }
 
   /** Up to `size` items from an async input; undefined if `stopped()` after an item arrives (the map has ended). */
   async pullAsync(size: number, stopped: () => boolean): Promise<Pulled | undefined> {
+    const first = this.#pulled;
     const source = this.#source as AsyncIterator<unknown>;
     const items: unknown[] = [];
     try {
       while (items.length < size) {
         const step = await source.next();
         if (stopped()) return undefined;
-        if (step.done) return { items, ended: true };
+        if (step.done) return { first, items, ended: true };
         items.push(step.value);
+        this.#pulled++;
       }
     } catch (error) {
-      return { items, ended: true, failure: { error } };
+      return { first, items, ended: true, failure: { error } };
     }
-    return { items, ended: false };
+    return { first, items, ended: false };
   }
 
   /** The map ended before the input did: lets the input clean up (a generator's `finally`). */

@@ -47,7 +47,6 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
   readonly #onProgress: ((progress: MapProgress) => void) | undefined;
   readonly #sizer: ChunkSizer;
   #total: number | undefined;
-  #pulled = 0;
   #completed = 0;
   #sourceDone = false;
   #filling = false;
@@ -185,7 +184,7 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
     const chunks = this.#inFlight.size;
     if (chunks >= CHUNKS_PER_WORKER * this.#runner.workers) return false;
     if (this.#sizer.probing && chunks >= this.#runner.workers) return false;
-    const ahead = this.#pulled - this.#delivery.delivered;
+    const ahead = this.#input.pulled - this.#delivery.delivered;
     return ahead === 0 || ahead + size <= this.#sizer.bufferLimit(this.#remaining(), this.#delivery.delivered);
   }
 
@@ -218,7 +217,7 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
         if (!this.#hasRoom(size) || !this.#launchPulled(this.#input.pull(size))) break;
       }
     } catch (error) {
-      this.#sourceFailed(error, []);
+      this.#sourceFailed(error);
     } finally {
       this.#filling = false;
     }
@@ -234,18 +233,21 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
         if (pulled === undefined || !this.#launchPulled(pulled)) return;
       }
     } catch (error) {
-      this.#sourceFailed(error, []);
+      this.#sourceFailed(error);
     }
   }
 
   /** Launches what a pull gave; false once nothing more is to be pulled (the input ended or failed, or the map did). */
-  #launchPulled({ items, ended, failure }: Pulled): boolean {
-    if (failure !== undefined) {
-      this.#sourceFailed(failure.error, items);
+  #launchPulled(pulled: Pulled): boolean {
+    if (pulled.failure !== undefined) {
+      this.#sourceFailed(pulled.failure.error, pulled);
       return false;
     }
-    if (ended) this.#endOfInput(items.length);
-    if (items.length > 0) this.#launch(items);
+    if (pulled.ended) {
+      this.#sourceDone = true;
+      this.#total = this.#input.pulled;
+    }
+    if (pulled.items.length > 0) this.#submit(pulled.first, pulled.items);
     return !this.#sourceDone && !this.#finished;
   }
 
@@ -253,22 +255,17 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
    * The input threw. The items it gave before still run, and their results come first; the error
    * is thrown where the next item would have been.
    */
-  #sourceFailed(error: unknown, pulled: unknown[]): void {
+  #sourceFailed(error: unknown, pulled?: Pulled): void {
     this.#sourceDone = true;
     if (this.#finished) return;
-    if (pulled.length > 0) this.#launch(pulled);
-    this.#fail(error, this.#pulled);
-  }
-
-  #endOfInput(pending: number): void {
-    this.#sourceDone = true;
-    this.#total = this.#pulled + pending;
+    if (pulled !== undefined && pulled.items.length > 0) this.#submit(pulled.first, pulled.items);
+    this.#fail(error, this.#input.pulled);
   }
 
   /** Items not sent yet, when the total is known: not pulled yet, or left over by a chunk cut short. */
   #remaining(): number | undefined {
     if (this.#total === undefined) return undefined;
-    return this.#total - this.#pulled + this.#leftOvers.count();
+    return this.#total - this.#input.pulled + this.#leftOvers.count();
   }
 
   /**
@@ -280,12 +277,6 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
   #inTail(size: number): boolean {
     const remaining = this.#remaining();
     return remaining !== undefined && remaining < size * this.#runner.workers;
-  }
-
-  #launch(items: unknown[]): void {
-    const first = this.#pulled;
-    this.#pulled += items.length;
-    this.#submit(first, items);
   }
 
   /**
