@@ -132,7 +132,7 @@ export class Dispatcher {
       runtimeData: config.runtimeData,
       piscina: () => this.#piscina,
       destroyed: () => this.#destroyed,
-      hasWork: () => this.#queue.waiting !== 0 || this.#inFlight.count !== 0,
+      hasWork: () => !this.#isIdle(),
       cancelQueued: (error, countAs) => this.cancelQueued(error, countAs),
       startOver: (minThreads) => this.#startOver(minThreads),
     });
@@ -256,7 +256,7 @@ export class Dispatcher {
 
   /** Resolves once nothing is queued or in flight. */
   whenIdle(): Promise<void> {
-    if (this.#queue.waiting === 0 && this.#inFlight.count === 0) return Promise.resolve();
+    if (this.#isIdle()) return Promise.resolve();
     return new Promise((resolve) => this.#idleWaiters.push(resolve));
   }
 
@@ -276,6 +276,11 @@ export class Dispatcher {
       queued: this.queued,
       maxWorkers: this.#config.maxWorkers,
     });
+  }
+
+  /** Nothing is queued or in flight. */
+  #isIdle(): boolean {
+    return this.#queue.waiting === 0 && this.#inFlight.count === 0;
   }
 
   #countRunning(): number {
@@ -406,7 +411,7 @@ export class Dispatcher {
       this.#roomWaiters = [];
       for (const resolve of waiters) resolve();
     }
-    if (this.#queue.waiting !== 0 || this.#inFlight.count !== 0 || this.#idleWaiters.length === 0) return;
+    if (!this.#isIdle() || this.#idleWaiters.length === 0) return;
     const waiters = this.#idleWaiters;
     this.#idleWaiters = [];
     for (const resolve of waiters) resolve();
