@@ -2,7 +2,6 @@ import type { Worker } from 'node:worker_threads';
 import type { Piscina } from 'piscina';
 import { reviveHandles } from '../revive.js';
 import {
-  BATCH,
   type BatchOutcome,
   isBatchOutcome,
   isExitReport,
@@ -12,14 +11,13 @@ import {
   type Outcome,
   type Retirement,
   SKIPPED,
-  type TaskExtras,
-  type TaskMessage,
 } from '../wire/protocol.js';
-import { CANCEL, ENDED, KILLING, RUNNING, seatsFor, type TaskBoard } from '../wire/task-control.js';
-import { markForQueue } from './balancer.js';
-import { CHANNELS, type TaskQueuedEvent, type TaskStartEvent } from './diagnostics.js';
+import { seatsFor, type TaskBoard } from '../wire/task-control.js';
+import { Condition } from './condition.js';
+import { CHANNELS, type TaskQueuedEvent } from './diagnostics.js';
 import { InFlight } from './in-flight.js';
 import { type DispatcherConfig, startPiscina } from './piscina-setup.js';
+import { MAX_BATCH, Sender, TASKS_PER_WORKER } from './sender.js';
 import { PoolCounters, type PoolStats } from './stats.js';
 import { isChunk, Phase, Task, type TaskSpec } from './task.js';
 import { TaskQueue } from './task-queue.js';
@@ -32,16 +30,6 @@ import { WorkerStarts } from './worker-starts.js';
 
 export type { DispatcherConfig } from './piscina-setup.js';
 
-/**
- * Tasks handed to Piscina per worker. With two, the next task of each worker is already waiting:
- * in Piscina's queue (Piscina then takes its cheap queued path instead of rebuilding its worker
- * list for every task), or, for a short task, in the worker's own inbox, where the runtime starts
- * it the moment the running one ends. Starts stay exact (the board), and a task cancelled before
- * it starts, wherever it waits, is marked SKIP like any other.
- */
-const TASKS_PER_WORKER = 2;
-/** The most tasks in one batch message (see protocol.ts). */
-const MAX_BATCH = 16;
 let poolsMade = 0;
 
 /**
@@ -79,26 +67,24 @@ export class Dispatcher {
   readonly #config: DispatcherConfig;
   readonly #workers: WorkerRegistry;
   readonly #counters = new PoolCounters();
-  /** Messages handed to Piscina and not settled (a batch is one); at most `#messageLimit`. */
-  #messages = 0;
-  readonly #messageLimit: number;
+  readonly #sender: Sender;
   /** Batching needs one task per worker at a time to keep retirement exact: off under `maxTasksPerWorker`. */
   readonly #canBatch: boolean;
   readonly #tiny: TinyTasks;
   readonly #stops: TaskStops;
   #nextId = 1;
-  #idleWaiters: (() => void)[] = [];
-  #roomWaiters: (() => void)[] = [];
+  readonly #room = new Condition(() => this.hasRoom() || this.#destroyed);
+  readonly #idle = new Condition(() => this.#isIdle());
   readonly #deaths: WorkerDeaths;
   #destroyed = false;
   readonly #starts: WorkerStarts;
 
   constructor(config: DispatcherConfig) {
     this.#config = config;
-    this.#messageLimit = config.maxWorkers * TASKS_PER_WORKER;
     this.#canBatch = config.runtimeData.maxTasksPerWorker === Number.POSITIVE_INFINITY;
     this.#tiny = new TinyTasks(this.#canBatch);
-    this.#inFlight = new InFlight(this.#messageLimit * (this.#canBatch ? MAX_BATCH : 1));
+    const messages = config.maxWorkers * TASKS_PER_WORKER;
+    this.#inFlight = new InFlight(messages * (this.#canBatch ? MAX_BATCH : 1));
     this.#board = this.#inFlight.board;
     this.#seats = seatsFor(config.maxWorkers);
     this.#workers = new WorkerRegistry(this.poolId, this.#seats);
@@ -108,23 +94,34 @@ export class Dispatcher {
       () => this.#piscina.threads,
     );
     this.#stops = new TaskStops({
-      board: this.#board,
+      inFlight: this.#inFlight,
       terminations: this.#terminations,
       cancelGraceMs: config.cancelGraceMs,
-      started: (task) => this.#started(task),
       fail: (task, error) => this.cancel(task, error, 'failed'),
       liveWorker: (threadId) => this.#liveWorker(threadId),
     });
     this.#deaths = new WorkerDeaths({
       inFlight: this.#inFlight,
+      queue: this.#queue,
       workers: this.#workers,
       counters: this.#counters,
       destroyed: () => this.#destroyed,
-      started: (task) => this.#started(task),
-      requeue: (tasks) => this.#requeue(tasks),
-      pump: () => this.#pump(),
+      pump: () => this.#sender.pump(),
       checkIdle: () => this.#checkIdle(),
     });
+    this.#sender = new Sender(
+      {
+        queue: this.#queue,
+        inFlight: this.#inFlight,
+        tiny: this.#tiny,
+        counters: this.#counters,
+        stops: this.#stops,
+        deaths: this.#deaths,
+        piscina: () => this.#piscina,
+        ended: (task, outcome) => this.#onOutcome(task, outcome),
+      },
+      messages,
+    );
     this.#starts = new WorkerStarts({
       inFlight: this.#inFlight,
       workers: this.#workers,
@@ -163,7 +160,7 @@ export class Dispatcher {
 
   /** Tasks waiting for a worker: in this queue, or handed to Piscina but not started. */
   get queued(): number {
-    return this.#queue.waiting + this.#inFlight.count - this.#countRunning();
+    return this.#queue.waiting + this.#inFlight.count - this.#board.countRunning();
   }
 
   /** Queues a task. Throws nothing: the caller checks capacity first with `hasRoom()`. */
@@ -178,10 +175,9 @@ export class Dispatcher {
       return task;
     }
     this.#queue.push(task);
-    this.#pump();
+    this.#sender.pump();
     // Every message is held by Piscina for a worker that never started: ask for one.
-    if ((this.#messages >= this.#messageLimit || this.#inFlight.freeSlots === 0) && this.#piscina.threads.length === 0)
-      this.#starts.probe();
+    if (this.#sender.full && this.#piscina.threads.length === 0) this.#starts.probe();
     return task;
   }
 
@@ -197,14 +193,11 @@ export class Dispatcher {
 
   /** Resolves once `hasRoom()` holds (at once if it does), or the pool is destroyed. */
   whenRoom(): Promise<void> {
-    if (this.hasRoom() || this.#destroyed) return Promise.resolve();
-    return new Promise((resolve) => this.#roomWaiters.push(resolve));
+    return this.#room.wait();
   }
 
   isRunning(task: Task): boolean {
-    if (task.phase !== Phase.InFlight) return false;
-    const state = this.#board.state(task.slot);
-    return state === RUNNING || state === CANCEL || state === KILLING || state === ENDED;
+    return this.#inFlight.isRunning(task);
   }
 
   /** Stops a task and rejects its caller with `error` at once. False if it had already settled. */
@@ -216,14 +209,14 @@ export class Dispatcher {
       task.notify(error, undefined);
       task.release(); // never handed to Piscina
       task.forgetPayload(); // its caller may keep the future for long: the arguments go now
-      this.#queue.cancelled(); // it stays in the queue, skipped by #pump, until a sweep
+      this.#queue.cancelled(); // it stays in the queue, skipped by the sender, until a sweep
       this.#checkIdle();
       return true;
     }
     // Not started yet: SKIP, and the worker will not run it. Exactly one of us wins this exchange.
     // Its message may not be posted yet: what it carries is released when Piscina is done (`InFlight.free`).
     const skipped = this.#board.skip(task.slot);
-    if (!skipped) this.#started(task);
+    if (!skipped) this.#inFlight.publishStart(task);
     task.notify(error, undefined);
     if (skipped) return true;
     task.release(); // it started, so its message was delivered
@@ -256,8 +249,7 @@ export class Dispatcher {
 
   /** Resolves once nothing is queued or in flight. */
   whenIdle(): Promise<void> {
-    if (this.#isIdle()) return Promise.resolve();
-    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+    return this.#idle.wait();
   }
 
   async destroy(): Promise<void> {
@@ -272,7 +264,7 @@ export class Dispatcher {
   stats(): PoolStats {
     return this.#counters.snapshot({
       workers: this.#piscina.threads.length,
-      busy: this.#countRunning(),
+      busy: this.#board.countRunning(),
       queued: this.queued,
       maxWorkers: this.#config.maxWorkers,
     });
@@ -283,81 +275,10 @@ export class Dispatcher {
     return this.#queue.waiting === 0 && this.#inFlight.count === 0;
   }
 
-  #countRunning(): number {
-    return this.#board.countRunning();
-  }
-
-  // ─── dispatching ──────────────────────────────────────────────────────────────────────────
-
-  #pump(): void {
-    while (this.#messages < this.#messageLimit && this.#inFlight.freeSlots > 0) {
-      const task = this.#queue.next();
-      if (task === undefined) return;
-      // A backlog of tiny tasks goes out in batches, spread over every message slot left.
-      const waiting = this.#queue.waiting + 1;
-      const size = Math.min(MAX_BATCH, this.#inFlight.freeSlots, Math.ceil(waiting / (this.#messageLimit - this.#messages)));
-      if (size > 1 && this.#tiny.isTiny(task)) {
-        // Tasks sent again go out in messages of their own, which Piscina's queue puts first (MessageQueue).
-        const retrying = task.retries > 0;
-        const batch = [task, ...this.#queue.takeWhile(size - 1, (next) => this.#tiny.isTiny(next) && next.retries > 0 === retrying)];
-        if (batch.length > 1) {
-          this.#dispatchBatch(batch);
-          continue;
-        }
-      }
-      this.#dispatch(task);
-    }
-  }
-
-  #dispatchBatch(tasks: Task[]): void {
-    const entries: TaskMessage[] = tasks.map((task) => [task.spec.fn, this.#inFlight.occupy(task), task.id, task.spec.args]);
-    const message: TaskMessage = ['', BATCH, 0, entries];
-    markForQueue(message, tasks[0] as Task);
-    this.#counters.batched += tasks.length;
-    this.#messages++;
-    this.#piscina.run(message).then(
-      () => {
-        this.#messages--; // each task settles by its own outcome message, which may still be on its way
-        this.#pump();
-      },
-      (error: unknown) => {
-        this.#messages--;
-        this.#deaths.failed(tasks, error);
-      },
-    );
-  }
-
-  #dispatch(task: Task): void {
-    const slot = this.#inFlight.occupy(task);
-    const { fn, args, extras, timeoutMs } = task.spec;
-    let sent: TaskExtras | undefined = extras;
-    if (timeoutMs !== Number.POSITIVE_INFINITY) sent = { ...extras, watchStart: true, ...(extras?.items ? { timed: true } : {}) };
-    else if (CHANNELS.taskStart.hasSubscribers) sent = { ...extras, watchStart: true };
-    const message: TaskMessage = sent === undefined ? [fn, slot, task.id, args] : [fn, slot, task.id, args, sent];
-    markForQueue(message, task);
-    // No AbortSignal for Piscina: giving it one makes every task 'abortable' and costs a quarter
-    // of the no-op throughput. A task is stopped by terminating its worker instead (task-stops.ts).
-    const options = task.spec.transfer ? { transferList: task.spec.transfer as never } : undefined;
-    this.#messages++;
-    this.#piscina.run(message, options).then(
-      (outcome: Outcome) => {
-        this.#messages--;
-        this.#onOutcome(task, outcome);
-      },
-      (error: unknown) => {
-        this.#messages--;
-        if (task.retired)
-          this.#pump(); // a retired worker's exit fails its last task in Piscina: we hold its outcome
-        else this.#deaths.failed([task], error);
-      },
-    );
-    if (sent?.watchStart) this.#stops.watchStart(task, slot);
-  }
-
   // ─── outcomes ─────────────────────────────────────────────────────────────────────────────
 
   #onOutcome(task: Task, outcome: Outcome): void {
-    if (outcome !== SKIPPED) this.#started(task, outcome[1]);
+    if (outcome !== SKIPPED) this.#inFlight.publishStart(task, outcome[1]);
     this.#inFlight.free(task);
     if (outcome !== SKIPPED) {
       const [, startedAt, runMs, error] = outcome;
@@ -371,7 +292,7 @@ export class Dispatcher {
         task.notify(undefined, outcome);
       }
     }
-    this.#pump();
+    this.#sender.pump();
     this.#checkIdle();
   }
 
@@ -381,40 +302,10 @@ export class Dispatcher {
     if (task !== undefined) this.#onOutcome(task, outcome);
   }
 
-  /**
-   * Publishes `threadgate:task:start` once, before the task's end: when the pool sees it start,
-   * or else when it learns the task ran (its outcome, its worker's death, a cancel that found it
-   * running). `startedAt` is the worker's clock (`timeOrigin + now()`), when known.
-   */
-  #started(task: Task, startedAt?: number): void {
-    if (task.startPublished || !CHANNELS.taskStart.hasSubscribers) return;
-    task.startPublished = true;
-    const waitMs = startedAt === undefined ? performance.now() - task.submittedAt : startedAt - (performance.timeOrigin + task.submittedAt);
-    const threadId = task.phase === Phase.InFlight ? this.#board.thread(task.slot) : 0;
-    CHANNELS.taskStart.publish({ ...task.event(), threadId, waitMs: Math.max(0, waitMs) } satisfies TaskStartEvent);
-  }
-
-  /** Puts tasks back in the queue in their places (see `TaskQueue.putBack`). */
-  #requeue(tasks: Task[]): void {
-    if (tasks.length === 0) return;
-    for (const task of tasks) {
-      task.phase = Phase.Queued;
-      task.slot = -1;
-    }
-    this.#queue.putBack(tasks);
-  }
-
   /** After a task has left the queue or its slot: wakes who waits for room, or for the pool to be idle. */
   #checkIdle(): void {
-    if (this.#roomWaiters.length > 0 && (this.hasRoom() || this.#destroyed)) {
-      const waiters = this.#roomWaiters;
-      this.#roomWaiters = [];
-      for (const resolve of waiters) resolve();
-    }
-    if (!this.#isIdle() || this.#idleWaiters.length === 0) return;
-    const waiters = this.#idleWaiters;
-    this.#idleWaiters = [];
-    for (const resolve of waiters) resolve();
+    this.#room.check();
+    this.#idle.check();
   }
 
   // ─── workers ──────────────────────────────────────────────────────────────────────────────

@@ -1,4 +1,5 @@
-import { TaskBoard } from '../wire/task-control.js';
+import { CANCEL, ENDED, KILLING, RUNNING, TaskBoard } from '../wire/task-control.js';
+import { CHANNELS, type TaskStartEvent } from './diagnostics.js';
 import { Phase, type Task } from './task.js';
 
 /**
@@ -59,6 +60,33 @@ export class InFlight {
     this.#freeSlots.push(slot);
     this.#count--;
     if (!task.spec.short) this.#notShort--;
+  }
+
+  /** Piscina is done with a task whose worker died before starting it: it goes back to the queue, to run again. */
+  putBack(task: Task): void {
+    this.free(task);
+    task.phase = Phase.Queued;
+    task.slot = -1;
+  }
+
+  /**
+   * Publishes `threadgate:task:start` once, before the task's end: when the pool sees it start,
+   * or else when it learns the task ran (its outcome, its worker's death, a cancel that found it
+   * running). `startedAt` is the worker's clock (`timeOrigin + now()`), when known.
+   */
+  publishStart(task: Task, startedAt?: number): void {
+    if (task.startPublished || !CHANNELS.taskStart.hasSubscribers) return;
+    task.startPublished = true;
+    const waitMs = startedAt === undefined ? performance.now() - task.submittedAt : startedAt - (performance.timeOrigin + task.submittedAt);
+    const threadId = task.phase === Phase.InFlight ? this.board.thread(task.slot) : 0;
+    CHANNELS.taskStart.publish({ ...task.event(), threadId, waitMs: Math.max(0, waitMs) } satisfies TaskStartEvent);
+  }
+
+  /** Its worker has started it (it may be stopping, or have ended, its outcome on the way). */
+  isRunning(task: Task): boolean {
+    if (task.phase !== Phase.InFlight) return false;
+    const state = this.board.state(task.slot);
+    return state === RUNNING || state === CANCEL || state === KILLING || state === ENDED;
   }
 
   /** The task still occupies its slot: Piscina has not finished with it. */

@@ -1,16 +1,15 @@
 import type { Worker } from 'node:worker_threads';
 import { TaskTimeoutError } from '../errors.js';
-import { CANCEL, ENDED, IDLE, KILLING, QUEUED, RUNNING, SKIP, type TaskBoard } from '../wire/task-control.js';
+import { CANCEL, ENDED, IDLE, KILLING, QUEUED, RUNNING, SKIP } from '../wire/task-control.js';
+import type { InFlight } from './in-flight.js';
 import { isChunk, Phase, type Task } from './task.js';
 import type { Terminations } from './terminations.js';
 
 /** What the dispatcher lends to {@link TaskStops}. */
 export interface StopsHost {
-  readonly board: TaskBoard;
+  readonly inFlight: InFlight;
   readonly terminations: Terminations;
   readonly cancelGraceMs: number;
-  /** Publishes the task's start, if not yet. */
-  started(task: Task): void;
   /** Fails the task with `error`, stopping it (`Dispatcher.cancel`). */
   fail(task: Task, error: Error): void;
   /** The worker with this thread id, while it lives. */
@@ -32,7 +31,8 @@ export class TaskStops {
 
   /** When the worker marks the task RUNNING: publishes its start, and starts its timeout clock. */
   watchStart(task: Task, slot: number): void {
-    const { board } = this.#host;
+    const { inFlight } = this.#host;
+    const { board } = inFlight;
     const onChange = (): void => {
       if (task.phase !== Phase.InFlight || task.slot !== slot || task.settled) return;
       const state = board.state(slot);
@@ -41,7 +41,7 @@ export class TaskStops {
         return;
       }
       if (state === SKIP || state === IDLE) return;
-      this.#host.started(task);
+      inFlight.publishStart(task);
       const { timeoutMs } = task.spec;
       if (state === RUNNING && timeoutMs !== Number.POSITIVE_INFINITY) task.timer = setTimeout(() => this.#timeOut(task), timeoutMs);
     };
@@ -52,15 +52,15 @@ export class TaskStops {
 
   /** Asks a running task to stop (its signal aborts), then insists after the grace period. */
   stopRunning(task: Task): void {
-    const { board, cancelGraceMs } = this.#host;
-    board.askToStop(task.slot);
+    const { inFlight, cancelGraceMs } = this.#host;
+    inFlight.board.askToStop(task.slot);
     if (cancelGraceMs === 0) this.#kill(task);
     else setTimeout(() => this.#kill(task), cancelGraceMs);
   }
 
   /** A map chunk's timeout is each item's: it fires once the item in hand has run that long (see ITEM_STARTED). */
   #timeOut(task: Task): void {
-    const { board } = this.#host;
+    const { board } = this.#host.inFlight;
     task.timer = undefined;
     // Ended before this thread got round to its timer (it was busy): the outcome is on its way.
     if (board.state(task.slot) === ENDED) return;
@@ -79,7 +79,7 @@ export class TaskStops {
   /** Terminates the worker of a task that did not stop in time, once it holds no shared lock. */
   #kill(task: Task): void {
     if (task.phase !== Phase.InFlight) return; // it stopped within the grace period: the worker lives on
-    const { board } = this.#host;
+    const { board } = this.#host.inFlight;
     // CANCEL → KILLING (or KILLING already, on a retry). ENDED: it ended in its grace period and lives on.
     const state = board.markKilling(task.slot);
     if (state !== CANCEL && state !== KILLING) return;

@@ -3,6 +3,7 @@ import { QUEUED } from '../wire/task-control.js';
 import type { InFlight } from './in-flight.js';
 import type { PoolCounters } from './stats.js';
 import { isChunk, type Task } from './task.js';
+import type { TaskQueue } from './task-queue.js';
 import type { WorkerRegistry } from './worker-registry.js';
 
 /**
@@ -22,10 +23,7 @@ export interface DeathsHost {
   readonly counters: PoolCounters;
   /** The pool is shutting down: nothing runs again, and deaths are the pool's own doing. */
   destroyed(): boolean;
-  /** Publishes the task's start, if not yet (it ran: its worker died in it). */
-  started(task: Task): void;
-  /** Puts tasks back in the queue in their places. */
-  requeue(tasks: Task[]): void;
+  readonly queue: TaskQueue;
   /** Hands queued tasks to Piscina while there is room. */
   pump(): void;
   /** Wakes who waits for room, or for the pool to be idle. */
@@ -104,11 +102,11 @@ export class WorkerDeaths {
     const again = tasks.filter((task) => inFlight.holds(task) && this.#mayRunAgain(task));
     for (const task of again) {
       task.retries++;
-      inFlight.free(task);
+      inFlight.putBack(task);
       task.reopen();
     }
     const started = tasks.filter((task) => inFlight.holds(task)); // before the tasks put back go out again
-    host.requeue(again);
+    host.queue.putBack(again);
     host.pump();
     let threadId = 0;
     for (const task of started) threadId ||= inFlight.board.thread(task.slot);
@@ -137,7 +135,7 @@ export class WorkerDeaths {
     const { board } = inFlight;
     const threadId = board.thread(task.slot);
     if (isChunk(task)) task.reached = board.item(task.slot);
-    if (board.state(task.slot) !== QUEUED) this.#host.started(task);
+    if (board.state(task.slot) !== QUEUED) inFlight.publishStart(task); // it ran: its worker died in it
     inFlight.free(task);
     if (task.settled) return; // cancelled (and perhaps killed) before its worker died
     counters.failed++;
