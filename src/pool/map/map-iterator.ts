@@ -1,31 +1,13 @@
 import { whenAborted } from '../../abort-listeners.js';
-import { AbortError, abortErrorFrom } from '../../errors.js';
+import { abortErrorFrom } from '../../errors.js';
 import { FifoQueue } from '../../sync/fifo-queue.js';
-import type { RanOutcome } from '../../wire/protocol.js';
-import { deserializeError } from '../../wire/remote-error.js';
-import { callListener } from '../progress.js';
-import { type ChunkRunner, type ChunkSpec, ItemRefused } from './chunk-runner.js';
+import type { ChunkRunner } from './chunk-runner.js';
 import { CHUNKS_PER_WORKER, ChunkSizer } from './chunk-sizer.js';
 import { type Delivery, deliveryFor, ERROR_TURN, NOTHING } from './delivery.js';
-import { LeftOvers } from './left-overs.js';
+import { MapChunks } from './map-chunks.js';
 import { MapInput, type Pulled } from './map-input.js';
-import type { MapProgress, ResolvedMapOptions } from './map-options.js';
+import type { ResolvedMapOptions } from './map-options.js';
 import { Pacer } from './pacer.js';
-
-/**
- * A chunk expected to run at most this long may wait in a worker's inbox behind the one it is
- * running; longer ones wait in the pool's queue, where whichever worker frees first takes them.
- */
-const SHORT_CHUNK_MS = 50;
-
-interface Chunk {
-  first: number;
-  count: number;
-  /** Kept until it settles: a chunk cut short sends the rest again. */
-  items: unknown[];
-  values: unknown[] | undefined;
-  handle: { cancel(error: Error): void } | undefined;
-}
 
 interface Waiter<R> {
   resolve: (result: IteratorResult<R>) => void;
@@ -42,19 +24,14 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
   readonly #runner: ChunkRunner;
   readonly #input: MapInput;
   readonly #delivery: Delivery;
-  readonly #timeoutMs: number;
   readonly #signal: AbortSignal | undefined;
-  readonly #onProgress: ((progress: MapProgress) => void) | undefined;
   readonly #sizer: ChunkSizer;
+  readonly #chunks: MapChunks;
   #total: number | undefined;
-  #completed = 0;
   #sourceDone = false;
   #filling = false;
   #finished = false;
   #awaitingRoom = false;
-  readonly #inFlight = new Map<number, Chunk>();
-  /** What chunks cut short left undone, to send again before pulling more (in index order). */
-  readonly #leftOvers = new LeftOvers();
   /** The error to throw, and (ordered) at which item. */
   #error: { at: number; error: unknown } | undefined;
   /** Callers of `next()` not answered yet, answered in the order they called (as an async generator does). */
@@ -71,11 +48,23 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
     this.#runner = runner;
     this.#input = new MapInput(input);
     this.#delivery = deliveryFor(options.ordered);
-    this.#timeoutMs = options.timeoutMs;
     this.#signal = options.signal;
-    this.#onProgress = options.onProgress;
     this.#sizer = new ChunkSizer(options.chunkSize, options.buffer, () => runner.workers, runner.timing);
     this.#total = this.#input.size;
+    this.#chunks = new MapChunks({
+      runner,
+      sizer: this.#sizer,
+      delivery: this.#delivery,
+      timeoutMs: options.timeoutMs,
+      onProgress: options.onProgress,
+      total: () => this.#total,
+      remaining: () => this.#remaining(),
+      finished: () => this.#finished,
+      fail: (error, at) => this.#fail(error, at),
+      wake: () => this.#wake(),
+      fill: () => this.#fill(),
+      waitForPoolRoom: () => this.#waitForPoolRoom(),
+    });
   }
 
   [Symbol.asyncIterator](): this {
@@ -133,7 +122,7 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
       this.#fill();
       return Promise.resolve({ done: false, value: value as R });
     }
-    if (this.#sourceDone && this.#inFlight.size === 0 && this.#leftOvers.isEmpty && this.#error === undefined) {
+    if (this.#sourceDone && this.#chunks.done && this.#error === undefined) {
       this.#finish();
       return Promise.resolve({ done: true, value: undefined });
     }
@@ -181,7 +170,7 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
       this.#waitForPoolRoom();
       return false;
     }
-    const chunks = this.#inFlight.size;
+    const chunks = this.#chunks.size;
     if (chunks >= CHUNKS_PER_WORKER * this.#runner.workers) return false;
     if (this.#sizer.probing && chunks >= this.#runner.workers) return false;
     const ahead = this.#input.pulled - this.#delivery.delivered;
@@ -201,8 +190,8 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
   /** Pulls items and launches chunks while there is room. One pass at a time. */
   #fill(): void {
     if (this.#filling || this.#finished) return;
-    this.#sendLeftOvers();
-    if (this.#sourceDone || !this.#leftOvers.isEmpty) return;
+    this.#chunks.sendLeftOvers();
+    if (this.#sourceDone || this.#chunks.hasLeftOvers) return;
     this.#filling = true;
     if (this.#input.isAsync) {
       this.#fillAsync().finally(() => {
@@ -247,7 +236,7 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
       this.#sourceDone = true;
       this.#total = this.#input.pulled;
     }
-    if (pulled.items.length > 0) this.#submit(pulled.first, pulled.items);
+    if (pulled.items.length > 0) this.#chunks.send(pulled.first, pulled.items);
     return !this.#sourceDone && !this.#finished;
   }
 
@@ -258,115 +247,14 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
   #sourceFailed(error: unknown, pulled?: Pulled): void {
     this.#sourceDone = true;
     if (this.#finished) return;
-    if (pulled !== undefined && pulled.items.length > 0) this.#submit(pulled.first, pulled.items);
+    if (pulled !== undefined && pulled.items.length > 0) this.#chunks.send(pulled.first, pulled.items);
     this.#fail(error, this.#input.pulled);
   }
 
   /** Items not sent yet, when the total is known: not pulled yet, or left over by a chunk cut short. */
   #remaining(): number | undefined {
     if (this.#total === undefined) return undefined;
-    return this.#total - this.#input.pulled + this.#leftOvers.count();
-  }
-
-  /**
-   * Whether what is left to pull (called once this chunk is pulled) would not give every worker
-   * one more chunk of this size. Then a chunk must not wait in a busy worker's inbox: another
-   * worker may be about to run out of work, and the map would end one chunk late. Guided sizes leave (2 × workers - 1) chunks' worth after each
-   * chunk until they reach their floor, so only the last few chunks are held back.
-   */
-  #inTail(size: number): boolean {
-    const remaining = this.#remaining();
-    return remaining !== undefined && remaining < size * this.#runner.workers;
-  }
-
-  /**
-   * Sends items `first`.. as one chunk. An item that cannot be sent fails the map at its own
-   * index: the items before it are sent as a chunk of their own, and their results come first.
-   */
-  #submit(first: number, items: unknown[]): void {
-    const chunk: Chunk = { first, count: items.length, items, values: undefined, handle: undefined };
-    this.#inFlight.set(first, chunk);
-    const report = this.#onProgress
-      ? (value: unknown) => this.#report({ completed: this.#completed, total: this.#total, value })
-      : undefined;
-    try {
-      const expectedMs = this.#sizer.expectedMs(items.length);
-      const spec: ChunkSpec = {
-        items,
-        first,
-        short: expectedMs !== undefined && expectedMs <= SHORT_CHUNK_MS && !this.#inTail(items.length),
-        timeoutMs: this.#timeoutMs,
-        cutAfterMs: this.#sizer.cutAfterMs(items.length),
-      };
-      chunk.handle = this.#runner.run(spec, report, (error, outcome, reached) => this.#settle(chunk, error, outcome, reached));
-    } catch (thrown) {
-      // Refused (closed, queue full, an item that cannot cross): a fresh error, ours to mark.
-      this.#inFlight.delete(first);
-      const [at, error] = thrown instanceof ItemRefused ? [thrown.at, thrown.error] : [0, thrown as Error];
-      if (at > 0 && this.#delivery.ordered) this.#submit(first, items.slice(0, at)); // in completion order, the error ends it now
-      defineIndex(error, first + at);
-      this.#fail(error, first + at);
-    }
-  }
-
-  /**
-   * A chunk has ended. When it failed as a whole (timeout, its worker died), `reached` is the item
-   * that was running: the map fails there, and, in input order, the items before it, which had
-   * finished but whose results died with the worker, run again to be delivered first.
-   */
-  #settle(chunk: Chunk, error: Error | undefined, outcome: RanOutcome | undefined, reached?: number): void {
-    this.#inFlight.delete(chunk.first);
-    if (this.#finished) return;
-    if (error !== undefined) {
-      const at = chunk.first + (reached ?? 0);
-      if (this.#delivery.ordered && reached !== undefined && reached > 0) this.#leftOvers.keep(chunk.first, chunk.items.slice(0, reached));
-      defineIndex(error, at);
-      this.#fail(error, at);
-      this.#fill(); // sends what must run again
-      return;
-    }
-    const [values, , runMs, failure, failedAt] = outcome as RanOutcome;
-    chunk.values = values;
-    this.#sizer.observe(runMs, values.length + (failure ? 1 : 0));
-    this.#completed += values.length;
-    if (failure === undefined && values.length < chunk.count)
-      this.#leftOvers.keep(chunk.first + values.length, chunk.items.slice(values.length));
-    this.#delivery.accept(chunk.first, values);
-    if (failure !== undefined) {
-      const at = chunk.first + (failedAt ?? 0);
-      this.#fail(deserializeError(failure, { taskName: this.#runner.taskName, taskId: -1, mapIndex: at }), at);
-    }
-    if (this.#onProgress) void this.#report({ completed: this.#completed, total: this.#total });
-    this.#wake();
-    this.#fill();
-  }
-
-  /**
-   * Sends again what chunks cut short left undone, ahead of anything not pulled yet, while there is
-   * room. Also once an error is recorded: what #fail kept comes before it and must still run.
-   */
-  #sendLeftOvers(): void {
-    while (!this.#leftOvers.isEmpty && this.#inFlight.size < CHUNKS_PER_WORKER * this.#runner.workers) {
-      if (!this.#runner.hasRoom()) {
-        this.#waitForPoolRoom();
-        return;
-      }
-      const { first, items } = this.#leftOvers.take(this.#sizer.next(this.#remaining(), this.#delivery.delivered)) as {
-        first: number;
-        items: unknown[];
-      };
-      this.#submit(first, items);
-    }
-  }
-
-  /**
-   * Calls `onProgress`. A listener that throws fails the map as an abort does: iteration throws
-   * its error at the next item, and the rest is cancelled.
-   */
-  #report(progress: MapProgress): Promise<void> | undefined {
-    return callListener(this.#onProgress as (progress: MapProgress) => void, progress, (error) =>
-      this.#fail(error, this.#delivery.delivered),
-    );
+    return this.#total - this.#input.pulled + this.#chunks.leftOverCount();
   }
 
   /** Records the error to throw at item `at` (ordered) or next (completion order), and cancels the rest. */
@@ -375,17 +263,8 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
     if (this.#error === undefined || this.#delivery.replaces(at, this.#error.at))
       this.#error = { at: this.#delivery.placeError(at), error };
     // Items after the error are never delivered: stop them now. Earlier ones still run (ordered).
-    for (const chunk of this.#inFlight.values()) {
-      if (!this.#delivery.ordered || chunk.first > at) this.#cancelChunk(chunk);
-    }
-    if (this.#delivery.ordered) this.#leftOvers.dropFrom(at);
-    else this.#leftOvers.clear();
+    this.#chunks.stopAfter(at);
     this.#wake();
-  }
-
-  #cancelChunk(chunk: Chunk): void {
-    this.#inFlight.delete(chunk.first);
-    chunk.handle?.cancel(new AbortError('the map was stopped'));
   }
 
   /** Ends the map: cancels what is pending and closes the input. */
@@ -393,18 +272,12 @@ export class MapIterator<R> implements AsyncIterableIterator<R> {
     if (this.#finished) return;
     this.#finished = true;
     this.#unwatch?.();
-    for (const chunk of [...this.#inFlight.values()]) this.#cancelChunk(chunk);
+    this.#chunks.stopAll();
     this.#delivery.clear();
-    this.#leftOvers.clear();
     if (!this.#sourceDone) {
       this.#sourceDone = true;
       this.#input.close();
     }
     this.#waiters.drain((waiter) => waiter.resolve({ done: true, value: undefined }));
   }
-}
-
-function defineIndex(error: Error, index: number): void {
-  if ((error as { mapIndex?: number }).mapIndex !== undefined) return;
-  Object.defineProperty(error, 'mapIndex', { value: index, writable: true, configurable: true, enumerable: false });
 }
