@@ -1,17 +1,21 @@
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import * as esm from 'threadgate';
+import * as clusterEsm from 'threadgate/cluster';
 import { describe, expect, it } from 'vitest';
 import { tasksPool, within } from './helpers.js';
 
 /** The package as a CommonJS app loads it: `require('threadgate')`. */
 const cjs = createRequire(import.meta.url)(fileURLToPath(new URL('../dist/index.cjs', import.meta.url))) as typeof esm;
+const clusterCjs = createRequire(import.meta.url)(fileURLToPath(new URL('../dist/cluster.cjs', import.meta.url))) as typeof clusterEsm;
 
 describe('the ESM and CommonJS builds', () => {
   it('name every exported class as it is exported (logs, stack traces and constructor.name show it)', () => {
     for (const [build, exports] of [
       ['esm', esm],
       ['cjs', cjs],
+      ['cluster esm', clusterEsm],
+      ['cluster cjs', clusterCjs],
     ] as const) {
       for (const [name, value] of Object.entries(exports)) {
         if (typeof value === 'function') expect(`${build} ${value.name}`).toBe(`${build} ${name}`);

@@ -65,11 +65,14 @@ function jobData(kind: JobData['k'], values: unknown[], timeoutMs: number, sprea
 export class ClusterView<M = UntypedModule> {
   readonly #core: ClusterCore;
   readonly #call: ClusterCall;
+  /** Makes the views of `with()`: the pool lends it (a class that names itself in its body is renamed by esbuild). */
+  readonly #view: (call: ClusterCall) => ClusterView<M>;
 
-  /** @internal */
-  constructor(core: ClusterCore, call: ClusterCall) {
+  /** @internal Made by `ClusterPool` and `with()`. */
+  constructor(core: ClusterCore, call: ClusterCall, view: (call: ClusterCall) => ClusterView<M>) {
     this.#core = core;
     this.#call = call;
+    this.#view = view;
   }
 
   /**
@@ -131,7 +134,7 @@ export class ClusterView<M = UntypedModule> {
 
   /** A view of this cluster whose calls use `options` (signal, timeout, progress). */
   with(options: ClusterCallOptions): ClusterView<M> {
-    return new ClusterView<M>(this.#core, resolveClusterCall(options, this.#call));
+    return this.#view(resolveClusterCall(options, this.#call));
   }
 
   #map<K extends TaskName<M>>(name: K, items: unknown, options: MapOptions | undefined, spread: boolean): MapIterator<TaskResult<M, K>> {
@@ -193,14 +196,19 @@ export class ClusterPool<M = UntypedModule> extends ClusterView<M> implements As
 
   constructor(options: ClusterPoolOptions) {
     const core = new ClusterCore(resolveClusterOptions(options));
-    super(core, {
-      signal: undefined,
-      timeoutMs: core.options.taskTimeoutMs ?? Number.POSITIVE_INFINITY,
-      transfer: undefined,
-      onProgress: undefined,
-      priority: 0,
-      context: undefined,
-    });
+    const view = (call: ClusterCall): ClusterView<M> => new ClusterView<M>(core, call, view);
+    super(
+      core,
+      {
+        signal: undefined,
+        timeoutMs: core.options.taskTimeoutMs ?? Number.POSITIVE_INFINITY,
+        transfer: undefined,
+        onProgress: undefined,
+        priority: 0,
+        context: undefined,
+      },
+      view,
+    );
     this.#core = core;
   }
 

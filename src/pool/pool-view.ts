@@ -18,6 +18,8 @@ export interface PoolCalls<M> {
     options: MapOptions | undefined,
     spread: boolean,
   ): MapIterator<TaskResult<M, K>>;
+  /** A view whose calls use `call`'s options. */
+  view(call: ResolvedCallOptions): PoolView<M>;
 }
 
 /** `pool.with(options)`: the same pool, with per-call options applied to every call made through it. */
@@ -52,7 +54,7 @@ export class PoolView<M = UntypedModule> {
   }
 
   with(options: CallOptions): PoolView<M> {
-    return viewOf(this.#calls, resolveCallOptions(options, this.#call));
+    return this.#calls.view(resolveCallOptions(options, this.#call));
   }
 
   proxy(): PoolProxy<M> {
@@ -78,9 +80,4 @@ export function makeProxy<M>(submit: (name: TaskName<M>, args: unknown[]) => Fut
       return (...args: unknown[]) => submit(key as TaskName<M>, args);
     },
   });
-}
-
-/** A view of a pool's calls with `call`'s options. Outside `PoolView` for its name (see `adopt` in sync/shared-semaphore/shared-semaphore.ts). */
-export function viewOf<M>(calls: PoolCalls<M>, call: ResolvedCallOptions): PoolView<M> {
-  return new PoolView(calls, call);
 }

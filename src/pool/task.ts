@@ -66,26 +66,34 @@ export const Phase = {
 } as const;
 export type Phase = (typeof Phase)[keyof typeof Phase];
 
-/** One task on the pool's side; it is also what drives its Future (`state`, `cancel()`). */
+/**
+ * One task on the pool's side; it is also what drives its Future (`state`, `cancel()`), through
+ * the pool that owns it. Its spec is the caller's; each fact below has one writer, named on it.
+ */
 export class Task implements FutureDriver {
   readonly id: number;
   readonly spec: TaskSpec;
   readonly submittedAt: number;
+  /** Written by InFlight only (`occupy`, `free`, `putBack`). */
   phase: Phase = Phase.Queued;
+  /** Its board slot while in flight (InFlight). */
   slot = -1;
-  /** The caller has been told the outcome (it may still be running, being stopped). */
+  /** The caller has been told the outcome (it may still be running, being stopped): `notify`. */
   settled = false;
-  /** We terminated its worker. */
+  /** We terminated its worker (TaskStops). */
   killed = false;
-  /** Times it was handed back because its worker died before starting it. */
+  /** Times it was handed back because its worker died before starting it (WorkerDeaths). */
   retries = 0;
-  /** A map chunk that timed out or lost its worker: the item that was running (see TaskSpec.settle). */
+  /** A map chunk that timed out or lost its worker: the item that was running (see TaskSpec.settle; TaskStops, WorkerDeaths). */
   reached: number | undefined;
-  /** Its worker ended while loading the module (`process.exit`): it fails with this, never runs again. */
+  /** Its worker ended while loading the module (`process.exit`): it fails with this, never runs again (WorkerStarts). */
   loadFailure: Error | undefined;
-  /** It was its worker's last task (`maxTasksPerWorker`): its outcome came as a `Retirement`. */
+  /** It was its worker's last task (`maxTasksPerWorker`): its outcome came as a `Retirement` (Dispatcher). */
   retired = false;
+  /** Its timeout, counted from its start (TaskStops; cleared when it settles or leaves its slot). */
   timer: NodeJS.Timeout | undefined;
+  /** `threadgate:task:start` has been published for it (InFlight). */
+  startPublished = false;
 
   readonly #owner: TaskOwner;
   #released = false;
@@ -107,9 +115,6 @@ export class Task implements FutureDriver {
   cancel(reason?: unknown): boolean {
     return this.#owner.cancel(this, new AbortError('the task was cancelled', { cause: reason }));
   }
-
-  /** `threadgate:task:start` has been published for it. */
-  startPublished = false;
 
   /** What every diagnostics event of this task names. */
   event(): TaskEventBase {

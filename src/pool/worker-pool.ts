@@ -18,7 +18,7 @@ import { MapIterator } from './map/map-iterator.js';
 import type { MapOptions } from './map/map-options.js';
 import { checkNotOwnWorker, resolveModuleSource } from './module-source.js';
 import { checkTaskName, type ResolvedPoolOptions, resolvePoolOptions, type WorkerPoolOptions } from './options.js';
-import { makeProxy, type PoolCalls, type PoolProxy, type PoolView, viewOf } from './pool-view.js';
+import { makeProxy, type PoolCalls, type PoolProxy, PoolView } from './pool-view.js';
 import { checkRuntimeFile, RUNTIME_FILE } from './runtime-file.js';
 import { RUN_JOB, type ServedJob, type ServedOutcome } from './served-job.js';
 import type { PoolStats } from './stats.js';
@@ -49,6 +49,7 @@ export class WorkerPool<M = UntypedModule> implements AsyncDisposable {
   readonly #calls: PoolCalls<M> = {
     submit: (call, name, args) => this.#submit(call, name, args),
     map: (call, name, items, options, spread) => this.#map(call, name, items, options, spread),
+    view: (call) => new PoolView(this.#calls, call),
   };
   readonly #options: ResolvedPoolOptions;
   readonly #defaults: ResolvedCallOptions;
@@ -181,7 +182,7 @@ export class WorkerPool<M = UntypedModule> implements AsyncDisposable {
 
   /** A view of this pool whose calls use `options` (signal, timeout, transfer list, progress). */
   with(options: CallOptions): PoolView<M> {
-    return viewOf(this.#calls, resolveCallOptions(options, this.#defaults));
+    return this.#calls.view(resolveCallOptions(options, this.#defaults));
   }
 
   /**
