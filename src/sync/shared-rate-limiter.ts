@@ -1,5 +1,6 @@
 import { checkInteger, checkOptions, invalidType, invalidValue, MAX_INT32 } from '../validate.js';
 import { HANDLE_TAG, type Handle, isInstance, KIND, type Shareable, TO_HANDLE } from '../wire/handles.js';
+import { adoptedOptions, adoptedParts } from './adopted.js';
 import { AsyncSemaphore } from './async-semaphore.js';
 import { type CallLimitOptions, callLimited, checkMinInterval, type LimitedResponse, type LimiterGates } from './limiter-core.js';
 import { type RateLimiterOptions, SHARED_RATE_LIMITER_OPTIONS } from './rate-limiter.js';
@@ -36,8 +37,7 @@ export class SharedRateLimiter implements Shareable {
   readonly #gates: LimiterGates;
 
   constructor(options: RateLimiterOptions) {
-    let parts = adopting;
-    adopting = undefined;
+    let parts = adoptedParts<Parts>(options);
     if (parts === undefined) {
       const opts = checkOptions('options', options, SHARED_RATE_LIMITER_OPTIONS);
       const maxConcurrent = checkInteger('options.maxConcurrent', opts.maxConcurrent, 1, MAX_INT32);
@@ -139,10 +139,7 @@ interface Parts {
   clock: BigInt64Array;
 }
 
-let adopting: Parts | undefined;
-
-/** A limiter on parts that exist already; outside the class for its name (see `adopt` in sync/shared-semaphore/shared-semaphore.ts). */
+/** A limiter on parts that exist already, validated (see adopted.ts). */
 function adopt(parts: Parts): SharedRateLimiter {
-  adopting = parts;
-  return new SharedRateLimiter({ maxConcurrent: 1 });
+  return new SharedRateLimiter(adoptedOptions(parts));
 }

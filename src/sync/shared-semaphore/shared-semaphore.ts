@@ -3,6 +3,7 @@ import { whenAborted } from '../../abort-listeners.js';
 import { AbortError, AcquireTimeoutError, abortErrorFrom, ThreadgateError } from '../../errors.js';
 import { checkInteger, checkOptionalDuration, checkOptions, invalidValue, MAX_INT32, type OptionNames } from '../../validate.js';
 import { HANDLE_TAG, isInstance, KIND, noteShareable, type Shareable, TO_HANDLE } from '../../wire/handles.js';
+import { adoptedOptions, adoptedParts } from '../adopted.js';
 import { holdEventLoop, releaseEventLoop } from '../keep-alive.js';
 import { newPermit, type Permit } from '../permit.js';
 import { registerResource, type ThreadScopedResource } from '../registry.js';
@@ -104,9 +105,7 @@ export class SharedSemaphore implements LocalSemaphore, Shareable, ThreadScopedR
    * @param capacity how many units may be out at once: an integer from 1 to 2^31-1.
    */
   constructor(capacity: number, options?: SharedSemaphoreOptions) {
-    let storage = adopting;
-    adopting = undefined;
-    if (storage === undefined) storage = createStorage(capacity, options);
+    const storage = adoptedParts<Storage>(options) ?? createStorage(capacity, options);
     this.#storage = storage;
     this.#state = new SemaphoreState(storage);
     registerResource(this);
@@ -332,8 +331,6 @@ export class SharedSemaphore implements LocalSemaphore, Shareable, ThreadScopedR
   }
 }
 
-/** Set by `from()` for the one constructor call that adopts an existing, validated memory. */
-let adopting: Storage | undefined;
 /** The semaphores this thread has, by ID: `from()` hands out the one it already made. */
 const inThisThread = new Map<string, WeakRef<SharedSemaphore>>();
 const forgetWhenCollected = new FinalizationRegistry<string>((id) => {
@@ -344,11 +341,7 @@ function revoked(): AbortError {
   return new AbortError('the wait was cancelled: its thread was reclaimed (reclaim() is for threads that have exited)');
 }
 
-/**
- * A semaphore on memory that exists already. Outside the class on purpose: esbuild renames a class
- * that names itself in its own body (`SharedSemaphore.name` would read `_SharedSemaphore`).
- */
+/** A semaphore on memory that exists already, validated (see adopted.ts). */
 function adopt(storage: Storage): SharedSemaphore {
-  adopting = storage;
-  return new SharedSemaphore(1);
+  return new SharedSemaphore(1, adoptedOptions(storage));
 }
