@@ -1,7 +1,7 @@
-import { whenAborted } from '../abort-listeners.js';
 import { AcquireTimeoutError, abortErrorFrom } from '../errors.js';
 import { checkInteger, MAX_INT32 } from '../validate.js';
 import { FifoQueue } from './fifo-queue.js';
+import { watchGiveUp } from './give-up.js';
 import { newPermit, type Permit } from './permit.js';
 import { type AcquireOptions, checkAcquireOptions, checkWeight, type LocalSemaphore, overRelease, withPermitOf } from './semaphore.js';
 
@@ -140,17 +140,12 @@ export class AsyncSemaphore implements LocalSemaphore {
     }
     if (timeoutMs === 0) return Promise.reject(new AcquireTimeoutError(0));
     return new Promise<Permit>((resolve, reject) => {
-      let timer: NodeJS.Timeout | undefined;
-      let unwatch: (() => void) | undefined;
-      const cleanup = (): void => {
-        if (timer !== undefined) clearTimeout(timer);
-        unwatch?.();
-      };
+      let stopWatching: () => void;
       const waiter: Acquirer = {
         state: WAITING,
         weight,
         grant: () => {
-          cleanup();
+          stopWatching();
           resolve(newPermit(weight, this.#giveBack));
         },
       };
@@ -163,14 +158,11 @@ export class AsyncSemaphore implements LocalSemaphore {
           this.#line.removeWhere(isCancelled);
           this.#cancelled = 0;
         }
-        cleanup();
+        stopWatching();
         this.#grantHead(); // a heavy head leaving may let the next ones through (I3)
         reject(error);
       };
-      if (signal) unwatch = whenAborted(signal, () => giveUp(abortErrorFrom(signal)));
-      if (timeoutMs !== undefined && timeoutMs !== Number.POSITIVE_INFINITY) {
-        timer = setTimeout(() => giveUp(new AcquireTimeoutError(timeoutMs)), timeoutMs);
-      }
+      stopWatching = watchGiveUp(timeoutMs, signal, giveUp);
       this.#line.push(waiter);
       this.#waiting++;
     });

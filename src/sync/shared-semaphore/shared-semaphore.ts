@@ -1,9 +1,9 @@
 import { isMainThread } from 'node:worker_threads';
-import { whenAborted } from '../../abort-listeners.js';
 import { AbortError, AcquireTimeoutError, abortErrorFrom, ThreadgateError } from '../../errors.js';
 import { checkInteger, checkOptionalDuration, checkOptions, invalidValue, MAX_INT32, type OptionNames } from '../../validate.js';
 import { HANDLE_TAG, isInstance, KIND, noteShareable, type Shareable, TO_HANDLE } from '../../wire/handles.js';
 import { adoptedOptions, adoptedParts } from '../adopted.js';
+import { watchGiveUp } from '../give-up.js';
 import { holdEventLoop, releaseEventLoop } from '../keep-alive.js';
 import { newPermit, type Permit } from '../permit.js';
 import { registerResource, type ThreadScopedResource } from '../registry.js';
@@ -286,12 +286,10 @@ export class SharedSemaphore implements LocalSemaphore, Shareable, ThreadScopedR
     const word = state.stateWord(ticket);
     return new Promise<Permit>((resolve, reject) => {
       let settled = false;
-      let timer: NodeJS.Timeout | undefined;
-      let unwatch: (() => void) | undefined;
+      let stopWatching: () => void;
       const finish = (): void => {
         settled = true;
-        if (timer !== undefined) clearTimeout(timer);
-        unwatch?.();
+        stopWatching();
         releaseEventLoop();
       };
       const giveUp = (error: Error): void => {
@@ -318,10 +316,7 @@ export class SharedSemaphore implements LocalSemaphore, Shareable, ThreadScopedR
         else queueMicrotask(watch);
       };
       holdEventLoop();
-      if (signal) unwatch = whenAborted(signal, () => giveUp(abortErrorFrom(signal)));
-      if (timeoutMs !== undefined && timeoutMs !== Number.POSITIVE_INFINITY) {
-        timer = setTimeout(() => giveUp(new AcquireTimeoutError(timeoutMs)), timeoutMs);
-      }
+      stopWatching = watchGiveUp(timeoutMs, signal, giveUp);
       watch();
     });
   }
