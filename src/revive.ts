@@ -9,6 +9,7 @@ import { SHARED_RATE_LIMITER_KIND, SharedRateLimiter, type SharedRateLimiterHand
 import { SHARED_SEMAPHORE_KIND, SharedSemaphore, type SharedSemaphoreHandle } from './sync/shared-semaphore/shared-semaphore.js';
 import { CALLBACK_KIND, type CallbackHandle } from './wire/callbacks.js';
 import { HANDLE_TAG, type Handle, isHandle } from './wire/handles.js';
+import { swapInside } from './wire/swap-inside.js';
 
 const revivers: ReadonlyMap<string, (handle: Handle) => unknown> = new Map<string, (handle: Handle) => unknown>([
   [SHARED_SEMAPHORE_KIND, (handle) => SharedSemaphore.from(handle as SharedSemaphoreHandle)],
@@ -17,29 +18,13 @@ const revivers: ReadonlyMap<string, (handle: Handle) => unknown> = new Map<strin
 ]);
 
 /**
- * Rebuilds every handle inside `value` (arrays, plain objects, Maps and Sets, at any depth) as
- * a live shared object on the same memory. Mutates containers in place: they are this thread's
- * own fresh copies from structured clone.
+ * `value` with every handle inside it (arrays, plain objects, Maps and Sets, at any depth, cycles
+ * kept) rebuilt as a live shared object on the same memory; containers copied where something
+ * inside them is (swap-inside.ts).
  */
 export function reviveHandles(value: unknown): unknown {
-  if (typeof value !== 'object' || value === null) return value;
-  if (isHandle(value)) {
-    const revive = revivers.get(value[HANDLE_TAG]);
-    return revive ? revive(value) : value;
-  }
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) value[i] = reviveHandles(value[i]);
-  } else if (value instanceof Map) {
-    const entries = [...value].map(([k, v]) => [reviveHandles(k), reviveHandles(v)] as const);
-    value.clear();
-    for (const [k, v] of entries) value.set(k, v);
-  } else if (value instanceof Set) {
-    const members = [...value].map(reviveHandles);
-    value.clear();
-    for (const member of members) value.add(member);
-  } else if (Object.getPrototypeOf(value) === Object.prototype || Object.getPrototypeOf(value) === null) {
-    const record = value as Record<string, unknown>;
-    for (const key of Object.keys(record)) record[key] = reviveHandles(record[key]);
-  }
-  return value;
+  return swapInside(value, isHandle, (handle) => {
+    const revive = revivers.get((handle as Handle)[HANDLE_TAG]);
+    return revive ? revive(handle as Handle) : handle;
+  });
 }

@@ -67,6 +67,25 @@ describe('SharedSemaphore across threads', () => {
     expect(again.kept.sem).toBeInstanceOf(SharedSemaphore);
   });
 
+  it('regression: a cyclic argument or result holding a semaphore crosses both ways, cycle and all', async () => {
+    const pool = tasksPool<{ echo(value: unknown): unknown }>({
+      module: new URL('./fixtures/shared-results.mjs', import.meta.url),
+      maxWorkers: 1,
+    });
+    type Ring = { sem: SharedSemaphore; self?: Ring; list: unknown[]; byName: Map<string, unknown> };
+    const sem = new SharedSemaphore(2);
+    const ring: Ring = { sem, list: [], byName: new Map() };
+    ring.self = ring;
+    ring.list.push(ring, sem);
+    ring.byName.set('ring', ring);
+    const back = (await within(10_000, pool.submit('echo', ring))) as Ring;
+    expect(back.sem).toBe(sem);
+    expect(back.self).toBe(back);
+    expect(back.list[0]).toBe(back);
+    expect(back.list[1]).toBe(sem);
+    expect(back.byName.get('ring')).toBe(back);
+  });
+
   it('in initArgs arrives live for the initializer (the worker loads what revives it first)', async () => {
     const sem = new SharedSemaphore(4);
     const pool = tasksPool({ maxWorkers: 1, initializer: 'init', initArgs: [sem] });

@@ -2,8 +2,9 @@ import type { FileHandle } from 'node:fs/promises';
 import { types } from 'node:util';
 import { MessagePort } from 'node:worker_threads';
 import { describe, invalidType, invalidValue, isDetached } from '../validate.js';
-import { isShareable, TO_HANDLE } from '../wire/handles.js';
-import { CallbackChannels, isCallback } from './callback.js';
+import { isShareable, type Shareable, TO_HANDLE } from '../wire/handles.js';
+import { isContainer, Swapper } from '../wire/swap-inside.js';
+import { type Callback, CallbackChannels, isCallback } from './callback.js';
 
 /**
  * Checks task arguments before anything is queued, and swaps shared objects (SharedSemaphore,
@@ -43,25 +44,30 @@ export function prepareArguments(
   label: (i: number) => string,
   transfer?: readonly TransferItem[],
 ): PreparedArguments {
-  const state: WalkState = { taskName, transfer, revive: false, seen: undefined, callbacks: undefined };
-  let out = values;
+  let swapper: Swapper | undefined;
+  let callbacks: CallbackChannels | undefined;
   let i = 0;
   try {
     for (; i < values.length; i++) {
       const v = values[i];
       if (isPrimitive(v)) continue; // the fast path
-      const prepared = prepare(v, label(i), state);
-      if (prepared !== v) {
-        if (out === values) out = values.slice();
-        out[i] = prepared;
-      }
+      swapper ??= new Swapper(
+        (value, path) => needsSwap(value, path as string, taskName, transfer),
+        (value) => {
+          if (isShareable(value as object)) return (value as Shareable)[TO_HANDLE]();
+          callbacks ??= new CallbackChannels();
+          return callbacks.open(value as Callback);
+        },
+      );
+      swapper.mark(v, label(i));
     }
+    if (swapper === undefined || !swapper.found) return { values, revive: false, callbacks: undefined };
+    return { values: values.map((v) => swapper?.apply(v)), revive: true, callbacks };
   } catch (error) {
-    state.callbacks?.close();
+    (callbacks as CallbackChannels | undefined)?.close();
     if (typeof error === 'object' && error !== null) refusedAt.set(error, i); // a getter may throw anything
     throw error;
   }
-  return { values: out, revive: state.revive, callbacks: state.callbacks };
 }
 
 /** Which value each error of `prepareArguments` was thrown for. */
@@ -72,100 +78,36 @@ export function refusedValueIndex(error: unknown): number {
   return refusedAt.get(error as object) ?? 0;
 }
 
-interface WalkState {
-  taskName: string;
-  /** The caller's transfer list: a MessagePort among the values must be in it. */
-  transfer: readonly TransferItem[] | undefined;
-  revive: boolean;
-  seen: Set<object> | undefined;
-  callbacks: CallbackChannels | undefined;
-}
-
-function prepare(value: unknown, path: string, state: WalkState): unknown {
+/**
+ * Whether an argument's `value` (at `path`) is swapped for its handle: a shared object or a
+ * `callback(fn)`. Throws for what structured clone would refuse or spoil; the containers it walks
+ * into (swap-inside.ts) it lets through.
+ */
+function needsSwap(value: object | symbol, path: string, taskName: string, transfer: readonly TransferItem[] | undefined): boolean {
   if (typeof value === 'function')
     throw uncloneable(
-      state.taskName,
+      taskName,
       path,
       `${describe(value)} cannot be sent to a worker thread (functions do not cross threads); wrap it in callback(fn) to let the task call it back`,
     );
-  if (typeof value === 'symbol') throw uncloneable(state.taskName, path, 'a symbol cannot be sent to a worker thread');
-  if (typeof value !== 'object' || value === null) return value;
-  if (isShareable(value)) {
-    state.revive = true;
-    return value[TO_HANDLE]();
-  }
-  if (isCallback(value)) {
-    state.revive = true;
-    state.callbacks ??= new CallbackChannels();
-    return state.callbacks.open(value);
-  }
-  if (types.isProxy(value)) throw uncloneable(state.taskName, path, 'a Proxy cannot be sent to a worker thread: send its target');
+  if (typeof value === 'symbol') throw uncloneable(taskName, path, 'a symbol cannot be sent to a worker thread');
+  if (isShareable(value) || isCallback(value)) return true;
+  if (types.isProxy(value)) throw uncloneable(taskName, path, 'a Proxy cannot be sent to a worker thread: send its target');
   if (ArrayBuffer.isView(value)) {
-    if (isDetached(value.buffer)) throw uncloneable(state.taskName, path, `${describe(value)} is a view of ${DETACHED}`);
-    return value;
+    if (isDetached(value.buffer)) throw uncloneable(taskName, path, `${describe(value)} is a view of ${DETACHED}`);
+    return false;
   }
-  state.seen ??= new Set();
-  if (state.seen.has(value)) return value; // structured clone keeps cycles; so do we
-  state.seen.add(value);
-  if (Array.isArray(value)) {
-    let out: unknown[] = value;
-    for (let i = 0; i < value.length; i++) {
-      const v = value[i];
-      if (isPrimitive(v)) continue;
-      const p = prepare(v, `${path}[${i}]`, state);
-      if (p !== v) {
-        if (out === value) out = value.slice();
-        out[i] = p;
-      }
-    }
-    return out;
-  }
-  if (value instanceof Map) {
-    let out: Map<unknown, unknown> | undefined; // a copy, made at the first entry that changes
-    let index = 0;
-    for (const [k, v] of value) {
-      const key = isPrimitive(k) ? k : prepare(k, `${path} (a Map key)`, state);
-      const p = isPrimitive(v) ? v : prepare(v, `${path}.get(${describe(k)})`, state);
-      if (out === undefined && (key !== k || p !== v)) out = new Map([...value].slice(0, index));
-      out?.set(key, p);
-      index++;
-    }
-    return out ?? value;
-  }
-  if (value instanceof Set) {
-    let swapped = false;
-    const members = [...value].map((v) => {
-      const p = prepare(v, `${path} (a Set member)`, state);
-      if (p !== v) swapped = true;
-      return p;
-    });
-    return swapped ? new Set(members) : value;
-  }
-  const proto = Object.getPrototypeOf(value);
-  if (proto === Object.prototype || proto === null) {
-    const record = value as Record<string, unknown>;
-    let out = record;
-    for (const key of Object.keys(record)) {
-      const v = record[key];
-      if (isPrimitive(v)) continue;
-      const p = prepare(v, `${path}.${key}`, state);
-      if (p !== v) {
-        if (out === record) out = { ...record };
-        out[key] = p;
-      }
-    }
-    return out;
-  }
-  if (isDetached(value)) throw uncloneable(state.taskName, path, `it is ${DETACHED}`);
-  if (value instanceof MessagePort && !state.transfer?.includes(value))
+  if (isContainer(value)) return false;
+  if (isDetached(value)) throw uncloneable(taskName, path, `it is ${DETACHED}`);
+  if (value instanceof MessagePort && !transfer?.includes(value))
     throw uncloneable(
-      state.taskName,
+      taskName,
       path,
       'a MessagePort can only be moved, and only a submit moves one: list it in pool.with({ transfer: [port] }).submit(...)',
     );
-  for (const Type of CLONEABLE) if (value instanceof Type) return value;
+  for (const Type of CLONEABLE) if (value instanceof Type) return false;
   throw uncloneable(
-    state.taskName,
+    taskName,
     path,
     `${describe(value)} cannot be sent to a worker thread: structured clone would drop its prototype, methods and private fields. Send a plain object with its data instead`,
   );

@@ -288,7 +288,7 @@ export class Dispatcher {
         if (error) this.#counters.failed++;
         // A map chunk counts its items that returned (those before a failing one, if any).
         this.#counters.completed += isChunk(task) ? outcome[0].length : error ? 0 : 1;
-        if (outcome[5]) reviveHandles(outcome[0]); // the task returned shared objects: live ones here too
+        if (outcome[5]) outcome[0] = reviveHandles(outcome[0]) as unknown[]; // the task returned shared objects: live ones here too
         task.notify(undefined, outcome);
       }
     }

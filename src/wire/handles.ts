@@ -6,6 +6,8 @@
  * handles when a task is submitted, and the worker runtime turns handles back into live objects
  * on the same memory before the task function sees its arguments (see `revive.ts`).
  */
+import { swapInside } from './swap-inside.js';
+
 export const TO_HANDLE: unique symbol = Symbol.for('threadgate.toHandle') as never;
 export const HANDLE_TAG = '@@threadgate';
 
@@ -60,48 +62,14 @@ export function hasHeldShareable(): boolean {
 
 /**
  * `value` with every shareable object inside it (in arrays, plain objects, Maps and Sets, at any
- * depth) swapped for its handle: how a task's result carries one back to the pool, which revives
- * it. Containers are copied only where something inside them is swapped: the task's own objects
- * are never changed. Anything else is left to structured clone.
+ * depth, cycles kept) swapped for its handle: how a task's result carries one back to the pool,
+ * which revives it. Containers are copied only where something inside them is swapped: the task's
+ * own objects are never changed (swap-inside.ts). Anything else is left to structured clone.
  */
-export function toHandles(value: unknown, seen = new Set<object>()): unknown {
-  if (typeof value !== 'object' || value === null) return value;
-  if (isShareable(value)) return value[TO_HANDLE]();
-  if (seen.has(value) || ArrayBuffer.isView(value)) return value;
-  seen.add(value);
-  if (Array.isArray(value)) {
-    let out: unknown[] = value;
-    for (let i = 0; i < value.length; i++) {
-      const swapped = toHandles(value[i], seen);
-      if (swapped === value[i]) continue;
-      if (out === value) out = value.slice();
-      out[i] = swapped;
-    }
-    return out;
-  }
-  if (value instanceof Map || value instanceof Set) {
-    let changed = false;
-    const swap = (item: unknown): unknown => {
-      const swapped = toHandles(item, seen);
-      if (swapped !== item) changed = true;
-      return swapped;
-    };
-    if (value instanceof Set) {
-      const members = [...value].map(swap);
-      return changed ? new Set(members) : value;
-    }
-    const entries = [...value].map(([k, v]) => [swap(k), swap(v)] as const);
-    return changed ? new Map(entries) : value;
-  }
-  const proto = Object.getPrototypeOf(value);
-  if (proto !== Object.prototype && proto !== null) return value;
-  const record = value as Record<string, unknown>;
-  let out = record;
-  for (const key of Object.keys(record)) {
-    const swapped = toHandles(record[key], seen);
-    if (swapped === record[key]) continue;
-    if (out === record) out = { ...record };
-    out[key] = swapped;
-  }
-  return out;
+export function toHandles(value: unknown): unknown {
+  return swapInside(value, isShareableObject, (shareable) => (shareable as Shareable)[TO_HANDLE]());
+}
+
+function isShareableObject(value: object | symbol): boolean {
+  return typeof value === 'object' && isShareable(value);
 }

@@ -33,11 +33,16 @@
  *   fires, ITEM names the item that was running, and the items before it had finished; the
  *   timeout counts from ITEM_STARTED, so it applies to each item.
  */
-export const SLOT_WORDS = 4;
-export const STATE = 0;
-export const THREAD_ID = 1;
-export const ITEM = 2;
-export const ITEM_STARTED = 3;
+const SLOT_WORDS = 4;
+const STATE = 0;
+const THREAD_ID = 1;
+const ITEM = 2;
+const ITEM_STARTED = 3;
+
+/** The index in the board's words of one field (STATE, THREAD_ID, ITEM, ITEM_STARTED) of a slot. */
+function wordOf(slot: number, field: number): number {
+  return slot * SLOT_WORDS + field;
+}
 
 /**
  * Milliseconds on a clock every thread of the process reads alike (`timeOrigin + now()`), cut to
@@ -78,56 +83,56 @@ export class TaskBoard {
   }
 
   state(slot: number): number {
-    return Atomics.load(this.words, slot * SLOT_WORDS + STATE);
+    return Atomics.load(this.words, wordOf(slot, STATE));
   }
 
   /** The thread that started the task in `slot` (0 before it started). */
   thread(slot: number): number {
-    return Atomics.load(this.words, slot * SLOT_WORDS + THREAD_ID);
+    return Atomics.load(this.words, wordOf(slot, THREAD_ID));
   }
 
   // ─── the pool's steps ─────────────────────────────────────────────────────────────────────
 
   /** IDLE → QUEUED: the task in `slot` is handed over; its worker may start it from now on. */
   occupy(slot: number): void {
-    Atomics.store(this.words, slot * SLOT_WORDS + THREAD_ID, 0);
-    Atomics.store(this.words, slot * SLOT_WORDS + STATE, QUEUED);
+    Atomics.store(this.words, wordOf(slot, THREAD_ID), 0);
+    Atomics.store(this.words, wordOf(slot, STATE), QUEUED);
   }
 
   /** QUEUED → SKIP: true when the worker had not started it, and now never will. */
   skip(slot: number): boolean {
-    return Atomics.compareExchange(this.words, slot * SLOT_WORDS + STATE, QUEUED, SKIP) === QUEUED;
+    return Atomics.compareExchange(this.words, wordOf(slot, STATE), QUEUED, SKIP) === QUEUED;
   }
 
   /** RUNNING → CANCEL: `currentTask().signal` aborts in the worker. */
   askToStop(slot: number): void {
-    Atomics.compareExchange(this.words, slot * SLOT_WORDS + STATE, RUNNING, CANCEL);
+    Atomics.compareExchange(this.words, wordOf(slot, STATE), RUNNING, CANCEL);
   }
 
   /** CANCEL → KILLING; returns the state found (CANCEL or KILLING: the pool won; ENDED: the task did). */
   markKilling(slot: number): number {
-    return Atomics.compareExchange(this.words, slot * SLOT_WORDS + STATE, CANCEL, KILLING);
+    return Atomics.compareExchange(this.words, wordOf(slot, STATE), CANCEL, KILLING);
   }
 
   /** Back to IDLE once Piscina is done with the task, waking a start watcher that never fired. */
   free(slot: number): void {
-    Atomics.store(this.words, slot * SLOT_WORDS + STATE, IDLE);
-    Atomics.notify(this.words, slot * SLOT_WORDS + STATE);
+    Atomics.store(this.words, wordOf(slot, STATE), IDLE);
+    Atomics.notify(this.words, wordOf(slot, STATE));
   }
 
   /** Settles when the state of `slot` is no longer QUEUED (the worker notifies when asked to: `watchStart`). */
   whenStarted(slot: number): ReturnType<typeof Atomics.waitAsync> {
-    return Atomics.waitAsync(this.words, slot * SLOT_WORDS + STATE, QUEUED);
+    return Atomics.waitAsync(this.words, wordOf(slot, STATE), QUEUED);
   }
 
   /** A map chunk: the position of the item that is running (or was, when its worker died). */
   item(slot: number): number {
-    return Atomics.load(this.words, slot * SLOT_WORDS + ITEM);
+    return Atomics.load(this.words, wordOf(slot, ITEM));
   }
 
   /** A timed map chunk: how long its item in hand has run, in ms. */
   itemRanMs(slot: number): number {
-    return (boardClock() - Atomics.load(this.words, slot * SLOT_WORDS + ITEM_STARTED)) | 0;
+    return (boardClock() - Atomics.load(this.words, wordOf(slot, ITEM_STARTED))) | 0;
   }
 
   /** Tasks running now: started, and not ended. */
@@ -147,26 +152,26 @@ export class TaskBoard {
    * first item is placed before (see ITEM), `timed` with its start; `notify` wakes the pool's start watcher.
    */
   start(slot: number, threadId: number, chunk: boolean, timed: boolean, notify: boolean): boolean {
-    const base = slot * SLOT_WORDS;
-    Atomics.store(this.words, base + THREAD_ID, threadId);
+    Atomics.store(this.words, wordOf(slot, THREAD_ID), threadId);
     if (chunk) {
-      if (timed) Atomics.store(this.words, base + ITEM_STARTED, boardClock());
-      Atomics.store(this.words, base + ITEM, 0);
+      if (timed) Atomics.store(this.words, wordOf(slot, ITEM_STARTED), boardClock());
+      Atomics.store(this.words, wordOf(slot, ITEM), 0);
     }
-    if (Atomics.compareExchange(this.words, base + STATE, QUEUED, RUNNING) !== QUEUED) return false;
-    if (notify) Atomics.notify(this.words, base + STATE);
+    const state = wordOf(slot, STATE);
+    if (Atomics.compareExchange(this.words, state, QUEUED, RUNNING) !== QUEUED) return false;
+    if (notify) Atomics.notify(this.words, state);
     return true;
   }
 
   /** A map chunk moves on to item `i` (`timed`: with its start). */
   enterItem(slot: number, i: number, timed: boolean): void {
-    if (timed) Atomics.store(this.words, slot * SLOT_WORDS + ITEM_STARTED, boardClock());
-    Atomics.store(this.words, slot * SLOT_WORDS + ITEM, i);
+    if (timed) Atomics.store(this.words, wordOf(slot, ITEM_STARTED), boardClock());
+    Atomics.store(this.words, wordOf(slot, ITEM), i);
   }
 
   /** RUNNING or CANCEL → ENDED; returns the state it found: KILLING means the pool won, and the task must not hand back. */
   end(slot: number): number {
-    const word = slot * SLOT_WORDS + STATE;
+    const word = wordOf(slot, STATE);
     const state = Atomics.compareExchange(this.words, word, RUNNING, ENDED);
     return state === CANCEL ? Atomics.compareExchange(this.words, word, CANCEL, ENDED) : state;
   }
@@ -179,7 +184,7 @@ export class TaskBoard {
 
   /** Settles when the state of `slot` changes from what it is now. */
   whenChanged(slot: number): ReturnType<typeof Atomics.waitAsync> {
-    const word = slot * SLOT_WORDS + STATE;
+    const word = wordOf(slot, STATE);
     return Atomics.waitAsync(this.words, word, Atomics.load(this.words, word));
   }
 }
