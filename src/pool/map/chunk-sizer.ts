@@ -73,9 +73,9 @@ const SMOOTHING = 0.5;
 /**
  * An automatic chunk still running after this many times its expected length stops early and
  * returns what is done (never before `MIN_CUT_MS`): its size rested on a guess that the items have
- * proven wrong, say cheap items first and dear ones later. Without it, one chunk sized from a
- * generator's first 2000 items (1 µs each) took all of the next 3000 (2 ms each), on one worker:
- * the map took as long as a serial loop.
+ * proven wrong, say cheap items first and dear ones later. Without it, a chunk sized from a
+ * generator's first 2000 items (1 µs each) would take all of the next 3000 (2 ms each) on one
+ * worker, and the map as long as a serial loop.
  */
 const CUT_FACTOR = 4;
 const MIN_CUT_MS = 50;

@@ -9,10 +9,10 @@
  *
  * Why a thread never dies between the exchange and the store to OWN: V8 stops a thread (a pool's
  * kill, `worker.terminate()`) only where it checks for interrupts, at function entries and loop
- * back edges, and these functions call nothing and have no loop. Measured: bare workers looping
- * take/give, terminated at random, 400 kills on Node 20 and on Node 24, never a unit lost or
- * made up. (The same in JavaScript lost one in about three kills when OWN was written before the
- * exchange: entering the `Atomics` builtin is an interrupt check.)
+ * back edges, and these functions call nothing and have no loop. In JavaScript the same steps
+ * could not promise it: entering an `Atomics` builtin is an interrupt check. The stress test
+ * "workers killed at random points of a lock-free take/give loop" kills workers mid-loop on every
+ * run and counts the units.
  *
  * Plain loads are only guesses that the exchange checks; `DEBT`, `OWED` and the owner word are read
  * plainly too, as in JavaScript: a stale read can only send the caller to the locked path, except

@@ -13,9 +13,8 @@ import { type Ticket, WaiterLine } from './waiter-line.js';
  *   a newcomer never overtakes a waiter (I4) and a release always grants the head (I5).
  *   Each is one Wasm function without calls or loops, so a pool's kill (`worker.terminate()`),
  *   which V8 delivers only at function entries and loop back edges, never lands between the
- *   CAS and the store to OWN: no thread dies with I1 half updated (fast-path.ts says how this
- *   was measured; the test "workers killed at random points of a lock-free take/give loop"
- *   guards it).
+ *   CAS and the store to OWN: no thread dies with I1 half updated (fast-path.ts says why; the
+ *   test "workers killed at random points of a lock-free take/give loop" guards it).
  *
  * ─── The locked paths ────────────────────────────────────────────────────────────────────────
  * Each public operation below that is not a fast path is one critical section (lock.ts): it
