@@ -127,4 +127,18 @@ describe('swapInside', () => {
     expect(result.untouched).toBe(untouched);
     expect([...result.set][0]).toBe(result.a);
   });
+
+  it("keeps an own '__proto__' key a key, and a null prototype null", () => {
+    const parsed = JSON.parse('{"__proto__": 1, "x": 2}') as Record<string, unknown>;
+    Object.defineProperty(parsed, '__proto__', { value: new Marked(1), enumerable: true });
+    parsed.x = new Marked(2);
+    const bare = Object.assign(Object.create(null) as Record<string, unknown>, { leaf: new Marked(3) });
+    const result = swapInside([parsed, bare], isMarked, swap) as [Record<string, unknown>, Record<string, unknown>];
+    expect(Object.getPrototypeOf(result[0])).toBe(Object.prototype);
+    expect(Object.keys(result[0])).toEqual(['__proto__', 'x']);
+    expect(Object.getOwnPropertyDescriptor(result[0], '__proto__')?.value).toEqual({ swapped: 1 });
+    expect(result[0].x).toEqual({ swapped: 2 });
+    expect(Object.getPrototypeOf(result[1])).toBe(null);
+    expect(result[1].leaf).toEqual({ swapped: 3 });
+  });
 });

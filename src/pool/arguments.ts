@@ -115,7 +115,7 @@ function needsSwap(value: object | symbol, path: string, taskName: string, trans
 
 /** Crosses as it is: nothing to check or swap inside. */
 function isPrimitive(value: unknown): boolean {
-  return typeof value !== 'object' && typeof value !== 'function' && typeof value !== 'symbol';
+  return value === null || (typeof value !== 'object' && typeof value !== 'function' && typeof value !== 'symbol');
 }
 
 function uncloneable(taskName: string, path: string, why: string): UncloneableArgumentError {

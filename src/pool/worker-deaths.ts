@@ -21,9 +21,10 @@ export interface DeathsHost {
   readonly inFlight: InFlight;
   readonly workers: WorkerRegistry;
   readonly counters: PoolCounters;
+  /** Where tasks to run again go back, in their places (`TaskQueue.putBack`). */
+  readonly queue: TaskQueue;
   /** The pool is shutting down: nothing runs again, and deaths are the pool's own doing. */
   destroyed(): boolean;
-  readonly queue: TaskQueue;
   /** Hands queued tasks to Piscina while there is room. */
   pump(): void;
   /** Wakes who waits for room, or for the pool to be idle. */

@@ -31,7 +31,7 @@ export class Swapper {
   readonly #swap: (value: ObjectLike) => unknown;
   readonly #marks = new Map<ObjectLike, number>();
   /** What `apply` made of each value it swapped or copied. */
-  readonly #done = new Map<ObjectLike, unknown>();
+  #done: Map<ObjectLike, unknown> | undefined;
   #found = false;
 
   constructor(needsSwap: NeedsSwap, swap: (value: ObjectLike) => unknown) {
@@ -87,34 +87,40 @@ export class Swapper {
     if (!isObjectLike(value)) return value;
     const mark = this.#marks.get(value);
     if (mark !== DIRTY && mark !== SWAP) return value;
-    if (this.#done.has(value)) return this.#done.get(value);
+    const done = (this.#done ??= new Map());
+    if (done.has(value)) return done.get(value);
     if (mark === SWAP) {
       const swapped = this.#swap(value);
-      this.#done.set(value, swapped);
+      done.set(value, swapped);
       return swapped;
     }
     if (Array.isArray(value)) {
       const copy: unknown[] = new Array(value.length);
-      this.#done.set(value, copy);
+      done.set(value, copy);
       for (let i = 0; i < value.length; i++) copy[i] = this.apply(value[i]);
       return copy;
     }
     if (value instanceof Map) {
       const copy = new Map<unknown, unknown>();
-      this.#done.set(value, copy);
+      done.set(value, copy);
       for (const [k, v] of value) copy.set(this.apply(k), this.apply(v));
       return copy;
     }
     if (value instanceof Set) {
       const copy = new Set<unknown>();
-      this.#done.set(value, copy);
+      done.set(value, copy);
       for (const member of value) copy.add(this.apply(member));
       return copy;
     }
     const record = value as Record<string, unknown>;
-    const copy: Record<string, unknown> = Object.create(Object.getPrototypeOf(record));
-    this.#done.set(value, copy);
-    for (const key of Object.keys(record)) copy[key] = this.apply(record[key]);
+    const copy: Record<string, unknown> = { ...record };
+    if (Object.getPrototypeOf(record) === null) Object.setPrototypeOf(copy, null);
+    done.set(value, copy);
+    for (const key of Object.keys(record)) {
+      const item = this.apply(record[key]);
+      // Defined, not assigned: an own '__proto__' key (JSON.parse makes them) stays a key.
+      if (item !== record[key]) Object.defineProperty(copy, key, { value: item, writable: true, enumerable: true, configurable: true });
+    }
     return copy;
   }
 }
