@@ -17,7 +17,6 @@ import {
 } from '../semaphore.js';
 import {
   createStorage,
-  GRANTED,
   idOf,
   SHARED_SEMAPHORE_KIND,
   type SharedSemaphoreHandle,
@@ -234,9 +233,9 @@ export class SharedSemaphore implements LocalSemaphore, Shareable, ThreadScopedR
     const word = state.stateWord(ticket);
     const deadline = performance.now() + timeoutMs;
     for (;;) {
-      const s = state.stateOf(ticket);
-      if (s === GRANTED && state.pickUp(ticket)) return this.#permit(weight);
-      if (s !== WAITING) throw revoked(); // its slot was reclaimed, before or after the grant
+      const turn = state.turnOf(ticket);
+      if (turn === 'granted') return this.#permit(weight);
+      if (turn === 'revoked') throw revoked();
       const left = deadline - performance.now();
       if (left <= 0) {
         if (state.cancel(ticket)) return this.#permit(weight); // granted while timing out: the grant wins
@@ -300,15 +299,11 @@ export class SharedSemaphore implements LocalSemaphore, Shareable, ThreadScopedR
       };
       const watch = (): void => {
         if (settled) return;
-        const s = state.stateOf(ticket);
-        if (s === GRANTED && state.pickUp(ticket)) {
+        const turn = state.turnOf(ticket);
+        if (turn !== 'waiting') {
           finish();
-          resolve(this.#permit(ticket.weight));
-          return;
-        }
-        if (s !== WAITING) {
-          finish();
-          reject(revoked());
+          if (turn === 'granted') resolve(this.#permit(ticket.weight));
+          else reject(revoked());
           return;
         }
         const result = Atomics.waitAsync(state.view.m, word, WAITING);

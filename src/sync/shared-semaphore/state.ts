@@ -81,11 +81,7 @@ export class SemaphoreState {
     }
   }
 
-  /** The state of a waiter's request (FREE once its slot has moved on), and the word to sleep on. */
-  stateOf(ticket: Ticket): number {
-    return this.#line.stateOf(ticket);
-  }
-
+  /** The word a waiter sleeps on: its request's state (see `turnOf`). */
   stateWord(ticket: Ticket): number {
     return this.#line.stateWord(ticket);
   }
@@ -106,8 +102,19 @@ export class SemaphoreState {
     }
   }
 
-  /** Picks up a request seen GRANTED: true, or false if its slot was reclaimed since (the units went back with the rest of the thread's). */
-  pickUp(ticket: Ticket): boolean {
+  /**
+   * Where a waiting request stands: `granted` once its units are picked up (they are this thread's
+   * now), `waiting`, or `revoked` when its slot was reclaimed, before or after a grant (the units
+   * went back with the rest of the thread's).
+   */
+  turnOf(ticket: Ticket): 'granted' | 'waiting' | 'revoked' {
+    const s = this.#line.stateOf(ticket);
+    if (s === WAITING) return 'waiting';
+    return s === GRANTED && this.#pickUp(ticket) ? 'granted' : 'revoked';
+  }
+
+  /** Picks up a request seen GRANTED: true, or false if its slot was reclaimed since. */
+  #pickUp(ticket: Ticket): boolean {
     lock(this.view.m);
     try {
       const granted = this.#line.stateOf(ticket) === GRANTED;
