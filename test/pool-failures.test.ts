@@ -220,6 +220,21 @@ describe('WorkerPool: every task settles', () => {
     expect(pool.stats.crashedWorkers).toBe(1);
   });
 
+  it('progress keeps flowing from the worker that replaces a crashed one, complete and in order', async () => {
+    const pool = tasksPool({ maxWorkers: 1 });
+    const heard: unknown[][] = [[], []];
+    const listen = (i: number) => pool.with({ onProgress: (value) => heard[i]?.push(value) });
+    expect(await within(10_000, listen(0).submit('reportProgress', 3))).toBe(3);
+    const crashed = await within(
+      10_000,
+      pool.submit('exit', 3).catch((e: unknown) => e),
+    );
+    expect(crashed).toBeInstanceOf(WorkerCrashedError);
+    expect(await within(10_000, listen(1).submit('reportProgress', 4))).toBe(4);
+    const steps = (n: number) => Array.from({ length: n }, (_, i) => ({ done: i + 1, total: n }));
+    expect(heard).toEqual([steps(3), steps(4)]);
+  });
+
   it('a result that cannot be cloned fails its task with DataCloneError, in a submit or at its item of a map; the next task runs', async () => {
     const pool = tasksPool({ maxWorkers: 1 });
     const sync = (await within(

@@ -1,11 +1,28 @@
-import type { MessagePort } from 'node:worker_threads';
-import { type Remote, releaseProxy, wrap } from 'comlink';
+import { MessageChannel, parentPort, threadId } from 'node:worker_threads';
+import { type Remote, wrap } from 'comlink';
 import { nodeEndpoint } from '../src/wire/node-endpoint.js';
+import { PROGRESS_PORT, type ProgressPort } from '../src/wire/protocol.js';
 
 /**
- * The worker's end of a task's progress channel (the caller's is src/pool/progress.ts): what
- * `currentTask().progress(value)` sends, in batches, over the task's MessagePort.
+ * The worker's end of progress (the pool's is src/pool/progress.ts): what
+ * `currentTask().progress(value)` sends, in batches, over this worker's progress port.
  */
+
+type Deliver = Remote<(progressId: number, values: unknown[]) => void>;
+
+/** This worker's progress port: `deliver(progressId, values)` in the pool. */
+let deliver: Deliver | undefined;
+
+/** Makes this worker's progress port, once, and hands the other end to the pool. */
+function progressPort(): Deliver {
+  if (deliver !== undefined) return deliver;
+  const { port1, port2 } = new MessageChannel();
+  parentPort?.postMessage({ [PROGRESS_PORT]: true, threadId, port: port2 } satisfies ProgressPort, [port2]);
+  const made = wrap<(progressId: number, values: unknown[]) => void>(nodeEndpoint(port1));
+  port1.unref(); // the pool keeps its workers; this port must not keep one that is ending
+  deliver = made;
+  return made;
+}
 
 /**
  * While a batch of reports is unanswered, the worker sends the next one at most this often (ms).
@@ -27,18 +44,14 @@ export interface ProgressReporter {
  * a report pushed onto the batch well under a microsecond. A report goes out at once when no
  * batch is unanswered; otherwise it waits for the answer, or for `BATCH_MS` to pass.
  */
-export function connectProgress(port: MessagePort): ProgressReporter {
-  const remote: Remote<(values: unknown[]) => void> = wrap(nodeEndpoint(port));
-  // The caller closes its end when it sees the task settle, which a cancel makes happen before the
-  // task returns: reports in flight then go unanswered, and waiting for them would hold the worker
-  // until the pool kills it.
-  const closed = new Promise<void>((resolve) => port.once('close', () => resolve()));
+export function connectProgress(progressId: number): ProgressReporter {
   let batch: unknown[] = [];
   let unanswered = 0;
   let sentAt = 0;
   let last: Promise<void> | undefined;
   let open = true;
-  // The caller's side never throws back (callListener), so an answer is all a batch can get.
+  // The pool answers every batch (a report of a task it has settled is dropped), and its listener
+  // never throws back (callListener): an answer is all a batch can get.
   const answered = (): void => {
     if (--unanswered === 0 && batch.length > 0) send();
   };
@@ -47,7 +60,7 @@ export function connectProgress(port: MessagePort): ProgressReporter {
     batch = [];
     unanswered++;
     sentAt = performance.now();
-    last = remote(values).then(answered, answered);
+    last = progressPort()(progressId, values).then(answered, answered);
   };
   return {
     report: (value) => {
@@ -59,12 +72,10 @@ export function connectProgress(port: MessagePort): ProgressReporter {
     },
     flush: () => {
       if (batch.length > 0) send();
-      return last && Promise.race([last, closed]);
+      return last;
     },
     close: () => {
       open = false;
-      remote[releaseProxy]();
-      port.close();
     },
   };
 }

@@ -61,11 +61,11 @@ function start(message: TaskMessage): Outcome | Promise<Outcome> {
   const [fn, slot, id, args, extras] = message;
   if (slot === BATCH) return runBatch(args as TaskMessage[], 0);
   if (slot < 0) return SKIPPED; // the pool's probe for a worker that starts: nothing to run
-  if (extrasModule === undefined && (extras?.revive || extras?.progress)) return loadExtras().then(() => start(message));
+  if (extrasModule === undefined && (extras?.revive || extras?.progress !== undefined)) return loadExtras().then(() => start(message));
   // QUEUED → RUNNING, unless the pool marked it SKIP first (cancelled before it started).
   if (!board.start(slot, threadId, extras?.items !== undefined, extras?.timed === true, extras?.watchStart === true)) return SKIPPED;
   const startedAt = performance.timeOrigin + performance.now();
-  const progress = extras?.progress ? (extrasModule as ExtrasModule).connectProgress(extras.progress) : undefined;
+  const progress = extras?.progress !== undefined ? (extrasModule as ExtrasModule).connectProgress(extras.progress) : undefined;
   const running: RunningTask = { board, slot, id, progress };
   if (extras?.context !== undefined) running.callContext = extras.context;
   setTaskControl(running);

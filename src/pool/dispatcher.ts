@@ -7,6 +7,7 @@ import {
   isExitReport,
   isGateAnnouncement,
   isLoadReport,
+  isProgressPort,
   isRetirement,
   type Outcome,
   type Retirement,
@@ -17,6 +18,7 @@ import { Condition } from './condition.js';
 import { CHANNELS, type TaskQueuedEvent } from './diagnostics.js';
 import { InFlight } from './in-flight.js';
 import { type DispatcherConfig, startPiscina } from './piscina-setup.js';
+import { ProgressRouter } from './progress.js';
 import { MAX_BATCH, Sender, TASKS_PER_WORKER } from './sender.js';
 import { PoolCounters, type PoolStats } from './stats.js';
 import { isChunk, Phase, Task, type TaskSpec } from './task.js';
@@ -56,6 +58,8 @@ let poolsMade = 0;
 export class Dispatcher {
   /** Names this pool in `threadgate:*` diagnostics events. */
   readonly poolId = ++poolsMade;
+  /** Where its workers' progress reports go: the listeners of its tasks (progress.ts). */
+  readonly progress = new ProgressRouter();
   #piscina: Piscina;
   /** The tasks handed to Piscina, on the task board. */
   readonly #inFlight: InFlight;
@@ -153,6 +157,7 @@ export class Dispatcher {
         else if (isGateAnnouncement(message)) this.#workers.addGate(message.threadId, message.handle);
         else if (isLoadReport(message)) this.#starts.loaded(message);
         else if (isExitReport(message)) this.#starts.exiting(message);
+        else if (isProgressPort(message)) this.progress.attach(message.port);
       },
       onlyShortInFlight: () => this.#inFlight.notShort === 0,
     });

@@ -1,16 +1,19 @@
-import { MessageChannel, type MessagePort } from 'node:worker_threads';
+import type { MessagePort } from 'node:worker_threads';
 import { expose } from 'comlink';
 import { describe } from '../validate.js';
 import { nodeEndpoint } from '../wire/node-endpoint.js';
 
 /**
- * Progress from a running task to its caller, over a MessagePort per task, with comlink doing
- * the calls. Made only when the caller passed an `onProgress`: other tasks pay nothing.
+ * Progress from running tasks to their callers. Each worker has one progress port (made by the
+ * worker when one of its tasks first reports, announced on `parentPort`: wire/protocol.ts's
+ * ProgressPort), and comlink carries every report of its tasks on it, in batches, tagged with
+ * the id the task's message carried. A task whose caller passed no `onProgress` carries no id and
+ * pays nothing; one that listens pays no channel of its own either.
  *
- * Order and completeness: reports travel in batches, and comlink calls on one port arrive in
- * order. The worker sends what is left and waits for the answer to its last call before it
- * reports the task done, so by the time the caller sees the result, every report has been handled.
- * The worker's end is workers/progress-reporter.ts.
+ * Order and completeness: comlink calls on one port arrive in order, and the worker waits for the
+ * answer to its last call before it reports the task done, so by the time the caller sees the
+ * result, every report has been handled. Reports of a task that has settled (cancelled, timed
+ * out) are answered and dropped. The worker's end is workers/progress-reporter.ts.
  */
 
 /**
@@ -38,20 +41,40 @@ function asError(thrown: unknown): Error {
   return thrown instanceof Error ? thrown : new Error(`onProgress threw ${describe(thrown)}`, { cause: thrown });
 }
 
-/**
- * The caller's end: exposes `onProgress` on one port and hands out the other for the worker.
- * Reports come in batches, each passed to `onProgress` one by one, in order.
- */
-export function openProgressChannel(onProgress: (value: unknown) => unknown): { port: MessagePort; close: () => void } {
-  const { port1, port2 } = new MessageChannel();
-  const deliver = (values: unknown[]): Promise<unknown> | undefined => {
-    let pending: unknown[] | undefined; // what async listeners returned: the batch is answered when they settle
-    for (const value of values) {
-      const returned = onProgress(value);
-      if (returned !== undefined) (pending ??= []).push(returned);
-    }
-    return pending && Promise.all(pending);
-  };
-  expose(deliver, nodeEndpoint(port1));
-  return { port: port2, close: () => port1.close() };
+/** The listeners of a pool's tasks, by progress id, and the pool's end of each worker's progress port. */
+export class ProgressRouter {
+  readonly #listeners = new Map<number, (value: unknown) => unknown>();
+  #lastId = 0;
+
+  /** Registers a task's listener; the id goes in its message (`TaskExtras.progress`). */
+  open(onProgress: (value: unknown) => unknown): number {
+    const id = ++this.#lastId;
+    this.#listeners.set(id, onProgress);
+    return id;
+  }
+
+  /** The task has settled: reports of it that are still on their way are dropped. */
+  close(id: number): void {
+    this.#listeners.delete(id);
+  }
+
+  /**
+   * Serves a worker's progress port for as long as the worker lives. Reports come in batches,
+   * each passed to its task's listener one by one, in order; the batch is answered once the
+   * promises async listeners returned have settled. The port does not keep the process alive.
+   */
+  attach(port: MessagePort): void {
+    const deliver = (id: number, values: unknown[]): Promise<unknown> | undefined => {
+      const onProgress = this.#listeners.get(id);
+      if (onProgress === undefined) return undefined;
+      let pending: unknown[] | undefined;
+      for (const value of values) {
+        const returned = onProgress(value);
+        if (returned !== undefined) (pending ??= []).push(returned);
+      }
+      return pending && Promise.all(pending);
+    };
+    expose(deliver, nodeEndpoint(port));
+    port.unref();
+  }
 }

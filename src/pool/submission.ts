@@ -1,4 +1,3 @@
-import type { MessagePort } from 'node:worker_threads';
 import { whenAborted } from '../abort-listeners.js';
 import { abortErrorFrom, PoolClosedError } from '../errors.js';
 import type { RanOutcome, TaskExtras } from '../wire/protocol.js';
@@ -7,7 +6,7 @@ import type { ResolvedCallOptions } from './call-options.js';
 import type { CallbackChannels } from './callback.js';
 import type { Dispatcher } from './dispatcher.js';
 import { argumentLists, type ChunkRunner, ItemRefused } from './map/chunk-runner.js';
-import { callListener, openProgressChannel } from './progress.js';
+import { callListener } from './progress.js';
 import type { Carried, Task, TaskSpec } from './task.js';
 
 /** What a call sends beside its task spec, and how its caller listens and cancels. */
@@ -21,7 +20,7 @@ export interface CallParts {
 
 /**
  * A call or a map chunk, made into a task spec and handed to the dispatcher: what its message
- * carries (extras, progress port, callbacks' ports, transfer list) and how it is freed, its
+ * carries (extras, its progress id, callbacks' ports, transfer list) and how it is freed, its
  * progress listener, its cancellation by signal.
  */
 export class Submissions {
@@ -43,17 +42,19 @@ export class Submissions {
       : undefined;
     let unwatch: (() => void) | undefined;
     const settle = spec.settle;
+    const progress = listener && this.#dispatcher.progress.open(listener);
     // Written out, not spread: every task spec keeps one shape, on which the dispatcher's hot path stays fast.
     const task: Task = this.#dispatcher.submit({
       fn: spec.fn,
       args: spec.args,
       mapIndex: spec.mapIndex,
-      ...carried(parts.extras, listener, parts.transfer, parts.callbacks),
+      ...carried(parts.extras, progress, parts.transfer, parts.callbacks),
       timeoutMs: spec.timeoutMs,
       priority: spec.priority,
       short: spec.short,
       settle: (error, outcome, reached) => {
         unwatch?.();
+        if (progress !== undefined) this.#dispatcher.progress.close(progress);
         settle(error, outcome, reached);
       },
     });
@@ -85,15 +86,22 @@ export class Submissions {
         const extras: TaskExtras = { ...callExtras(prepared.revive, call.context), items: prepared.values };
         if (spread) extras.spread = true;
         if (cutAfterMs !== undefined) extras.cutAfterMs = cutAfterMs;
+        const progress = onProgress && this.#dispatcher.progress.open(onProgress);
         const task = this.#dispatcher.submit({
           fn: name,
           args: undefined,
           mapIndex: firstIndex,
           priority: call.priority,
-          ...carried(extras, onProgress, undefined, prepared.callbacks),
+          ...carried(extras, progress, undefined, prepared.callbacks),
           timeoutMs,
           short,
-          settle,
+          settle:
+            progress === undefined
+              ? settle
+              : (error, outcome, reached) => {
+                  this.#dispatcher.progress.close(progress);
+                  settle(error, outcome, reached);
+                },
         });
         return { cancel: (error) => this.#dispatcher.cancel(task, error) };
       },
@@ -113,41 +121,24 @@ export function callExtras(revive: boolean, context: unknown): TaskExtras | unde
 }
 
 /**
- * What a task's message carries beside its arguments: its extras, with a progress port when the
- * caller listens; what moves (the caller's transfer list, the progress port, the callbacks'
- * ports); and how to free them. When the progress port is all that moves, `reopen` makes it anew
- * for a second delivery (see `TaskSpec.reopen`).
+ * What a task's message carries beside its arguments: its extras, with its progress id when the
+ * caller listens; what moves (the caller's transfer list, the callbacks' ports); and how to free them.
  */
 function carried(
   extras: TaskExtras | undefined,
-  onProgress: ((value: unknown) => unknown) | undefined,
+  progress: number | undefined,
   transfer: TransferItem[] | undefined,
   callbacks: CallbackChannels | undefined,
 ): Carried {
-  if (onProgress === undefined)
-    return { extras, transfer: transferList(transfer, undefined, callbacks), release: callbacks && (() => callbacks.close()) };
-  const progress = openProgressChannel(onProgress);
-  const parts: Carried = {
-    extras: { ...extras, progress: progress.port },
-    transfer: transferList(transfer, progress.port, callbacks),
-    release: () => {
-      progress.close();
-      callbacks?.close();
-    },
+  return {
+    extras: progress === undefined ? extras : { ...extras, progress },
+    transfer: transferList(transfer, callbacks),
+    release: callbacks && (() => callbacks.close()),
   };
-  if (transfer === undefined && callbacks === undefined) parts.reopen = () => carried(extras, onProgress, undefined, undefined);
-  return parts;
 }
 
-/** What moves with a task: the caller's transfer list, the progress port, the callbacks' ports. */
-function transferList(
-  transfer: TransferItem[] | undefined,
-  progress: MessagePort | undefined,
-  callbacks: CallbackChannels | undefined,
-): TransferItem[] | undefined {
-  if (progress === undefined && callbacks === undefined) return transfer;
-  const list = transfer ? [...transfer] : [];
-  if (progress) list.push(progress);
-  if (callbacks) list.push(...callbacks.ports);
-  return list;
+/** What moves with a task: the caller's transfer list and the callbacks' ports. */
+function transferList(transfer: TransferItem[] | undefined, callbacks: CallbackChannels | undefined): TransferItem[] | undefined {
+  if (callbacks === undefined) return transfer;
+  return transfer ? [...transfer, ...callbacks.ports] : [...callbacks.ports];
 }

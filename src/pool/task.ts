@@ -30,23 +30,16 @@ export interface TaskSpec {
    */
   settle: (error: Error | undefined, outcome: RanOutcome | undefined, reached?: number) => void;
   /**
-   * Frees what the task's message carries (the ports of `onProgress` and of callbacks), once
+   * Frees what the task's message carries (the ports of its callbacks), once
    * Piscina no longer needs it. That can be after `settle`: a task cancelled while its message
    * waits in Piscina's queue is still posted (and skipped), and a closed port in its transfer list
    * would fail that post and take a healthy worker down with it.
    */
   release?: () => void;
-  /**
-   * Makes what the message carries anew for a second delivery, after its worker died before
-   * starting it: the ports it was sent with died with that worker. Present only when everything
-   * it moves can be made again (its progress port); the caller's own objects and callbacks'
-   * ports cannot, and a task that moves them is not sent again.
-   */
-  reopen?: () => Carried;
 }
 
 /** What a task's message carries beside its function and arguments. */
-export type Carried = Pick<TaskSpec, 'extras' | 'transfer' | 'release' | 'reopen'>;
+export type Carried = Pick<TaskSpec, 'extras' | 'transfer' | 'release'>;
 
 /** What a task asks of the pool that owns it (the dispatcher): for its Future, and to name it in events. */
 export interface TaskOwner {
@@ -138,16 +131,6 @@ export class Task implements FutureDriver {
     this.spec.args = undefined;
     this.spec.extras = undefined;
     this.spec.transfer = undefined;
-    this.spec.reopen = undefined;
-  }
-
-  /** Before a second delivery: frees what the first one carried and makes it anew (`spec.reopen`). */
-  reopen(): void {
-    const reopen = this.spec.reopen;
-    if (reopen === undefined) return;
-    this.release();
-    Object.assign(this.spec, reopen());
-    this.#released = false;
   }
 
   /** Tells the caller, once. */

@@ -104,7 +104,6 @@ export class WorkerDeaths {
     for (const task of again) {
       task.retries++;
       inFlight.putBack(task);
-      task.reopen();
     }
     const started = tasks.filter((task) => inFlight.holds(task)); // before the tasks put back go out again
     host.queue.putBack(again);
@@ -126,7 +125,8 @@ export class WorkerDeaths {
   #mayRunAgain(task: Task): boolean {
     if (task.loadFailure !== undefined) return false; // its worker's module killed it, and would kill the next
     const state = this.#host.inFlight.board.state(task.slot);
-    const resendable = task.spec.transfer === undefined || task.spec.reopen !== undefined;
+    // What it moves (the caller's objects, its callbacks' ports) died with the worker.
+    const resendable = task.spec.transfer === undefined;
     return state === QUEUED && !task.settled && resendable && task.retries < MAX_RETRIES && !this.#host.destroyed();
   }
 

@@ -33,8 +33,11 @@ export interface TaskExtras {
   timed?: boolean;
   /** The caller's `pool.with({ context })`, for `currentTask().context`. */
   context?: unknown;
-  /** Port for `currentTask().progress()`, present only when the caller asked for progress. */
-  progress?: MessagePort;
+  /**
+   * Present only when the caller listens to `currentTask().progress()`: the id under which the
+   * task's reports go to the pool, on its worker's progress port (see ProgressPort).
+   */
+  progress?: number;
 }
 
 /**
@@ -153,6 +156,24 @@ export const EXITING = '@@threadgate/exiting';
 
 export function isExitReport(message: unknown): message is ExitReport {
   return isTagged(message, EXITING);
+}
+
+/**
+ * A worker's progress port, made the first time one of its tasks reports progress and sent to
+ * its pool on `parentPort`: every later report of every task of the worker travels on it, as a
+ * comlink call `deliver(progressId, values)` (pool/progress.ts), so a task whose caller listens
+ * costs no channel of its own.
+ */
+export interface ProgressPort {
+  [PROGRESS_PORT]: true;
+  threadId: number;
+  port: MessagePort;
+}
+
+export const PROGRESS_PORT = '@@threadgate/progress';
+
+export function isProgressPort(message: unknown): message is ProgressPort {
+  return isTagged(message, PROGRESS_PORT);
 }
 
 /**
