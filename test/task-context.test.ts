@@ -135,6 +135,38 @@ describe('currentTask(): progress', () => {
     expect(odd).toMatchObject({ message: 'onProgress threw "not an Error"', cause: 'not an Error' });
   });
 
+  it('reports of a task that ends within its first ms come with its result: all delivered first, an async listener awaited, a throw fails the call', async () => {
+    const pool = tasksPool({ maxWorkers: 1 });
+    await pool.submit('add', 1, 1); // the worker is up
+    const steps = (n: number) => Array.from({ length: n }, (_, i) => ({ done: i + 1, total: n }));
+    const seen: unknown[] = [];
+    let settledListeners = 0;
+    const slow = pool.with({
+      onProgress: async (value) => {
+        seen.push(value);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        settledListeners++;
+      },
+    });
+    expect(await within(5_000, slow.submit('reportProgress', 3))).toBe(3);
+    expect(seen).toEqual(steps(3));
+    expect(settledListeners).toBe(3); // the result waited for the listener's promises
+
+    const broken = new Error('listener broke at the last report');
+    const failing = pool.with({
+      onProgress: (value) => {
+        if ((value as { done: number }).done === 3) throw broken;
+      },
+    });
+    expect(
+      await within(
+        5_000,
+        failing.submit('reportProgress', 3).catch((e: unknown) => e),
+      ),
+    ).toBe(broken);
+    expect(await within(5_000, pool.submit('add', 2, 3))).toBe(5);
+  });
+
   it('an onProgress that throws fails a map with that error at the next item, cancelling the rest; the workers live on', async () => {
     const pool = tasksPool();
     const broken = new Error('map listener broke');

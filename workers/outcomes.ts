@@ -91,19 +91,22 @@ export function finish(
           ? [values, startedAt, runMs, error]
           : [values, startedAt, runMs, error, failedAt];
   if (running.moved !== undefined) movedWith.set(outcome, running.moved);
-  // Report done only once the caller has handled every progress report and answered every
-  // callback call: they travel on other ports, and the caller closes those when it sees the result.
   const { progress, callbacks } = running;
-  if (progress === undefined && callbacks === undefined) return settle(running, outcome);
-  const delivered = progress?.flush();
-  const answered = callbacks?.drain();
+  const reported = progress?.end();
+  if (reported !== undefined) {
+    // Dense, not holey: the pool settles the task once every report is handled.
+    while (outcome.length < 6) outcome.push(undefined as never);
+    outcome.push(reported);
+  }
+  if (callbacks === undefined) return settle(running, outcome);
+  // Report done only once the caller has answered every callback call: they travel on other
+  // ports, and the caller closes those when it sees the result.
+  const answered = callbacks.drain();
   const done = (): Outcome | Promise<Outcome> => {
-    progress?.close();
-    callbacks?.release();
+    callbacks.release();
     return settle(running, outcome);
   };
-  if (delivered === undefined && answered === undefined) return done();
-  return Promise.allSettled([delivered, answered]).then(done);
+  return answered === undefined ? done() : answered.then(done, done);
 }
 
 /**

@@ -157,7 +157,7 @@ export class Dispatcher {
         else if (isGateAnnouncement(message)) this.#workers.addGate(message.threadId, message.handle);
         else if (isLoadReport(message)) this.#starts.loaded(message);
         else if (isExitReport(message)) this.#starts.exiting(message);
-        else if (isProgressPort(message)) this.progress.attach(message.port);
+        else if (isProgressPort(message)) this.progress.attach(message.port, message.threadId);
       },
       onlyShortInFlight: () => this.#inFlight.notShort === 0,
     });

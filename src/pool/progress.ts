@@ -2,6 +2,7 @@ import type { MessagePort } from 'node:worker_threads';
 import { expose } from 'comlink';
 import { describe } from '../validate.js';
 import { nodeEndpoint } from '../wire/node-endpoint.js';
+import type { TaskProgress } from '../wire/protocol.js';
 
 /**
  * Progress from running tasks to their callers. Each worker has one progress port (made by the
@@ -10,10 +11,12 @@ import { nodeEndpoint } from '../wire/node-endpoint.js';
  * the id the task's message carried. A task whose caller passed no `onProgress` carries no id and
  * pays nothing; one that listens pays no channel of its own either.
  *
- * Order and completeness: comlink calls on one port arrive in order, and the worker waits for the
- * answer to its last call before it reports the task done, so by the time the caller sees the
- * result, every report has been handled. Reports of a task that has settled (cancelled, timed
- * out) are answered and dropped. The worker's end is workers/progress-reporter.ts.
+ * Order and completeness: comlink calls on one port arrive in order. A task's outcome says how
+ * many batches went ahead of it and carries the reports not sent yet (TaskProgress): the task
+ * settles once those batches have reached its listener, then the rest, and any promise an async
+ * listener returned has settled. The worker never waits for this: it runs its next task at once.
+ * Reports of a task that has settled otherwise (cancelled, timed out) are answered and dropped.
+ * The worker's end is workers/progress-reporter.ts.
  */
 
 /**
@@ -41,40 +44,108 @@ function asError(thrown: unknown): Error {
   return thrown instanceof Error ? thrown : new Error(`onProgress threw ${describe(thrown)}`, { cause: thrown });
 }
 
+/** A task whose caller listens to its progress. */
+interface Listening {
+  onProgress: (value: unknown) => unknown;
+  /** Batches delivered from its worker's port so far. */
+  received: number;
+  /** What async listeners returned and may not have settled. */
+  pending: Promise<unknown> | undefined;
+  /** Its outcome came before some of its batches: what to do once they are in (`end`). */
+  awaiting: { sent: number; rest: unknown[]; threadId: number; done: () => void } | undefined;
+}
+
 /** The listeners of a pool's tasks, by progress id, and the pool's end of each worker's progress port. */
 export class ProgressRouter {
-  readonly #listeners = new Map<number, (value: unknown) => unknown>();
+  readonly #listening = new Map<number, Listening>();
   #lastId = 0;
 
   /** Registers a task's listener; the id goes in its message (`TaskExtras.progress`). */
   open(onProgress: (value: unknown) => unknown): number {
     const id = ++this.#lastId;
-    this.#listeners.set(id, onProgress);
+    this.#listening.set(id, { onProgress, received: 0, pending: undefined, awaiting: undefined });
     return id;
   }
 
-  /** The task has settled: reports of it that are still on their way are dropped. */
+  /** The task settled without an outcome (cancelled, timed out, crashed): reports still on their way are dropped. */
   close(id: number): void {
-    this.#listeners.delete(id);
+    const task = this.#listening.get(id);
+    this.#listening.delete(id);
+    task?.awaiting?.done();
   }
 
   /**
-   * Serves a worker's progress port for as long as the worker lives. Reports come in batches,
-   * each passed to its task's listener one by one, in order; the batch is answered once the
-   * promises async listeners returned have settled. The port does not keep the process alive.
+   * The task ran to its end and reported `progress` (see TaskProgress; undefined: it reported
+   * nothing). Resolves once every report has reached its listener and what async listeners
+   * returned has settled; undefined when that is so already.
    */
-  attach(port: MessagePort): void {
+  end(id: number, progress: TaskProgress | undefined): Promise<void> | undefined {
+    const task = this.#listening.get(id);
+    if (task === undefined) return undefined;
+    if (progress === undefined) {
+      this.#listening.delete(id);
+      return settled(task.pending);
+    }
+    const [sent, rest, threadId] = progress;
+    if (task.received >= sent) return this.#finish(id, task, rest);
+    return new Promise((resolve) => {
+      const done = (): void => {
+        const after = this.#finish(id, task, rest);
+        if (after === undefined) resolve();
+        else void after.then(resolve);
+      };
+      task.awaiting = { sent, rest, threadId, done };
+    });
+  }
+
+  /**
+   * Serves the progress port of worker `threadId` for as long as it lives. Reports come in
+   * batches, each passed to its task's listener one by one, in order; a batch is answered once
+   * the promises async listeners returned for it have settled. The port does not keep the
+   * process alive. If it closes with batches announced and not delivered (the worker died), the
+   * tasks waiting for them settle with what arrived.
+   */
+  attach(port: MessagePort, threadId: number): void {
     const deliver = (id: number, values: unknown[]): Promise<unknown> | undefined => {
-      const onProgress = this.#listeners.get(id);
-      if (onProgress === undefined) return undefined;
-      let pending: unknown[] | undefined;
-      for (const value of values) {
-        const returned = onProgress(value);
-        if (returned !== undefined) (pending ??= []).push(returned);
-      }
-      return pending && Promise.all(pending);
+      const task = this.#listening.get(id);
+      if (task === undefined) return undefined;
+      task.received++;
+      const pending = call(task, values);
+      if (task.awaiting !== undefined && task.received >= task.awaiting.sent) task.awaiting.done();
+      return pending;
     };
     expose(deliver, nodeEndpoint(port));
     port.unref();
+    port.once('close', () => {
+      for (const task of this.#listening.values()) if (task.awaiting?.threadId === threadId) task.awaiting.done();
+    });
   }
+
+  /** Delivers the reports that came with the outcome and forgets the task; what async listeners return, or undefined. */
+  #finish(id: number, task: Listening, rest: unknown[]): Promise<void> | undefined {
+    this.#listening.delete(id);
+    task.awaiting = undefined;
+    call(task, rest);
+    return settled(task.pending);
+  }
+}
+
+/** Passes `values` to the task's listener; what async listeners return is added to `task.pending`, and returned. */
+function call(task: Listening, values: unknown[]): Promise<unknown> | undefined {
+  let returned: unknown[] | undefined;
+  for (const value of values) {
+    const result = task.onProgress(value);
+    if (result !== undefined) (returned ??= []).push(result);
+  }
+  if (returned === undefined) return undefined;
+  const batch = Promise.all(returned);
+  task.pending = task.pending === undefined ? batch : Promise.all([task.pending, batch]);
+  return batch;
+}
+
+function settled(promise: Promise<unknown> | undefined): Promise<void> | undefined {
+  return promise?.then(
+    () => undefined,
+    () => undefined,
+  );
 }

@@ -80,7 +80,11 @@ export class Sender {
 
   #sendBatch(tasks: Task[]): void {
     const { inFlight, counters, deaths } = this.#host;
-    const entries: TaskMessage[] = tasks.map((task) => [task.spec.fn, inFlight.occupy(task), task.id, task.spec.args]);
+    const entries: TaskMessage[] = tasks.map((task) => {
+      const { fn, args, extras } = task.spec;
+      const slot = inFlight.occupy(task);
+      return extras === undefined ? [fn, slot, task.id, args] : [fn, slot, task.id, args, extras];
+    });
     const message: TaskMessage = ['', BATCH, 0, entries];
     markForQueue(message, tasks[0] as Task);
     counters.batched += tasks.length;

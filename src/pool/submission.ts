@@ -37,12 +37,23 @@ export class Submissions {
    */
   call(spec: Omit<TaskSpec, keyof Carried>, parts: CallParts): Task {
     const { onProgress, signal } = parts;
+    /** What the listener threw: it fails the call, also when it throws at a report that came with the result. */
+    let listenerError: Error | undefined;
     const listener = onProgress
-      ? (value: unknown) => callListener(onProgress, value, (error) => void this.#dispatcher.cancel(task, error, 'failed'))
+      ? (value: unknown) =>
+          callListener(onProgress, value, (error) => {
+            listenerError ??= error;
+            this.#dispatcher.cancel(task, error, 'failed');
+          })
       : undefined;
     let unwatch: (() => void) | undefined;
-    const settle = spec.settle;
     const progress = listener && this.#dispatcher.progress.open(listener);
+    const settleCaller = spec.settle; // not `spec`: a cancelled task's arguments must not stay reachable from here
+    const settle: TaskSpec['settle'] = (error, outcome, reached) => {
+      unwatch?.();
+      if (error === undefined && listenerError !== undefined) settleCaller(listenerError, undefined, reached);
+      else settleCaller(error, outcome, reached);
+    };
     // Written out, not spread: every task spec keeps one shape, on which the dispatcher's hot path stays fast.
     const task: Task = this.#dispatcher.submit({
       fn: spec.fn,
@@ -52,14 +63,28 @@ export class Submissions {
       timeoutMs: spec.timeoutMs,
       priority: spec.priority,
       short: spec.short,
-      settle: (error, outcome, reached) => {
-        unwatch?.();
-        if (progress !== undefined) this.#dispatcher.progress.close(progress);
-        settle(error, outcome, reached);
-      },
+      settle: progress === undefined ? settle : this.#afterProgress(progress, settle),
     });
     if (signal) unwatch = whenAborted(signal, () => this.#dispatcher.cancel(task, abortErrorFrom(signal)));
     return task;
+  }
+
+  /**
+   * `settle`, called once the task's progress has all reached its listener (ProgressRouter.end),
+   * or at once for a task that ended without an outcome (its reports still on their way are dropped).
+   */
+  #afterProgress(progress: number, settle: TaskSpec['settle']): TaskSpec['settle'] {
+    const router = this.#dispatcher.progress;
+    return (error, outcome, reached) => {
+      if (error !== undefined || outcome === undefined) {
+        router.close(progress);
+        settle(error, outcome, reached);
+        return;
+      }
+      const delivered = router.end(progress, outcome[6]);
+      if (delivered === undefined) settle(error, outcome, reached);
+      else void delivered.then(() => settle(error, outcome, reached));
+    };
   }
 
   /** How a map over this pool (`call`'s options; `spread` for starmap) sends its chunks, each as one task. */
@@ -95,13 +120,7 @@ export class Submissions {
           ...carried(extras, progress, undefined, prepared.callbacks),
           timeoutMs,
           short,
-          settle:
-            progress === undefined
-              ? settle
-              : (error, outcome, reached) => {
-                  this.#dispatcher.progress.close(progress);
-                  settle(error, outcome, reached);
-                },
+          settle: progress === undefined ? settle : this.#afterProgress(progress, settle),
         });
         return { cancel: (error) => this.#dispatcher.cancel(task, error) };
       },

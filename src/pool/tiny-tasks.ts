@@ -3,6 +3,7 @@
  * calls of a function that has lately run briefly. A task in a batch waits for the ones before it
  * in the same worker, so only functions with a record of short runs qualify.
  */
+import type { TaskExtras } from '../wire/protocol.js';
 import { CHANNELS } from './diagnostics.js';
 import { isChunk, type Task } from './task.js';
 
@@ -23,13 +24,16 @@ export class TinyTasks {
     this.#enabled = enabled;
   }
 
-  /** A plain call (no ports, no transfer, no timeout, not a chunk) of a function that has run `FAST_RUNS` times, averaging `FAST_MS` or less lately. */
+  /**
+   * A plain call (nothing to revive, no transfer, no timeout, not a chunk; progress allowed) of a
+   * function that has run `FAST_RUNS` times, averaging `FAST_MS` or less lately.
+   */
   isTiny(task: Task): boolean {
     const { spec } = task;
     if (
       !this.#enabled ||
       CHANNELS.taskStart.hasSubscribers || // each start is watched: one task per message
-      spec.extras !== undefined ||
+      (spec.extras !== undefined && !onlyProgress(spec.extras)) ||
       spec.transfer !== undefined ||
       spec.timeoutMs !== Number.POSITIVE_INFINITY ||
       spec.short
@@ -50,4 +54,10 @@ export class TinyTasks {
       speed.ms = SMOOTHING * runMs + (1 - SMOOTHING) * speed.ms;
     }
   }
+}
+
+/** Extras that carry nothing but a progress id: its reports travel on the worker's port, whatever message the task came in. */
+function onlyProgress(extras: TaskExtras): boolean {
+  for (const key in extras) if (key !== 'progress') return false;
+  return true;
 }

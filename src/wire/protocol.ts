@@ -57,7 +57,16 @@ export type RanOutcome = [
   failedAt?: number,
   /** `values` hold handles of shared objects (a SharedSemaphore the task returned): the pool revives them. */
   handles?: true,
+  /** The task's progress, when its caller listens and it reported (see TaskProgress). */
+  progress?: TaskProgress,
 ];
+
+/**
+ * How a task's progress ends: how many batches of reports went ahead on its worker's progress
+ * port, the reports not sent yet, and the worker's thread id. The worker does not wait for its
+ * batches to be handled: the pool settles the task once they are, then these.
+ */
+export type TaskProgress = [sent: number, rest: unknown[], threadId: number];
 
 /** The worker did not run the task: it was cancelled before it started (`SKIP` on the board). */
 export const SKIPPED = 0;
