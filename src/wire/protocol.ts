@@ -102,11 +102,11 @@ export function isRetirement(message: unknown): message is Retirement {
 }
 
 /**
- * A batch: several plain tasks in one Piscina message, `['', BATCH, 0, tasks]`, so a burst of
- * tiny tasks does not pay Piscina's per-message cost for each. Every task keeps its own board
- * slot (start, cancel and kill stay exact per task), and the runtime posts each outcome on its
- * `parentPort` the moment the task ends, so a worker that dies mid-batch loses no finished result
- * (Node delivers those messages before the worker's `'exit'`).
+ * A batch: several plain tasks (their extras at most a progress id) in one Piscina message,
+ * `['', BATCH, 0, tasks]`, so a burst of tiny tasks does not pay Piscina's per-message cost for
+ * each. Every task keeps its own board slot (start, cancel and kill stay exact per task), and the
+ * runtime posts each outcome on its `parentPort` the moment the task ends, so a worker that dies
+ * mid-batch loses no finished result (Node delivers those messages before the worker's `'exit'`).
  */
 export const BATCH = -2;
 
