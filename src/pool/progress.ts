@@ -58,6 +58,8 @@ interface Listening {
 /** The listeners of a pool's tasks, by progress id, and the pool's end of each worker's progress port. */
 export class ProgressRouter {
   readonly #listening = new Map<number, Listening>();
+  /** Workers whose progress port has closed (they exited): nothing more comes from them. Thread ids are never reused. */
+  readonly #closed = new Set<number>();
   #lastId = 0;
 
   /** Registers a task's listener; the id goes in its message (`TaskExtras.progress`). */
@@ -87,7 +89,7 @@ export class ProgressRouter {
       return settled(task.pending);
     }
     const [sent, rest, threadId] = progress;
-    if (task.received >= sent) return this.#finish(id, task, rest);
+    if (task.received >= sent || this.#closed.has(threadId)) return this.#finish(id, task, rest);
     return new Promise((resolve) => {
       const done = (): void => {
         const after = this.#finish(id, task, rest);
@@ -117,6 +119,7 @@ export class ProgressRouter {
     expose(deliver, nodeEndpoint(port));
     port.unref();
     port.once('close', () => {
+      this.#closed.add(threadId);
       for (const task of this.#listening.values()) if (task.awaiting?.threadId === threadId) task.awaiting.done();
     });
   }
