@@ -31,8 +31,9 @@ const errorOf: Record<Exclude<Kind, 'ok'>, (error: unknown, item: number) => boo
 };
 
 describe('map under faults', () => {
-  // With onProgress each chunk moves a port to its worker: the chunk in the inbox must still run
-  // again elsewhere (a fresh port), not fail with the worker that never started it.
+  // With onProgress each chunk's reports go to its worker's progress port: the chunk in the inbox
+  // must still run again elsewhere (its reports then on that worker's port), not fail with the
+  // worker that never started it.
   it.each([false, true])(
     'a worker dying with the next chunk in its inbox counts once, and the map fails at the item (onProgress: %s)',
     async (withProgress) => {
