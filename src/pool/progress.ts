@@ -52,7 +52,7 @@ interface Listening {
   /** What async listeners returned and may not have settled. */
   pending: Promise<unknown> | undefined;
   /** Its outcome came before some of its batches: what to do once they are in (`end`). */
-  awaiting: { sent: number; rest: unknown[]; threadId: number; done: () => void } | undefined;
+  awaiting: { sent: number; threadId: number; done: () => void } | undefined;
 }
 
 /** The listeners of a pool's tasks, by progress id, and the pool's end of each worker's progress port. */
@@ -71,9 +71,7 @@ export class ProgressRouter {
 
   /** The task settled without an outcome (cancelled, timed out, crashed): reports still on their way are dropped. */
   close(id: number): void {
-    const task = this.#listening.get(id);
     this.#listening.delete(id);
-    task?.awaiting?.done();
   }
 
   /**
@@ -96,7 +94,7 @@ export class ProgressRouter {
         if (after === undefined) resolve();
         else void after.then(resolve);
       };
-      task.awaiting = { sent, rest, threadId, done };
+      task.awaiting = { sent, threadId, done };
     });
   }
 
