@@ -158,6 +158,7 @@ describe('currentTask(): progress', () => {
         if ((value as { done: number }).done === 3) throw broken;
       },
     });
+    const before = pool.stats;
     expect(
       await within(
         5_000,
@@ -165,6 +166,8 @@ describe('currentTask(): progress', () => {
       ),
     ).toBe(broken);
     expect(await within(5_000, pool.submit('add', 2, 3))).toBe(5);
+    // The failed call counts as failed, the add as completed.
+    expect(pool.stats).toMatchObject({ failed: before.failed + 1, completed: before.completed + 1, crashedWorkers: 0 });
   });
 
   it('an onProgress that throws fails a map with that error at the next item, cancelling the rest; the workers live on', async () => {

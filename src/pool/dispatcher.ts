@@ -229,6 +229,12 @@ export class Dispatcher {
     return true;
   }
 
+  /** A task counted completed failed after all: its caller's listener threw at a report that came with its result. */
+  failedAfterOutcome(): void {
+    this.#counters.completed--;
+    this.#counters.failed++;
+  }
+
   /** Cancels every task that has not started: queued here, or waiting in Piscina's queue. */
   cancelQueued(error: (task: Task) => Error, countAs: 'cancelled' | 'failed' = 'cancelled'): void {
     this.#queue.drain((task) => {

@@ -51,8 +51,13 @@ export class Submissions {
     const settleCaller = spec.settle; // not `spec`: a cancelled task's arguments must not stay reachable from here
     const settle: TaskSpec['settle'] = (error, outcome, reached) => {
       unwatch?.();
-      if (error === undefined && listenerError !== undefined) settleCaller(listenerError, undefined, reached);
-      else settleCaller(error, outcome, reached);
+      if (error !== undefined || listenerError === undefined) {
+        settleCaller(error, outcome, reached);
+        return;
+      }
+      // The listener threw at a report that came with the result: the call fails with its error.
+      if (outcome?.[3] === undefined) this.#dispatcher.failedAfterOutcome();
+      settleCaller(listenerError, undefined, reached);
     };
     // Written out, not spread: every task spec keeps one shape, on which the dispatcher's hot path stays fast.
     const task: Task = this.#dispatcher.submit({
