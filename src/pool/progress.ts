@@ -1,5 +1,6 @@
 import type { MessagePort } from 'node:worker_threads';
 import { expose } from 'comlink';
+import { holdEventLoop, releaseEventLoop } from '../sync/keep-alive.js';
 import { describe } from '../validate.js';
 import { nodeEndpoint } from '../wire/node-endpoint.js';
 import type { TaskProgress } from '../wire/protocol.js';
@@ -88,8 +89,12 @@ export class ProgressRouter {
     }
     const [sent, rest, threadId] = progress;
     if (task.received >= sent || this.#closed.has(threadId)) return this.#finish(id, task, rest);
+    // Until they come, nothing may let the process exit: the port that brings them is unref'd,
+    // and Piscina unrefs a worker once it has handed its outcome back.
+    holdEventLoop();
     return new Promise((resolve) => {
       const done = (): void => {
+        releaseEventLoop();
         const after = this.#finish(id, task, rest);
         if (after === undefined) resolve();
         else void after.then(resolve);
