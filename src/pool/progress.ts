@@ -45,6 +45,9 @@ function asError(thrown: unknown): Error {
   return thrown instanceof Error ? thrown : new Error(`onProgress threw ${describe(thrown)}`, { cause: thrown });
 }
 
+/** Closed progress ports remembered (see `ProgressRouter.#closed`). */
+const CLOSED_PORTS_KEPT = 64;
+
 /** A task whose caller listens to its progress. */
 interface Listening {
   onProgress: (value: unknown) => unknown;
@@ -59,7 +62,11 @@ interface Listening {
 /** The listeners of a pool's tasks, by progress id, and the pool's end of each worker's progress port. */
 export class ProgressRouter {
   readonly #listening = new Map<number, Listening>();
-  /** Workers whose progress port has closed (they exited): nothing more comes from them. Thread ids are never reused. */
+  /**
+   * Workers whose progress port has closed (they exited): nothing more comes from them. Only the
+   * newest `CLOSED_PORTS_KEPT`: an outcome is handled moments after its worker's port closes, and
+   * a pool that recycles workers for ever must not remember them all.
+   */
   readonly #closed = new Set<number>();
   #lastId = 0;
 
@@ -84,8 +91,8 @@ export class ProgressRouter {
     const task = this.#listening.get(id);
     if (task === undefined) return undefined;
     if (progress === undefined) {
-      this.#listening.delete(id);
-      return settled(task.pending);
+      this.#listening.delete(id); // it sent nothing: no listener ran
+      return undefined;
     }
     const [sent, rest, threadId] = progress;
     if (task.received >= sent || this.#closed.has(threadId)) return this.#finish(id, task, rest);
@@ -123,6 +130,7 @@ export class ProgressRouter {
     port.unref();
     port.once('close', () => {
       this.#closed.add(threadId);
+      if (this.#closed.size > CLOSED_PORTS_KEPT) this.#closed.delete(this.#closed.values().next().value as number);
       for (const task of this.#listening.values()) if (task.awaiting?.threadId === threadId) task.awaiting.done();
     });
   }
